@@ -1,0 +1,3 @@
+from fractalvid.pipelines.cli import main
+
+main()

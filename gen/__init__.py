@@ -1,0 +1,1 @@
+"""Generation stage: IFS sampling, motion, instances, the chaos game, framing, tone mapping."""

@@ -1,0 +1,188 @@
+"""The chaos game on the CPU (numba): per-frame count histograms for a batch of frames.
+
+One parallel region per batch (``prange`` over frames, one histogram per frame, so no races);
+the steps and chains run serially inside it. The random stream of chain c is a counter-based
+splitmix64 sequence keyed by (clip seed, c): it does not depend on the frame, so every frame of
+a clip starts from the same points and makes the same map draws, and the GPU kernel can compute
+the same stream from (seed, chain, step) alone.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from fractalvid.gen.variations import apply_variation
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S32, _S11 = (np.uint64(s) for s in (30, 27, 31, 32, 11))
+_MASK32 = np.uint64(0xFFFFFFFF)
+_INV32 = 1.0 / 4294967296.0
+_INV53 = 1.0 / 9007199254740992.0
+_ESCAPE = 1e10  # |coordinate| beyond this (or NaN) restarts the chain
+
+
+@nb.njit(cache=True, inline="always")
+def mix64(z):
+    """splitmix64 finaliser: uint64 -> well-mixed uint64."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@nb.njit(cache=True, inline="always")
+def unit53(z):
+    """uint64 -> float64 uniform in [0, 1)."""
+    return np.float64(z >> _S11) * _INV53
+
+
+@nb.njit(cache=True)
+def alias_table(p, prob, alias):
+    """Vose's alias table for probabilities p [N] into prob [N] float64, alias [N] int64."""
+    n = p.shape[0]
+    scaled = p * n
+    small = np.empty(n, np.int64)
+    large = np.empty(n, np.int64)
+    ns = 0
+    nl = 0
+    for i in range(n):
+        alias[i] = i
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        s = small[ns]
+        g = large[nl - 1]
+        prob[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = scaled[g] + scaled[s] - 1.0
+        if scaled[g] < 1.0:
+            nl -= 1
+            small[ns] = g
+            ns += 1
+    for i in range(nl):
+        prob[large[i]] = 1.0
+    for i in range(ns):  # only rounding leftovers
+        prob[small[i]] = 1.0
+
+
+@nb.njit(cache=True)
+def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hist):
+    """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
+
+    coef [N, 6]; prob/alias [N]; view (x_left, y_top, px/unit x, px/unit y, W, H).
+    Returns the number of chain restarts (points that escaped to infinity or NaN).
+    """
+    n = coef.shape[0]
+    x_left, y_top, sx, sy = view[0], view[1], view[2], view[3]
+    width = np.float64(view[4])
+    height = np.float64(view[5])
+    wi = np.int64(view[4])
+    xs = np.empty(chains)
+    ys = np.empty(chains)
+    st = np.empty(chains, np.uint64)
+    for c in range(chains):
+        s = mix64(np.uint64(seed) ^ (np.uint64(c + 1) * GOLDEN))
+        st[c] = s
+        z1 = mix64(s ^ _M1)
+        z2 = mix64(s ^ _M2)
+        xs[c] = 2.0 * unit53(z1) - 1.0
+        ys[c] = 2.0 * unit53(z2) - 1.0
+    escapes = 0
+    nf = np.float64(n)
+    for step in range(iters):
+        keep = step >= burn
+        for c in range(chains):
+            s = st[c] + GOLDEN
+            st[c] = s
+            z = mix64(s)
+            k = np.int64(np.float64(z >> _S32) * _INV32 * nf)
+            frac = np.float64(z & _MASK32) * _INV32
+            if frac >= prob[k]:
+                k = alias[k]
+            x = xs[c]
+            y = ys[c]
+            nx = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
+            ny = coef[k, 3] * x + coef[k, 4] * y + coef[k, 5]
+            if vid != 0:
+                z2 = mix64(z ^ _M2)
+                nx, ny = apply_variation(
+                    vid, nx, ny, coef[k, 1], coef[k, 2], coef[k, 4], coef[k, 5],
+                    unit53(z2), np.float64(z2 & _MASK32) * _INV32,
+                )
+            if not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE):
+                z3 = mix64(z ^ _M1)
+                nx = 2.0 * unit53(z3) - 1.0
+                ny = 2.0 * np.float64(z3 & _MASK32) * _INV32 - 1.0
+                escapes += 1
+            xs[c] = nx
+            ys[c] = ny
+            if keep:
+                fx = (nx - x_left) * sx
+                fy = (y_top - ny) * sy
+                if fx >= 0.0 and fx < width and fy >= 0.0 and fy < height:
+                    hist[np.int64(fy) * wi + np.int64(fx)] += 1
+    return escapes
+
+
+@nb.njit(cache=True)
+def _box3(src, dst, height, width):
+    """dst = 3x3 box sum of src (both [H * W] int32), zeros beyond the borders.
+
+    Equal to splatting every point onto its 3x3 neighbourhood, but 9x fewer scattered writes.
+    """
+    for r in range(height):
+        r0 = max(r - 1, 0)
+        r1 = min(r + 1, height - 1)
+        for col in range(width):
+            c0 = max(col - 1, 0)
+            c1 = min(col + 1, width - 1)
+            acc = 0
+            for rr in range(r0, r1 + 1):
+                base = rr * width
+                for cc in range(c0, c1 + 1):
+                    acc += src[base + cc]
+            dst[r * width + col] = acc
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iters, burn, splat,
+                     out):
+    """Count histograms for a batch of F frames.
+
+    coefs [F, N, 6] float64 and probs [F, N] float64 (map probabilities), of which frame f uses
+    the first nmaps[f] [F] int64 (the rest is padding of a batch); variations [F] int64 flame ids;
+    views [F, 6] float64 (x_left, y_top, px/unit x, px/unit y, W, H); seeds [F] uint64
+    (frames of one clip share a seed); splat: apply the 3x3 box filter.
+    out [F, H * W] int32 (row-major frames) is overwritten. Returns escapes [F] int64.
+    """
+    nframes = coefs.shape[0]
+    height = np.int64(views[0, 5])
+    width = np.int64(views[0, 4])
+    escapes = np.zeros(nframes, np.int64)
+    for f in nb.prange(nframes):
+        m = nmaps[f]
+        prob = np.empty(m)
+        alias = np.empty(m, np.int64)
+        alias_table(probs[f, :m], prob, alias)
+        hist = np.zeros(height * width, np.int32)
+        escapes[f] = _frame_histogram(
+            coefs[f, :m], prob, alias, variations[f], views[f], seeds[f], chains, iters, burn, hist
+        )
+        if splat:
+            _box3(hist, out[f], height, width)
+        else:
+            _copy(hist, out[f])
+    return escapes
+
+
+@nb.njit(cache=True)
+def _copy(src, dst):
+    for i in range(src.shape[0]):
+        dst[i] = src[i]

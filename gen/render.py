@@ -1,0 +1,163 @@
+"""The renderer interface, and its CPU (numba) implementation.
+
+A renderer turns a batch of clips' coefficients into uint8 frames:
+``render(jobs, settings) -> [Rendered]``. Batching many clips per call keeps the parallel
+region coarse (one per batch). The GPU backend implements the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from fractalvid.gen.chaos import chaos_histograms
+from fractalvid.gen.framing import clip_window
+from fractalvid.gen.ifs import map_probabilities
+from fractalvid.gen.tonemap import tone_map
+
+COARSE_CHAINS = 10
+COARSE_BURN = 20
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Chaos-game and framing settings (the paper's: 256 px, 128 chains x 7,500, burn-in 200)."""
+
+    resolution: int = 256
+    chains: int = 128
+    iterations: int = 7500
+    burn_in: int = 200
+    coarse_resolution: int = 128
+    coarse_points: int = 3000
+    window: float = 6.0
+    keep: float = 0.9
+    pad: float = 0.1
+
+    @property
+    def points_per_frame(self) -> int:
+        return self.chains * (self.iterations - self.burn_in)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One clip to render: coefs [T, N, 6] float64, flame variation id, 64-bit RNG seed."""
+
+    coefs: np.ndarray
+    variation: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """frames [T, H, W] uint8; window (x_min, x_max, y_min, y_max) mapped onto the canvas;
+    escaped: fraction of chaos-game steps that escaped to infinity or NaN and restarted."""
+
+    frames: np.ndarray
+    window: tuple[float, float, float, float]
+    escaped: float
+
+
+class Renderer(Protocol):
+    name: str
+
+    def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]: ...
+
+
+def _stack_jobs(jobs: list[RenderJob]) -> tuple[np.ndarray, ...]:
+    """Frames of all jobs as one batch: coefs [F, Nmax, 6], probs [F, Nmax], nmaps [F],
+    vids [F], seeds [F]. Clips with fewer maps are padded (and told their own map count, so a
+    clip renders the same whatever it is batched with)."""
+    n_max = max(j.coefs.shape[1] for j in jobs)
+    total = sum(j.coefs.shape[0] for j in jobs)
+    coefs = np.zeros((total, n_max, 6))
+    probs = np.zeros((total, n_max))
+    nmaps = np.empty(total, np.int64)
+    vids = np.empty(total, np.int64)
+    seeds = np.empty(total, np.uint64)
+    at = 0
+    for j in jobs:
+        t, n, _ = j.coefs.shape
+        coefs[at : at + t, :n] = j.coefs
+        probs[at : at + t, :n] = map_probabilities(j.coefs)
+        nmaps[at : at + t] = n
+        vids[at : at + t] = j.variation
+        seeds[at : at + t] = np.uint64(j.seed)
+        at += t
+    return coefs, probs, nmaps, vids, seeds
+
+
+def _view(box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """(x_left, y_top, px/unit x, px/unit y, W, H) for a world box on a size x size canvas."""
+    x_min, x_max, y_min, y_max = box
+    return np.array(
+        [x_min, y_max, size / (x_max - x_min), size / (y_max - y_min), size, size], np.float64
+    )
+
+
+class CpuRenderer:
+    """numba chaos game; one parallel region per batch, frames spread over the threads."""
+
+    name = "cpu"
+
+    def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
+        if not jobs:
+            return []
+        coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
+        nframes = coefs.shape[0]
+        lengths = [j.coefs.shape[0] for j in jobs]
+        starts = np.cumsum([0] + lengths)
+
+        # Coarse pass: binary occupancy of every frame in the fixed window, for framing.
+        c = settings.coarse_resolution
+        w = settings.window
+        coarse_view = _view((-w, w, -w, w), c)
+        coarse = np.empty((nframes, c * c), np.int32)
+        coarse_iters = COARSE_BURN + -(-settings.coarse_points // COARSE_CHAINS)
+        chaos_histograms(
+            coefs, probs, nmaps, vids, np.tile(coarse_view, (nframes, 1)), seeds,
+            COARSE_CHAINS, coarse_iters, COARSE_BURN, False, coarse,
+        )  # fmt: skip
+        occupancy = coarse.reshape(nframes, c, c) > 0
+        boxes = [
+            clip_window(occupancy[a:b], w, settings.keep, settings.pad)
+            for a, b in zip(starts[:-1], starts[1:])
+        ]
+
+        # Full pass: every frame of a clip under its clip's window.
+        size = settings.resolution
+        views = np.concatenate([np.tile(_view(b, size), (n, 1)) for b, n in zip(boxes, lengths)])
+        counts = np.empty((nframes, size * size), np.int32)
+        escapes = chaos_histograms(
+            coefs, probs, nmaps, vids, views, seeds,
+            settings.chains, settings.iterations, settings.burn_in, True, counts,
+        )  # fmt: skip
+        counts = counts.reshape(nframes, size, size)
+        steps = settings.chains * settings.iterations
+        return [
+            Rendered(tone_map(counts[a:b]), box, float(escapes[a:b].sum()) / (steps * (b - a)))
+            for a, b, box in zip(starts[:-1], starts[1:], boxes)
+        ]
+
+
+def get_renderer(backend: str) -> Renderer:
+    """The renderer for ``backend`` ("cpu", "gpu" or "auto": GPU when CuPy sees a device)."""
+    if backend == "cpu":
+        return CpuRenderer()
+    if backend in ("gpu", "auto"):
+        try:
+            from fractalvid.gen.render_gpu import GpuRenderer, gpu_available
+        except ImportError as exc:
+            if backend == "auto":
+                return CpuRenderer()
+            raise RuntimeError(f"--backend gpu needs the GPU backend: {exc}") from exc
+        if gpu_available():
+            return GpuRenderer()
+        if backend == "auto":
+            return CpuRenderer()
+        raise RuntimeError(
+            "--backend gpu: no CUDA device visible to CuPy (install with `pip install .[gpu]` "
+            "on a machine with an NVIDIA GPU, or use --backend cpu)"
+        )
+    raise ValueError(f"unknown backend {backend!r}; use cpu, gpu or auto")

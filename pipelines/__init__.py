@@ -1,0 +1,1 @@
+"""Pipelines: configs and presets, planning work into shards, running it, the command line."""

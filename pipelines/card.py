@@ -1,0 +1,79 @@
+"""The dataset card (OUT/README.md): how the data set was made, what is in it, how to load it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from fractalvid.pipelines.config import FIELD_HELP, Config
+
+
+def _pct(values: np.ndarray) -> str:
+    if values.size == 0:
+        return "n/a"
+    p = np.percentile(values, [5, 50, 95])
+    return f"{p[0]:.3f} / {p[1]:.3f} / {p[2]:.3f}"
+
+
+def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
+    splits = dataset["splits"]
+    variations = Counter(clips.column("variation").to_pylist())
+    mb = dataset["bytes"] / 1e6
+    n = max(clips.num_rows, 1)
+    lines = [
+        "# Fractal video data set",
+        "",
+        f"Made by fractalvid {dataset['fractalvid_version']} (config fingerprint "
+        f"`{dataset['fingerprint']}`, seed {cfg.seed}). Every clip is a moving IFS fractal "
+        "rendered with the chaos game; see the fractalvid README for the method.",
+        "",
+        "## Contents",
+        "",
+        "| split | clips | shards |",
+        "|---|---|---|",
+        *(f"| {k} | {v['clips']} | {v['shards']} |" for k, v in splits.items()),
+        "",
+        f"- {'labeled: ' + str(cfg.classes) + ' classes' if cfg.labels else 'unlabeled'}; "
+        f"{cfg.resolution}x{cfg.resolution} px, {cfg.frames_min}-{cfg.frames_max} frames at "
+        f"{cfg.fps} fps, {cfg.codec.upper()} CRF {cfg.crf}, "
+        f"{'RGB' if cfg.color else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
+        f"- size: {mb:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB per clip",
+        f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
+        f"- motion (mean frame difference, same percentiles): "
+        f"{_pct(clips.column('motion').to_numpy())}",
+        "",
+        "| variation | clips |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in sorted(variations.items())),
+        "",
+        "## Files",
+        "",
+        "- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is `KEY.mp4`, "
+        "`KEY.json` (its metadata)" + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
+        "- `train-NNNNNN.parquet`: that shard's metadata; `clips.parquet`: all clips; "
+        "`classes.parquet`: one row per class with its IFS endpoint parameters",
+        "- `index.train.json`, `index.val.json`: wids shard indices; `dataset.json`: config, "
+        "per-shard sample counts and sha256",
+        "- `preview.png`: frames of one clip per class",
+        "",
+        "## Load it",
+        "",
+        "```python",
+        "import webdataset as wds",
+        "from fractalvid.shards.encode import decode_mp4",
+        f'ds = wds.WebDataset("train-{{000000..{max(splits["train"]["shards"] - 1, 0):06d}}}.tar",'
+        " shardshuffle=False)",
+        'for sample in ds:',
+        '    frames = decode_mp4(sample["mp4"])  # [T, H, W] uint8',
+        "```",
+        "",
+        "## Config",
+        "",
+        "| key | value | meaning |",
+        "|---|---|---|",
+        *(f"| {k} | {v} | {FIELD_HELP.get(k, '')} |" for k, v in cfg.to_dict().items()),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,265 @@
+"""The data-set config: one frozen dataclass, presets, ``key=value`` overrides, validation.
+
+A config (plus nothing else) determines every byte of the output; its fingerprint guards an
+output folder against being mixed with another config's shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from fractalvid.gen.render import RenderSettings
+from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS
+from fractalvid.shards.encode import CODECS, PRESETS, VideoFormat
+
+
+class ConfigError(ValueError):
+    """A bad config key or value; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that determines a data set. Field docs are in ``FIELD_HELP``."""
+
+    seed: int = 0
+    classes: int = 10
+    train_per_class: int = 8
+    val_per_class: int = 2
+    labels: bool = True
+    resolution: int = 128
+    frames_min: int = 18
+    frames_max: int = 20
+    fps: int = 12
+    chains: int = 32
+    iterations: int = 2000
+    burn_in: int = 100
+    coarse_resolution: int = 128
+    coarse_points: int = 3000
+    framing_keep: float = 0.9
+    framing_pad: float = 0.1
+    variations: tuple[str, ...] = DEFAULT_NONLINEAR
+    linear_fraction: float = 0.5
+    linear_motion_only: bool = False
+    instance_scale: float = 0.4
+    instance_offset: float = 0.2
+    augment: bool = False
+    color: bool = False
+    codec: str = "h264"
+    crf: int = 23
+    encoder_preset: str = "veryfast"
+    shard_size: int = 16
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # -- derived views -------------------------------------------------------------------
+    @property
+    def render_settings(self) -> RenderSettings:
+        return RenderSettings(
+            resolution=self.resolution, chains=self.chains, iterations=self.iterations,
+            burn_in=self.burn_in, coarse_resolution=self.coarse_resolution,
+            coarse_points=self.coarse_points, keep=self.framing_keep, pad=self.framing_pad,
+        )  # fmt: skip
+
+    @property
+    def video_format(self) -> VideoFormat:
+        return VideoFormat(self.codec, self.crf, self.encoder_preset, self.fps)
+
+    @property
+    def train_clips(self) -> int:
+        return self.classes * self.train_per_class
+
+    @property
+    def val_clips(self) -> int:
+        return self.classes * self.val_per_class
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["variations"] = list(self.variations)
+        return d
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of the config (first 16 hex digits)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+FIELD_HELP = {
+    "seed": "dataset seed; every random draw derives from it",
+    "classes": "number of fractal classes (labels); with labels=false, sets the clip count only",
+    "train_per_class": "training clips per class",
+    "val_per_class": "validation clips per class",
+    "labels": "true: clips of a class share an IFS; false: a fresh IFS per clip, no .cls",
+    "resolution": "frame width and height in pixels (even)",
+    "frames_min": "shortest clip, in frames", "frames_max": "longest clip, in frames",
+    "fps": "frames per second of the MP4",
+    "chains": "chaos-game chains per frame", "iterations": "chaos-game steps per chain",
+    "burn_in": "steps per chain discarded before counting",
+    "coarse_resolution": "framing render size", "coarse_points": "framing points per frame",
+    "framing_keep": "fraction of occupied pixels each frame's box keeps",
+    "framing_pad": "padding of the framing box, per side, as a fraction of its size",
+    "variations": "comma-separated non-linear flame variations a class may use",
+    "linear_fraction": "fraction of classes that stay linear",
+    "linear_motion_only": "force linear interpolation between the endpoints",
+    "instance_scale": "amplitude of an instance's multiplicative perturbation",
+    "instance_offset": "amplitude of an instance's additive perturbation",
+    "augment": "run the compose stage (backgrounds, object/camera motion, perspective)",
+    "color": "RGB clips with tinted fractal and background",
+    "codec": "h264 or h265", "crf": "constant rate factor (0-51, lower is better)",
+    "encoder_preset": "x264/x265 speed preset",
+    "shard_size": "clips per tar shard",
+}  # fmt: skip
+
+
+PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
+    # Quick to make anywhere: 10 classes x (8 + 2) clips at 128 px with fewer points.
+    "tiny": {},
+    # The paper's supervised set and render settings (ALGORITHM sections 3-4).
+    "paper": dict(
+        classes=500, train_per_class=200, val_per_class=10, resolution=256,
+        chains=128, iterations=7500, burn_in=200, shard_size=500,
+    ),
+}  # fmt: skip
+
+
+def _coerce(name: str, raw: Any, hint: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if hint is bool:
+        low = text.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r}: expected true or false")
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: expected an integer") from None
+    if hint is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if get_origin(hint) is tuple and get_args(hint)[0] is str:
+        return tuple(v.strip() for v in text.split(",") if v.strip())
+    return text
+
+
+def build_config(
+    preset: str | None = "tiny",
+    overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Preset values, then ``base`` (e.g. a config file), then ``overrides`` (``--set``)."""
+    if preset is not None and preset not in PRESETS_BY_NAME:
+        raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS_BY_NAME)}")
+    hints = get_type_hints(Config)
+    values: dict[str, Any] = dict(PRESETS_BY_NAME[preset or "tiny"])
+    for source in (base or {}, overrides or {}):
+        for key, raw in source.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"unknown config key {key!r}; known keys: {', '.join(sorted(hints))}"
+                )
+            values[key] = _coerce(key, list_to_csv(raw), hints[key])
+    return Config(**values)
+
+
+def list_to_csv(raw: Any) -> Any:
+    return ",".join(raw) if isinstance(raw, list) else raw
+
+
+def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` -> dict; a malformed item raises ConfigError."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
+    """A JSON config file: ``{"preset": NAME?, key: value, ...}`` -> (preset, values).
+
+    ``dataset.json`` and ``config.json`` of an existing output folder work too (their ``config``).
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a JSON object")
+    if isinstance(data.get("config"), dict):
+        data = data["config"]
+    data = dict(data)
+    preset = data.pop("preset", None)
+    return preset, data
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(c: Config) -> None:
+    """Raise ConfigError naming the first invalid value (runs on construction)."""
+    hints = get_type_hints(Config)
+    for f in fields(c):
+        v = getattr(c, f.name)
+        hint = hints[f.name]
+        base = get_origin(hint) or hint
+        ok = isinstance(v, base) and not (base is int and isinstance(v, bool))
+        if base is float and isinstance(v, int) and not isinstance(v, bool):
+            ok = True
+        _require(ok, f"{f.name}={v!r}: expected {getattr(base, '__name__', base)}")
+    for name in ("classes", "train_per_class", "shard_size", "fps", "chains", "iterations"):
+        _require(getattr(c, name) >= 1, f"{name}={getattr(c, name)}: must be at least 1")
+    _require(c.val_per_class >= 0, f"val_per_class={c.val_per_class}: must be >= 0")
+    _require(
+        16 <= c.resolution <= 4096 and c.resolution % 2 == 0,
+        f"resolution={c.resolution}: must be an even number of pixels in 16..4096",
+    )
+    _require(
+        2 <= c.frames_min <= c.frames_max <= 1000,
+        f"frames_min={c.frames_min}, frames_max={c.frames_max}: need 2 <= min <= max <= 1000",
+    )
+    _require(
+        0 <= c.burn_in < c.iterations,
+        f"burn_in={c.burn_in}: must be in 0..iterations-1 ({c.iterations - 1})",
+    )
+    _require(
+        8 <= c.coarse_resolution <= 1024,
+        f"coarse_resolution={c.coarse_resolution}: must be in 8..1024",
+    )
+    _require(c.coarse_points >= 10, f"coarse_points={c.coarse_points}: must be at least 10")
+    _require(0 < c.framing_keep <= 1, f"framing_keep={c.framing_keep}: must be in (0, 1]")
+    _require(0 <= c.framing_pad <= 1, f"framing_pad={c.framing_pad}: must be in [0, 1]")
+    _require(0 <= c.linear_fraction <= 1, f"linear_fraction={c.linear_fraction}: not in [0, 1]")
+    _require(0 <= c.instance_scale < 1, f"instance_scale={c.instance_scale}: not in [0, 1)")
+    _require(0 <= c.instance_offset <= 1, f"instance_offset={c.instance_offset}: not in [0, 1]")
+    for v in c.variations:
+        _require(
+            v in VARIATIONS and v != "linear",
+            f"variations: unknown variation {v!r}; known: "
+            + ", ".join(k for k in VARIATIONS if k != "linear"),
+        )
+    _require(
+        bool(c.variations) or c.linear_fraction == 1.0,
+        "variations is empty: set linear_fraction=1 for linear-only classes",
+    )
+    _require(c.codec in CODECS, f"codec={c.codec!r}: use one of {', '.join(CODECS)}")
+    _require(0 <= c.crf <= 51, f"crf={c.crf}: must be in 0..51")
+    _require(
+        c.encoder_preset in PRESETS,
+        f"encoder_preset={c.encoder_preset!r}: use one of {', '.join(PRESETS)}",
+    )

@@ -1,0 +1,89 @@
+"""Planning: a pure function of the config from clips to shards (and shards to tasks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fractalvid.pipelines.config import Config
+
+KEY_DIGITS = 9
+SPLITS = ("train", "val")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """One clip: global number, split, class (None when unlabeled), instance within the class."""
+
+    index: int
+    split: str
+    class_id: int | None
+    instance: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.index:0{KEY_DIGITS}d}"
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """Shard ``number`` of ``split`` holds clips first .. first + count - 1 (global numbers)."""
+
+    split: str
+    number: int
+    first: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.number:06d}"
+
+
+def split_sizes(cfg: Config) -> dict[str, int]:
+    return {"train": cfg.train_clips, "val": cfg.val_clips}
+
+
+def plan_shards(cfg: Config) -> list[ShardSpec]:
+    """All shards, train first; clips are numbered train then val, so keys never collide."""
+    shards: list[ShardSpec] = []
+    first = 0
+    for split, total in split_sizes(cfg).items():
+        for number, start in enumerate(range(0, total, cfg.shard_size)):
+            count = min(cfg.shard_size, total - start)
+            shards.append(ShardSpec(split, number, first + start, count))
+        first += total
+    return shards
+
+
+def clip_specs(cfg: Config, shard: ShardSpec) -> list[ClipSpec]:
+    """The clips of a shard. Classes interleave (clip i has class i mod C) so every shard mixes
+    classes; validation instances are numbered after the training ones."""
+    offset = 0 if shard.split == "train" else cfg.train_clips
+    base_instance = 0 if shard.split == "train" else cfg.train_per_class
+    specs = []
+    for index in range(shard.first, shard.first + shard.count):
+        local = index - offset
+        class_id = local % cfg.classes if cfg.labels else None
+        specs.append(ClipSpec(index, shard.split, class_id, base_instance + local // cfg.classes))
+    return specs
+
+
+def parse_range(text: str, total: int) -> range:
+    """``A:B`` (half-open, either side optional) or ``A`` -> a range of shard indices."""
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            r = range(int(a) if a.strip() else 0, int(b) if b.strip() else total)
+        else:
+            r = range(int(text), int(text) + 1)
+    except ValueError:
+        raise ValueError(f"--shards {text!r}: expected A:B (shard indices)") from None
+    if r.start < 0 or r.stop > total or r.start >= r.stop:
+        raise ValueError(f"--shards {text!r}: must lie within 0:{total} and not be empty")
+    return r
+
+
+def task_range(task: int, tasks: int, total: int) -> range:
+    """Shards of array task ``task`` (0-based) out of ``tasks``: contiguous, balanced."""
+    if not 0 <= task < tasks:
+        raise ValueError(f"array task {task} outside 0..{tasks - 1}")
+    return range(task * total // tasks, (task + 1) * total // tasks)

@@ -1,0 +1,146 @@
+"""Running shards: in this process or in joblib worker processes, with progress and a log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fractalvid import __version__
+from fractalvid.gen.render import get_renderer
+from fractalvid.pipelines.config import Config, ConfigError
+from fractalvid.pipelines.plan import ShardSpec
+from fractalvid.pipelines.shard import DEFAULT_BATCH, ShardResult, run_shard
+from fractalvid.shards.atomic import write_atomic
+
+CONFIG_FILE = "config.json"
+LOG_FILE = "generate.log"
+# Everything fractalvid writes into OUT; --overwrite removes only these.
+OWNED = ("*.tar", "*.parquet", "*.stats.json", "index.*.json", "dataset.json", "README.md",
+         "preview.png", CONFIG_FILE, ".*.tmp")  # fmt: skip
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
+    """Make ``out`` hold this config's data set: record the config, or refuse another's.
+
+    Raises ConfigError when ``out`` was made with a different config (unless ``overwrite``,
+    which first deletes what fractalvid wrote there).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CONFIG_FILE
+    if path.exists():
+        try:
+            old = json.loads(path.read_text()).get("fingerprint")
+        except (OSError, json.JSONDecodeError):
+            old = None
+        if old != cfg.fingerprint():
+            if not overwrite:
+                raise ConfigError(
+                    f"{out} holds a data set made with another config (fingerprint {old}, "
+                    f"this one {cfg.fingerprint()}); choose another --out or pass --overwrite"
+                )
+            for pattern in OWNED:
+                for p in out.glob(pattern):
+                    p.unlink()
+    elif any(out.glob("*.tar")):
+        if not overwrite:
+            raise ConfigError(f"{out} has tar files but no {CONFIG_FILE}; pass --overwrite")
+        for p in out.glob("*.tar"):
+            p.unlink()
+    record = {"fingerprint": cfg.fingerprint(), "fractalvid_version": __version__,
+              "config": cfg.to_dict()}  # fmt: skip
+    write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int,
+            batch: int) -> ShardResult:  # fmt: skip
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    made: int
+    skipped: int
+    clips: int
+    seconds: float
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else 0.0
+
+
+def open_log(out: Path) -> logging.Logger:
+    log = logging.getLogger(f"fractalvid.run.{out.resolve()}")
+    if not log.handlers:
+        handler = logging.FileHandler(out / LOG_FILE)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+def run_shards(
+    cfg: Config,
+    shards: Sequence[ShardSpec],
+    out: Path,
+    backend: str = "cpu",
+    workers: int = 1,
+    batch: int = DEFAULT_BATCH,
+    progress: bool = True,
+) -> RunSummary:
+    """Make every shard of ``shards`` not already done in ``out``, ``workers`` at a time."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    log = open_log(out)
+    threads = max(1, cpu_count() // max(1, workers))
+    log.info("start: %d shards, backend=%s workers=%d threads/worker=%d fingerprint=%s",
+             len(shards), backend, workers, threads, cfg.fingerprint())  # fmt: skip
+    total = sum(s.count for s in shards)
+    bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True,
+               desc=f"{out.name}")  # fmt: skip
+    start = time.perf_counter()
+    made = skipped = clips = 0
+    tasks = (delayed(_worker)(cfg, s, str(out), backend, threads, batch) for s in shards)
+    if workers <= 1:
+        results = (task[0](*task[1], **task[2]) for task in tasks)
+    else:
+        results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(tasks)
+    try:
+        for r in results:
+            made += not r.skipped
+            skipped += r.skipped
+            clips += 0 if r.skipped else r.count
+            bar.update(r.count)
+            bar.set_postfix_str(f"shards {made + skipped}/{len(shards)}")
+            log.info("%s %s: %d clips in %.1f s", r.name, "skipped (done)" if r.skipped
+                     else "made", r.count, r.seconds)  # fmt: skip
+    except BaseException as exc:
+        log.error("stopped: %r", exc)
+        raise
+    finally:
+        bar.close()
+    summary = RunSummary(made, skipped, clips, time.perf_counter() - start)
+    log.info("done: %d shards made, %d skipped, %d clips in %.1f s (%.2f clips/s)",
+             made, skipped, clips, summary.seconds, summary.clips_per_s)  # fmt: skip
+    return summary
+
+
+def free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free

@@ -1,0 +1,137 @@
+"""Making one shard: render -> (compose) -> encode -> tar + Parquet -> done marker.
+
+The shard is the unit of work: a pure function of (config, shard), written under temporary names
+and made visible in the order tar, Parquet, stats. The stats file is the done marker: it holds
+the tar's size and sha256, so a rerun skips a finished shard after a cheap check.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from fractalvid.gen.render import Renderer
+from fractalvid.pipelines.clips import clip_job, clip_record
+from fractalvid.pipelines.config import Config
+from fractalvid.pipelines.plan import ShardSpec, clip_specs
+from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
+from fractalvid.shards.encode import encode_mp4
+from fractalvid.shards.metadata import clips_table, write_parquet
+from fractalvid.shards.tarwriter import TarShardWriter
+
+DEFAULT_BATCH = 8  # clips per render call
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    name: str
+    count: int
+    skipped: bool
+    seconds: float
+
+
+def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:
+    """(tar, parquet, stats) of a shard."""
+    return (
+        out / f"{shard.name}.tar",
+        out / f"{shard.name}.parquet",
+        out / f"{shard.name}.stats.json",
+    )
+
+
+def read_stats(out: Path, shard: ShardSpec) -> dict | None:
+    try:
+        return json.loads(shard_paths(out, shard)[2].read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
+    """True when the shard's done marker exists and its tar and Parquet match it."""
+    stats = read_stats(out, shard)
+    tar, parquet, _ = shard_paths(out, shard)
+    if stats is None or stats.get("fingerprint") != cfg.fingerprint():
+        return False
+    if not (tar.is_file() and parquet.is_file()) or tar.stat().st_size != stats["tar_bytes"]:
+        return False
+    return not check_sha or sha256_file(tar) == stats["tar_sha256"]
+
+
+def _encode_batch(cfg: Config, frames: list, tmpdir: str | None) -> list[bytes]:
+    return [encode_mp4(f, cfg.video_format, tmpdir) for f in frames]
+
+
+def run_shard(
+    cfg: Config,
+    shard: ShardSpec,
+    out: Path,
+    renderer: Renderer,
+    batch: int = DEFAULT_BATCH,
+    tmpdir: str | None = None,
+) -> ShardResult:
+    """Make ``shard`` in ``out`` unless it is already done there; returns what happened.
+
+    Rendering of batch k+1 overlaps with encoding of batch k (ffmpeg runs in its own process;
+    the numba kernel releases the GIL).
+    """
+    start = time.perf_counter()
+    out = Path(out)
+    remove_temporaries(out, shard.name)
+    if shard_done(out, shard, cfg):
+        return ShardResult(shard.name, shard.count, True, 0.0)
+    tar_path, parquet_path, stats_path = shard_paths(out, shard)
+    stats_path.unlink(missing_ok=True)  # a stale marker must not outlive the files it vouches for
+
+    specs = clip_specs(cfg, shard)
+    records = []
+    pending: deque[tuple[list[dict], Future]] = deque()
+    with TarShardWriter(tar_path) as tar, ThreadPoolExecutor(max_workers=1) as pool:
+
+        def drain(keep: int) -> None:
+            while len(pending) > keep:
+                recs, fut = pending.popleft()
+                for rec, mp4 in zip(recs, fut.result()):
+                    rec["bytes"] = len(mp4)
+                    members = {"json": _json_bytes(rec), "mp4": mp4}
+                    if rec["class_id"] is not None:
+                        members["cls"] = str(rec["class_id"]).encode()
+                    tar.add(rec["key"], members)
+                    records.append(rec)
+
+        for at in range(0, len(specs), batch):
+            chunk = specs[at : at + batch]
+            made = [clip_job(cfg, s) for s in chunk]
+            rendered = renderer.render([job for job, _ in made], cfg.render_settings)
+            recs = [
+                clip_record(cfg, s, shard.name, cls, job, r)
+                for s, (job, cls), r in zip(chunk, made, rendered)
+            ]
+            frames = [r.frames for r in rendered]
+            pending.append((recs, pool.submit(_encode_batch, cfg, frames, tmpdir)))
+            drain(keep=1)
+        drain(keep=0)
+        tar.commit()
+
+    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    write_parquet(clips_table(records), parquet_path, meta)
+    stats = {
+        "shard": shard.name,
+        "split": shard.split,
+        "count": len(records),
+        "first_key": specs[0].key,
+        "last_key": specs[-1].key,
+        "tar_bytes": tar_path.stat().st_size,
+        "tar_sha256": sha256_file(tar_path),
+        "parquet_sha256": sha256_file(parquet_path),
+        "fingerprint": cfg.fingerprint(),
+    }
+    write_atomic(stats_path, (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+    return ShardResult(shard.name, len(records), False, time.perf_counter() - start)
+
+
+def _json_bytes(rec: dict) -> bytes:
+    return json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()

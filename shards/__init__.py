@@ -1,0 +1,1 @@
+"""Sharding stage: MP4 encoding, WebDataset tars, Parquet metadata, verification, reading."""

@@ -1,0 +1,102 @@
+"""MP4 encoding and decoding through the static ffmpeg that imageio-ffmpeg ships.
+
+Identical frames give identical bytes: one encoder thread, bit-exact flags, no metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+CODECS = {"h264": "libx264", "h265": "libx265"}
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """How clips are encoded: codec (h264 | h265), CRF, x264/x265 preset, frames per second."""
+
+    codec: str = "h264"
+    crf: int = 23
+    preset: str = "veryfast"
+    fps: int = 12
+
+
+def encode_mp4(frames: np.ndarray, fmt: VideoFormat, tmpdir: str | None = None) -> bytes:
+    """frames [T, H, W] (gray) or [T, H, W, 3] (RGB) uint8, H and W even -> MP4 bytes (yuv420p).
+
+    MP4 needs a seekable output, so ffmpeg writes a temporary file that is read back and removed.
+    """
+    if frames.dtype != np.uint8 or frames.ndim not in (3, 4):
+        raise ValueError(f"frames must be uint8 [T, H, W(, 3)], got {frames.dtype} {frames.shape}")
+    t, h, w = frames.shape[:3]
+    if h % 2 or w % 2:
+        raise ValueError(f"H.264/H.265 yuv420p needs even width and height, got {w}x{h}")
+    pix = "gray" if frames.ndim == 3 else "rgb24"
+    codec_opts = ["-c:v", CODECS[fmt.codec], "-preset", fmt.preset, "-crf", str(fmt.crf)]
+    if fmt.codec == "h264":
+        codec_opts += ["-threads", "1"]
+    else:  # x265 threads through its own pool option
+        codec_opts += ["-x265-params", "pools=none:frame-threads=1:log-level=error"]
+    fd, path = tempfile.mkstemp(suffix=".mp4", dir=tmpdir)
+    os.close(fd)
+    try:
+        cmd = [
+            ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", pix, "-s", f"{w}x{h}", "-r", str(fmt.fps), "-i", "pipe:0",
+            *codec_opts, "-pix_fmt", "yuv420p",
+            "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
+            "-f", "mp4", path,
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(),
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed to encode: {proc.stderr.decode(errors='replace')}")
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(path)
+
+
+_SIZE = re.compile(rb"Video: .*?, (\d{2,5})x(\d{2,5})")
+
+
+def decode_mp4(data: bytes, color: bool = False, tmpdir: str | None = None) -> np.ndarray:
+    """MP4 bytes -> frames [T, H, W] uint8 (gray) or [T, H, W, 3] (color=True).
+
+    Reading MP4 needs a seekable input, so the bytes go through a temporary file.
+    """
+    fd, path = tempfile.mkstemp(suffix=".mp4", dir=tmpdir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        pix, ch = ("rgb24", 3) if color else ("gray", 1)
+        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", path,
+               "-f", "rawvideo", "-pix_fmt", pix, "pipe:1"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+    finally:
+        os.unlink(path)
+    match = _SIZE.search(proc.stderr)
+    if proc.returncode != 0 or match is None:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise ValueError(f"cannot decode MP4: {' '.join(tail) or 'no video stream'}")
+    w, h = int(match.group(1)), int(match.group(2))
+    raw = np.frombuffer(proc.stdout, np.uint8)
+    frame = h * w * ch
+    if raw.size == 0 or raw.size % frame:
+        raise ValueError(f"decoded {raw.size} bytes, not a whole number of {w}x{h} frames")
+    shape = (raw.size // frame, h, w) + ((3,) if color else ())
+    return raw.reshape(shape)

@@ -1,0 +1,49 @@
+"""preview.png: a grid of sample frames, one row per class (or per clip when unlabeled)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from fractalvid.shards.atomic import write_atomic
+from fractalvid.shards.encode import decode_mp4
+from fractalvid.shards.png import encode_png
+from fractalvid.shards.reader import read_member
+
+
+def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
+    """Frames of one clip per class, ``cols`` frames spread over the clip, for up to ``rows``
+    classes: [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8."""
+    table = pq.read_table(out / "clips.parquet", columns=["key", "shard", "class_id", "split"])
+    df = table.to_pylist()
+    picked: list[dict] = []
+    seen: set = set()
+    for r in df:
+        group = r["class_id"] if r["class_id"] is not None else r["key"]
+        if group not in seen:
+            seen.add(group)
+            picked.append(r)
+        if len(picked) == rows:
+            break
+    if not picked:
+        raise ValueError(f"{out}: no clips to preview")
+    tiles = []
+    for r in picked:
+        mp4 = read_member(out / f"{r['shard']}.tar", f"{r['key']}.mp4")
+        frames = decode_mp4(mp4, color=False)
+        idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
+        tiles.append(frames[idx])
+    h, w = tiles[0].shape[1:3]
+    grid = np.zeros((len(tiles) * (h + gap) - gap, cols * (w + gap) - gap), np.uint8)
+    for i, t in enumerate(tiles):
+        for j in range(cols):
+            grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = t[j]
+    return grid
+
+
+def write_preview(out: Path, rows: int = 10, cols: int = 6) -> Path:
+    path = Path(out) / "preview.png"
+    write_atomic(path, encode_png(preview_grid(Path(out), rows, cols)))
+    return path

@@ -1,0 +1,83 @@
+"""Command-line contract: bad input fails fast with one line and exit 2, and writes nothing."""
+
+import json
+
+import pytest
+
+from fractalvid.pipelines.config import ConfigError, build_config
+
+SMALL = ["--set", "classes=2", "--set", "train_per_class=2", "--set", "val_per_class=1",
+         "--set", "resolution=32", "--set", "chains=8", "--set", "iterations=200",
+         "--set", "burn_in=10"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("colour=true", "colour"),
+        ("classes=many", "classes"),
+        ("classes=0", "classes"),
+        ("resolution=255", "resolution"),
+        ("augment=perhaps", "augment"),
+        ("labels=2", "labels"),
+        ("shard_size=-1", "shard_size"),
+        ("variations=bent,sparkle", "sparkle"),
+        ("codec=mpeg2", "codec"),
+        ("novalue", "KEY=VALUE"),
+    ],
+)
+def test_bad_setting_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, setting, named):
+    out = tmp_path / "out"
+    result = cli("generate", "--out", out, "--set", setting)
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    assert named in lines[0]
+    assert not out.exists()
+
+
+def test_bad_shard_range_is_refused_before_work(cli, tmp_path):
+    out = tmp_path / "out"
+    result = cli("generate", "--out", out, *SMALL, "--shards", "5:9")
+    assert result.exit_code == 2 and "--shards" in result.output
+    assert not out.exists()
+
+
+def test_another_config_into_the_same_folder_is_refused(cli, tmp_path):
+    out = tmp_path / "out"
+    assert cli("generate", "--out", out, *SMALL, "--quiet").exit_code == 0
+    result = cli("generate", "--out", out, *SMALL, "--set", "seed=5", "--quiet")
+    assert result.exit_code == 2
+    assert "another config" in result.output and "--overwrite" in result.output
+    result = cli("generate", "--out", out, *SMALL, "--set", "seed=5", "--overwrite", "--quiet")
+    assert result.exit_code == 0
+    assert json.loads((out / "dataset.json").read_text())["seed"] == 5
+
+
+def test_plan_lists_shards_and_tasks(cli):
+    result = cli("plan", "--preset", "paper", "--tasks", "4", "--json")
+    assert result.exit_code == 0
+    info = json.loads(result.output)
+    assert info["clips"] == {"train": 100_000, "val": 5_000}
+    assert info["shards"] == {"train": 200, "val": 10}
+    assert sum(t["clips"] for t in info["tasks"]) == 105_000
+    assert info["points_per_frame"] == 128 * 7300
+
+
+def test_presets_and_overrides():
+    paper = build_config("paper")
+    assert (paper.classes, paper.train_per_class, paper.val_per_class) == (500, 200, 10)
+    assert (paper.resolution, paper.chains) == (256, 128)
+    assert (paper.iterations, paper.burn_in) == (7500, 200)
+    tiny = build_config("tiny", {"seed": "3", "labels": "false", "augment": "true"})
+    assert (tiny.seed, tiny.labels, tiny.augment, tiny.classes) == (3, False, True, 10)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        build_config("huge")
+
+
+def test_config_file_round_trips(cli, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"preset": "paper", "classes": 7}))
+    result = cli("plan", "--config", path, "--json")
+    assert json.loads(result.output)["config"]["classes"] == 7
+    assert json.loads(result.output)["config"]["resolution"] == 256

@@ -1,0 +1,171 @@
+"""The chaos-game renderer: correctness against a reference, framing, tone map, determinism."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fractalvid.gen.chaos import alias_table, chaos_histograms
+from fractalvid.gen.framing import clip_window, trim_box
+from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
+from fractalvid.gen.tonemap import tone_map
+
+from reference import reference_counts
+
+SIERPINSKI = np.array([
+    [0.5, 0, 0.0, 0, 0.5, 0.0],
+    [0.5, 0, 0.5, 0, 0.5, 0.0],
+    [0.5, 0, 0.25, 0, 0.5, 0.5],
+])  # fmt: skip  # vertices (0,0), (1,0), (0.5,1)
+SMALL = RenderSettings(resolution=64, chains=32, iterations=1500, burn_in=50)
+
+
+def _render(coefs, settings=SMALL, variation=0, seed=7, frames=2):
+    job = RenderJob(np.repeat(coefs[None], frames, axis=0), variation, seed)
+    return CpuRenderer().render([job], settings)[0]
+
+
+def _pixel_of(window, size, x, y):
+    x_min, x_max, y_min, y_max = window
+    col = int((x - x_min) / (x_max - x_min) * size)
+    row = int((y_max - y) / (y_max - y_min) * size)
+    return row, col
+
+
+def test_sierpinski_lights_the_triangle_and_leaves_the_hole_black():
+    r = _render(SIERPINSKI)
+    frame = r.frames[0]
+    size = frame.shape[0]
+    x_min, x_max, y_min, y_max = r.window
+    # framing: the triangle [0,1]x[0,1] fills the canvas up to the padding
+    assert -0.2 < x_min < 0.05 and 0.95 < x_max < 1.2
+    assert -0.2 < y_min < 0.05 and 0.95 < y_max < 1.2
+    # corners of the triangle are lit
+    for x, y in [(0.02, 0.01), (0.98, 0.01), (0.5, 0.97)]:
+        row, col = _pixel_of(r.window, size, x, y)
+        assert frame[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2].max() > 100, (x, y)
+    # the central hole (triangle (0.25,0.5), (0.75,0.5), (0.5,0)) shrunk by a margin is black
+    ys, xs = np.mgrid[0:size, 0:size]
+    wx = x_min + (xs + 0.5) / size * (x_max - x_min)
+    wy = y_max - (ys + 0.5) / size * (y_max - y_min)
+    margin = 0.06  # > 1 pixel + splat; slanted edges (slope 2) need sqrt(5) x in y
+    slant = margin * np.sqrt(5)
+    in_hole = (wy < 0.5 - margin) & (wy > 2 * np.abs(wx - 0.5) + slant)
+    above = (wy > 2 * wx + slant) | (wy > 2 * (1 - wx) + slant)  # outside the triangle
+    assert in_hole.sum() > 50 and above.sum() > 200
+    assert frame[in_hole].max() == 0
+    assert frame[above].max() == 0
+    assert (frame > 0).mean() > 0.15
+
+
+def test_kernel_matches_the_numpy_reference():
+    rng = np.random.default_rng(5)
+    from fractalvid.gen.ifs import class_coefficients, sample_class
+
+    coefs = class_coefficients(sample_class(rng, variations=()))[0]
+    size = 48
+    r = _render(coefs, RenderSettings(resolution=size, chains=64, iterations=1200, burn_in=50),
+                frames=1)  # fmt: skip
+    x_min, x_max, y_min, y_max = r.window
+    view = (x_min, y_max, size / (x_max - x_min), size / (y_max - y_min))
+    ref = tone_map(reference_counts(coefs, view, size, 64, 1200, 50, seed=1)[None])[0]
+    corr = np.corrcoef(r.frames[0].ravel().astype(float), ref.ravel().astype(float))[0, 1]
+    assert corr > 0.97, corr
+
+
+@given(p=st.lists(st.floats(0, 1), min_size=1, max_size=8).filter(lambda v: sum(v) > 1e-6))
+@settings(max_examples=200, deadline=None)
+def test_alias_table_reproduces_the_probabilities(p):
+    p = np.array(p) / np.sum(p)
+    n = len(p)
+    prob, alias = np.empty(n), np.empty(n, np.int64)
+    alias_table(p, prob, alias)
+    implied = prob.copy()
+    np.add.at(implied, alias, 1.0 - prob)
+    np.testing.assert_allclose(implied / n, p, atol=1e-9)
+
+
+def test_box_filter_equals_a_3x3_splat():
+    size = 16
+    coefs = np.zeros((1, 1, 6))
+    coefs[0, 0, 2], coefs[0, 0, 5] = 0.5, 0.5  # every point maps to (0.5, 0.5)
+    view = np.array([[0.0, 1.0, size, size, size, size]])
+    out = np.zeros((1, size * size), np.int32)
+    chaos_histograms(coefs, np.ones((1, 1)), np.ones(1, np.int64), np.zeros(1, np.int64), view,
+                     np.zeros(1, np.uint64), 4, 10, 2, True, out)  # fmt: skip
+    img = out.reshape(size, size)
+    assert img.sum() == 9 * 4 * 8
+    assert np.array_equal(np.argwhere(img > 0).min(0), [7, 7])
+    assert np.array_equal(np.argwhere(img > 0).max(0), [9, 9])
+
+
+def test_escaping_points_restart_and_are_counted():
+    expanding = np.array([[3.0, 0, 0.1, 0, 3.0, 0.1], [2.5, 0.1, 0, 0, 2.5, 0]])
+    r = _render(expanding)
+    assert r.escaped > 0.01
+    assert np.all(np.isfinite(r.frames))
+
+
+def test_trim_box_keeps_the_requested_share():
+    occ = np.zeros((20, 20), bool)
+    occ[5:15, 5:15] = True
+    occ[0, 0] = True  # an outlier is trimmed away
+    r0, r1, c0, c1 = trim_box(occ, 0.9)
+    kept = occ[r0:r1, c0:c1].sum()
+    assert kept >= 0.9 * occ.sum()
+    assert (r0, c0) != (0, 0)
+    assert trim_box(np.zeros((8, 8), bool), 0.9) == (0, 8, 0, 8)
+
+
+def test_clip_window_is_the_padded_union_of_the_frames():
+    occ = np.zeros((2, 12, 12), bool)
+    occ[0, 2:4, 2:4] = True  # top-left in frame 0
+    occ[1, 8:10, 8:10] = True  # bottom-right in frame 1
+    x_min, x_max, y_min, y_max = clip_window(occ, window=6.0, keep=1.0, pad=0.0)
+    assert (x_min, x_max, y_min, y_max) == (-4.0, 4.0, -4.0, 4.0)
+
+
+def test_tone_map_is_log_scaled_to_the_clip_max():
+    counts = np.array([[[0, 1], [3, 15]]], np.int32)
+    out = tone_map(counts)
+    assert out.dtype == np.uint8 and out.max() == 255 and out[0, 0, 0] == 0
+    np.testing.assert_allclose(out[0, 0, 1], round(255 * np.log(2) / np.log(16)), atol=1)
+    assert tone_map(np.zeros((2, 3, 3), np.int32)).max() == 0
+
+
+def test_render_is_deterministic_and_seeded():
+    a = _render(SIERPINSKI, seed=1).frames
+    b = _render(SIERPINSKI, seed=1).frames
+    c = _render(SIERPINSKI, seed=2).frames
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_batching_does_not_change_a_clip():
+    rng = np.random.default_rng(9)
+    from fractalvid.gen.ifs import class_coefficients, sample_class
+
+    jobs = [RenderJob(class_coefficients(c), c.variation, 100 + i)
+            for i, c in enumerate(sample_class(rng) for _ in range(3))]  # fmt: skip
+    together = CpuRenderer().render(jobs, SMALL)
+    alone = [CpuRenderer().render([j], SMALL)[0] for j in jobs]
+    for t, a in zip(together, alone):
+        assert np.array_equal(t.frames, a.frames)
+        assert t.window == a.window
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_thread_count_does_not_change_the_output(threads):
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        frames = _render(SIERPINSKI, frames=3).frames
+    finally:
+        numba.set_num_threads(before)
+    numba.set_num_threads(1)
+    try:
+        assert np.array_equal(frames, _render(SIERPINSKI, frames=3).frames)
+    finally:
+        numba.set_num_threads(before)

@@ -1,0 +1,63 @@
+"""Each flame variation matches its published formula at a few points."""
+
+import math
+
+import pytest
+
+from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, apply_variation, variation_id
+
+PI = math.pi
+# (name, x, y, (b, c, e, f), expected (x', y')) -- worked by hand from the flame paper.
+CASES = [
+    ("linear", 0.3, -0.7, (0, 0, 0, 0), (0.3, -0.7)),
+    ("sinusoidal", PI / 2, 0.0, (0, 0, 0, 0), (1.0, 0.0)),
+    ("spherical", 2.0, 0.0, (0, 0, 0, 0), (0.5, 0.0)),
+    ("horseshoe", 3.0, 4.0, (0, 0, 0, 0), ((3 - 4) * (3 + 4) / 5, 2 * 3 * 4 / 5)),
+    ("horseshoe", 1.0, 0.0, (0, 0, 0, 0), (1.0, 0.0)),
+    ("polar", 0.0, 2.0, (0, 0, 0, 0), (0.0, 1.0)),  # theta = atan2(x, y) = 0
+    ("bent", 0.5, 0.5, (0, 0, 0, 0), (0.5, 0.5)),
+    ("bent", -0.5, 0.5, (0, 0, 0, 0), (-1.0, 0.5)),
+    ("bent", 0.5, -0.5, (0, 0, 0, 0), (0.5, -0.25)),
+    ("bent", -0.5, -0.5, (0, 0, 0, 0), (-1.0, -0.25)),
+    ("fisheye", 3.0, 4.0, (0, 0, 0, 0), (2 / 6 * 4, 2 / 6 * 3)),  # note the swap
+    ("eyefish", 3.0, 4.0, (0, 0, 0, 0), (2 / 6 * 3, 2 / 6 * 4)),
+    ("popcorn", 0.2, 0.1, (0, 0.5, 0, -0.3),
+     (0.2 + 0.5 * math.sin(math.tan(0.3)), 0.1 - 0.3 * math.sin(math.tan(0.6)))),
+    ("cosine", 0.0, 0.0, (0, 0, 0, 0), (1.0, 0.0)),
+    ("cosine", 0.5, 1.0, (0, 0, 0, 0), (0.0, -math.sinh(1.0))),
+    ("cylinder", PI / 2, 0.7, (0, 0, 0, 0), (1.0, 0.7)),
+    ("bubble", 2.0, 0.0, (0, 0, 0, 0), (1.0, 0.0)),
+    ("exponential", 1.0, 0.5, (0, 0, 0, 0), (0.0, 1.0)),
+    ("swirl", 1.0, 0.0, (0, 0, 0, 0), (math.sin(1.0), math.cos(1.0))),
+    ("waves", 0.0, 0.0, (0.3, 1.0, 0.2, 1.0), (0.0, 0.0)),
+    ("tangent", 0.0, PI / 4, (0, 0, 0, 0), (0.0, 1.0)),
+    ("cross", 2.0, 1.0, (0, 0, 0, 0), (2 / 3, 1 / 3)),
+    ("diamond", 0.0, 1.0, (0, 0, 0, 0), (0.0, math.sin(1.0))),
+    ("handkerchief", 0.0, 1.0, (0, 0, 0, 0), (math.sin(1.0), math.cos(-1.0))),
+    ("disc", 0.0, 1.0, (0, 0, 0, 0), (0.0, 0.0)),
+    ("power", 0.0, 2.0, (0, 0, 0, 0), (1.0, 0.0)),  # theta = 0: r^0 * (cos 0, sin 0)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "x", "y", "params", "expected"), CASES)
+def test_variation_matches_its_formula(name, x, y, params, expected):
+    b, c, e, f = params
+    got = apply_variation(variation_id(name), x, y, b, c, e, f, 0.3, 0.6)
+    assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_thirty_variations_are_known_and_default_seven():
+    nonlinear = [k for k in VARIATIONS if k != "linear"]
+    assert len(nonlinear) == 30
+    assert set(DEFAULT_NONLINEAR) == {
+        "horseshoe", "bent", "fisheye", "popcorn", "cosine", "eyefish", "cylinder"
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="unknown variation 'nope'"):
+        variation_id("nope")
+
+
+@pytest.mark.parametrize("name", [k for k in VARIATIONS if k != "linear"])
+def test_every_variation_gives_finite_values_on_ordinary_points(name):
+    for x, y in [(0.3, 0.4), (-0.8, 0.1), (0.05, -0.6)]:
+        out = apply_variation(variation_id(name), x, y, 0.2, 0.7, 0.4, -0.5, 0.25, 0.75)
+        assert all(math.isfinite(v) for v in out), (name, x, y, out)
