@@ -96,6 +96,7 @@ def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hi
         ys[c] = 2.0 * unit53(z2) - 1.0
     escapes = 0
     nf = np.float64(n)
+    randomized = vid == 13 or vid == 31 or vid == 44 or vid == 45
     for step in range(iters):
         keep = step >= burn
         for c in range(chains):
@@ -111,10 +112,14 @@ def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hi
             nx = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
             ny = coef[k, 3] * x + coef[k, 4] * y + coef[k, 5]
             if vid != 0:
-                z2 = mix64(z ^ _M2)
+                r1 = 0.0
+                r2 = 0.0
+                if randomized:  # extra uniforms only for the variations that draw them
+                    z2 = mix64(z ^ _M2)
+                    r1 = unit53(z2)
+                    r2 = np.float64(z2 & _MASK32) * _INV32
                 nx, ny = apply_variation(
-                    vid, nx, ny, coef[k, 1], coef[k, 2], coef[k, 4], coef[k, 5],
-                    unit53(z2), np.float64(z2 & _MASK32) * _INV32,
+                    vid, nx, ny, coef[k, 1], coef[k, 2], coef[k, 4], coef[k, 5], r1, r2
                 )
             if not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE):
                 z3 = mix64(z ^ _M1)

@@ -40,22 +40,67 @@ def variation_id(name: str) -> int:
 
 @nb.njit(cache=True, inline="always")
 def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch per variation
-    """V(x, y) for flame variation ``vid``; r1, r2 are uniforms in [0, 1) (used by 13/31/44/45)."""
+    """V(x, y) for flame variation ``vid``; r1, r2 are uniforms in [0, 1) (used by 13/31/44/45).
+
+    Each branch computes only what its formula needs: atan2 and sqrt dominate the cost of the
+    cheap variations, so they are not shared up front.
+    """
     if vid == 0:
         return x, y
-    rr = x * x + y * y
-    r = math.sqrt(rr)
+    if vid == 14:
+        nx = 2.0 * x if x < 0.0 else x
+        ny = y / 2.0 if y < 0.0 else y
+        return nx, ny
+    if vid == 29:
+        return math.sin(x), y
+    if vid == 16:
+        s = 2.0 / (math.sqrt(x * x + y * y) + 1.0)
+        return s * y, s * x
+    if vid == 27:
+        s = 2.0 / (math.sqrt(x * x + y * y) + 1.0)
+        return s * x, s * y
+    if vid == 4:
+        s = 1.0 / (math.sqrt(x * x + y * y) + _EPS)
+        return s * (x - y) * (x + y), s * 2.0 * x * y
+    if vid == 17:
+        return x + c * math.sin(math.tan(3.0 * y)), y + f * math.sin(math.tan(3.0 * x))
+    if vid == 20:
+        ey = math.exp(y)  # cosh and sinh from one exp
+        iy = 1.0 / ey
+        return math.cos(_PI * x) * 0.5 * (ey + iy), -math.sin(_PI * x) * 0.5 * (ey - iy)
     if vid == 1:
         return math.sin(x), math.sin(y)
+    rr = x * x + y * y
     if vid == 2:
         s = 1.0 / (rr + _EPS)
         return x * s, y * s
     if vid == 3:
         sr, cr = math.sin(rr), math.cos(rr)
         return x * sr - y * cr, x * cr + y * sr
-    if vid == 4:
-        s = 1.0 / (r + _EPS)
-        return s * (x - y) * (x + y), s * 2.0 * x * y
+    if vid == 28:
+        s = 4.0 / (rr + 4.0)
+        return s * x, s * y
+    if vid == 15:
+        return x + b * math.sin(y / (c * c + _EPS)), y + e * math.sin(x / (f * f + _EPS))
+    if vid == 18:
+        s = math.exp(x - 1.0)
+        return s * math.cos(_PI * y), s * math.sin(_PI * y)
+    if vid == 31:
+        a = 2.0 * _PI * r2
+        return r1 * x * math.cos(a), r1 * y * math.sin(a)
+    if vid == 42:
+        return math.sin(x) / math.cos(y), math.tan(y)
+    if vid == 44:
+        s = math.tan(r1 * _PI) / (rr + _EPS)
+        return s * math.cos(x), s * math.sin(y)
+    if vid == 48:
+        s = 1.0 / (abs(x * x - y * y) + _EPS)
+        return s * x, s * y
+    r = math.sqrt(rr)
+    if vid == 45:
+        a = r1 * r
+        ca, sa = math.cos(a), math.sin(a)
+        return x * (ca + sa), x * (ca - sa)
     theta = math.atan2(x, y)
     if vid == 5:
         return theta / _PI, r - 1.0
@@ -82,25 +127,9 @@ def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch p
         omega = _PI if r1 < 0.5 else 0.0
         s = math.sqrt(r)
         return s * math.cos(theta / 2.0 + omega), s * math.sin(theta / 2.0 + omega)
-    if vid == 14:
-        nx = 2.0 * x if x < 0.0 else x
-        ny = y / 2.0 if y < 0.0 else y
-        return nx, ny
-    if vid == 15:
-        return x + b * math.sin(y / (c * c + _EPS)), y + e * math.sin(x / (f * f + _EPS))
-    if vid == 16:
-        s = 2.0 / (r + 1.0)
-        return s * y, s * x
-    if vid == 17:
-        return x + c * math.sin(math.tan(3.0 * y)), y + f * math.sin(math.tan(3.0 * x))
-    if vid == 18:
-        s = math.exp(x - 1.0)
-        return s * math.cos(_PI * y), s * math.sin(_PI * y)
     if vid == 19:
         s = r ** math.sin(theta)
         return s * math.cos(theta), s * math.sin(theta)
-    if vid == 20:
-        return math.cos(_PI * x) * math.cosh(y), -math.sin(_PI * x) * math.sinh(y)
     if vid == 21:
         c2 = c * c + _EPS
         s = (r + c2) % (2.0 * c2) - c2 + r * (1.0 - c2)
@@ -112,27 +141,4 @@ def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch p
         else:
             a = theta + t / 2.0
         return r * math.cos(a), r * math.sin(a)
-    if vid == 27:
-        s = 2.0 / (r + 1.0)
-        return s * x, s * y
-    if vid == 28:
-        s = 4.0 / (rr + 4.0)
-        return s * x, s * y
-    if vid == 29:
-        return math.sin(x), y
-    if vid == 31:
-        a = 2.0 * _PI * r2
-        return r1 * x * math.cos(a), r1 * y * math.sin(a)
-    if vid == 42:
-        return math.sin(x) / math.cos(y), math.tan(y)
-    if vid == 44:
-        s = math.tan(r1 * _PI) / (rr + _EPS)
-        return s * math.cos(x), s * math.sin(y)
-    if vid == 45:
-        a = r1 * r
-        ca, sa = math.cos(a), math.sin(a)
-        return x * (ca + sa), x * (ca - sa)
-    if vid == 48:
-        s = 1.0 / (abs(x * x - y * y) + _EPS)
-        return s * x, s * y
     return x, y

@@ -78,6 +78,7 @@ class RunSummary:
     skipped: int
     clips: int
     seconds: float
+    peak_rss_mb: float = 0.0  # the largest of any worker's peak
 
     @property
     def clips_per_s(self) -> float:
@@ -117,6 +118,7 @@ def run_shards(
                desc=f"{out.name}")  # fmt: skip
     start = time.perf_counter()
     made = skipped = clips = 0
+    peak = 0.0
     tasks = (delayed(_worker)(cfg, s, str(out), backend, threads, batch) for s in shards)
     if workers <= 1:
         results = (task[0](*task[1], **task[2]) for task in tasks)
@@ -127,16 +129,18 @@ def run_shards(
             made += not r.skipped
             skipped += r.skipped
             clips += 0 if r.skipped else r.count
+            peak = max(peak, r.peak_rss_mb)
             bar.update(r.count)
             bar.set_postfix_str(f"shards {made + skipped}/{len(shards)}")
-            log.info("%s %s: %d clips in %.1f s", r.name, "skipped (done)" if r.skipped
-                     else "made", r.count, r.seconds)  # fmt: skip
+            log.info("%s %s: %d clips in %.1f s, worker peak RSS %.0f MB", r.name,
+                     "skipped (done)" if r.skipped else "made", r.count, r.seconds,
+                     r.peak_rss_mb)  # fmt: skip
     except BaseException as exc:
         log.error("stopped: %r", exc)
         raise
     finally:
         bar.close()
-    summary = RunSummary(made, skipped, clips, time.perf_counter() - start)
+    summary = RunSummary(made, skipped, clips, time.perf_counter() - start, peak)
     log.info("done: %d shards made, %d skipped, %d clips in %.1f s (%.2f clips/s)",
              made, skipped, clips, summary.seconds, summary.clips_per_s)  # fmt: skip
     return summary

@@ -32,6 +32,7 @@ class ShardResult:
     count: int
     skipped: bool
     seconds: float
+    peak_rss_mb: float = 0.0  # of the process that made it
 
 
 def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:
@@ -130,7 +131,14 @@ def run_shard(
         "fingerprint": cfg.fingerprint(),
     }
     write_atomic(stats_path, (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
-    return ShardResult(shard.name, len(records), False, time.perf_counter() - start)
+    return ShardResult(shard.name, len(records), False, time.perf_counter() - start, peak_rss_mb())
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _json_bytes(rec: dict) -> bytes:

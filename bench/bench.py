@@ -1,0 +1,119 @@
+"""fractalvid benchmark: chaos-game throughput and end-to-end clips/s at paper settings.
+
+    make bench                 # or: .venv/bin/python bench/bench.py [--clips N] [--quick]
+
+Prints a table. The reference implementation makes about 0.63 clips/s (12 frames/s) end to end
+on a 2-core machine of this project's CI kind; the speed-up column divides by that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from fractalvid.gen.ifs import class_coefficients, sample_class
+from fractalvid.gen.render import CpuRenderer, RenderJob
+from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
+from fractalvid.pipelines.config import build_config
+from fractalvid.pipelines.plan import plan_shards
+from fractalvid.pipelines.run import cpu_count, run_shards
+
+REFERENCE_CLIPS_PER_S = 0.63
+
+
+def chaos_points_per_s(variation: str, frames: int, threads: int = 1) -> float:
+    """Chaos-game steps per second on ``threads`` threads, paper settings, one class."""
+    cfg = build_config("paper")
+    settings = cfg.render_settings
+    rng = np.random.default_rng(0)
+    cls = sample_class(rng, variations=(variation,) if variation != "linear" else (),
+                       linear_fraction=0.0 if variation != "linear" else 1.0)  # fmt: skip
+    coefs = class_coefficients(cls)
+    coefs = np.concatenate([coefs] * (frames // coefs.shape[0] + 1))[:frames]
+    job = RenderJob(coefs, variation_id(variation), 1)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        CpuRenderer().render([RenderJob(coefs[:2], job.variation, 1)], settings)  # warm-up
+        start = time.perf_counter()
+        CpuRenderer().render([job], settings)
+        seconds = time.perf_counter() - start
+    finally:
+        numba.set_num_threads(before)
+    return frames * settings.chains * settings.iterations / seconds
+
+
+def end_to_end(clips: int, workers: int, augment: bool = False) -> dict:
+    """Generate ``clips`` clips at paper settings with ``workers`` processes; time and size."""
+    shard_size = max(1, clips // (2 * workers))
+    cfg = build_config("paper", {
+        "classes": clips, "train_per_class": 1, "val_per_class": 0,
+        "shard_size": shard_size, "augment": augment,
+    })  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        summary = run_shards(cfg, plan_shards(cfg), out, "cpu", workers, progress=False)
+        size = sum(p.stat().st_size for p in out.glob("*.tar"))
+    frames = clips * 19  # mean of 18..20
+    return {
+        "clips_s": clips / summary.seconds,
+        "frames_s": frames / summary.seconds,
+        "mb_clip": size / clips / 1e6,
+        "rss_mb": summary.peak_rss_mb,
+        "seconds": summary.seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=40, help="clips per end-to-end run")
+    ap.add_argument("--frames", type=int, default=38, help="frames per chaos-game timing")
+    ap.add_argument("--quick", action="store_true", help="fewer clips and frames")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.clips, args.frames = 12, 10
+    cores = cpu_count()
+    print(f"machine: {platform.machine()} {platform.processor() or ''} cores={cores} "
+          f"python={sys.version.split()[0]} numba={numba.__version__}")  # fmt: skip
+    print("settings: paper (256x256, 128 chains x 7,500 steps = 0.96 M steps/frame, "
+          "18-20 frames, H.264 veryfast CRF 23)\n")  # fmt: skip
+
+    rows = []
+    linear = chaos_points_per_s("linear", args.frames)
+    rows.append(("chaos game, linear, 1 core", f"{linear / 1e6:.1f} M points/s", "target >= 50"))
+    nonlin = []
+    for v in DEFAULT_NONLINEAR:
+        pts = chaos_points_per_s(v, max(4, args.frames // 4))
+        nonlin.append(pts)
+        rows.append((f"chaos game, {v}, 1 core", f"{pts / 1e6:.1f} M points/s", ""))
+    # half the classes linear, half one of the variations: time per point averages
+    mean_rate = 1.0 / (0.5 / linear + 0.5 * float(np.mean([1.0 / p for p in nonlin])))
+    rows.append(("chaos game, paper mix (1/2 linear), 1 core", f"{mean_rate / 1e6:.1f} M points/s",
+                 ""))  # fmt: skip
+    for workers in sorted({1, cores}):
+        r = end_to_end(args.clips, workers)
+        speed = r["clips_s"] / REFERENCE_CLIPS_PER_S
+        rows.append((f"end to end, compose off, {workers} worker(s)",
+                     f"{r['clips_s']:.2f} clips/s, {r['frames_s']:.0f} frames/s",
+                     f"{speed:.1f}x reference (target 10x, >= 5x at {cores} workers)"))
+        rows.append((f"  MB per clip / peak RSS per worker ({workers})",
+                     f"{r['mb_clip']:.3f} MB / {r['rss_mb']:.0f} MB", "RSS target <= 1024"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'result':<34} note")
+    print("-" * (width + 60))
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:<34} {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
