@@ -112,6 +112,9 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         claim_output(cfg, out_path, overwrite)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
+    if cfg.augment:
+        click.echo("note: augment=true is recorded, but the compose stage is not built yet; "
+                   "clips are plain fractal renders", err=True)  # fmt: skip
     workers = workers or cpu_count()
     workers = min(workers, max(1, len(selected)))
     summary = run_shards(cfg, selected, out_path, backend, workers, batch, progress=not quiet)

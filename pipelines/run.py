@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,6 +144,3 @@ def run_shards(
              made, skipped, clips, summary.seconds, summary.clips_per_s)  # fmt: skip
     return summary
 
-
-def free_bytes(path: Path) -> int:
-    return shutil.disk_usage(path).free
