@@ -22,9 +22,11 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _INV32 = 1.0 / 4294967296.0
 _INV53 = 1.0 / 9007199254740992.0
 _ESCAPE = 1e10  # |coordinate| beyond this (or NaN) restarts the chain
+# Kernels use numba's "numpy" error model: a division by zero inside a variation gives inf or
+# NaN (and a restart of that chain) instead of raising from inside the parallel region.
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def mix64(z):
     """splitmix64 finaliser: uint64 -> well-mixed uint64."""
     z = (z ^ (z >> _S30)) * _M1
@@ -32,13 +34,13 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def unit53(z):
     """uint64 -> float64 uniform in [0, 1)."""
     return np.float64(z >> _S11) * _INV53
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def alias_table(p, prob, alias):
     """Vose's alias table for probabilities p [N] into prob [N] float64, alias [N] int64."""
     n = p.shape[0]
@@ -72,7 +74,7 @@ def alias_table(p, prob, alias):
         prob[small[i]] = 1.0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hist):
     """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
 
@@ -136,7 +138,7 @@ def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hi
     return escapes
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _box3(src, dst, height, width):
     """dst = 3x3 box sum of src (both [H * W] int32), zeros beyond the borders.
 
@@ -156,7 +158,7 @@ def _box3(src, dst, height, width):
             dst[r * width + col] = acc
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iters, burn, splat,
                      out):
     """Count histograms for a batch of F frames.
@@ -187,7 +189,7 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
     return escapes
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _copy(src, dst):
     for i in range(src.shape[0]):
         dst[i] = src[i]

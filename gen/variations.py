@@ -38,7 +38,7 @@ def variation_id(name: str) -> int:
         ) from None
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch per variation
     """V(x, y) for flame variation ``vid``; r1, r2 are uniforms in [0, 1) (used by 13/31/44/45).
 

@@ -9,6 +9,7 @@ from fractalvid.gen.chaos import alias_table, chaos_histograms
 from fractalvid.gen.framing import clip_window, trim_box
 from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
 from fractalvid.gen.tonemap import tone_map
+from fractalvid.gen.variations import VARIATIONS
 
 from reference import reference_counts
 
@@ -169,3 +170,13 @@ def test_thread_count_does_not_change_the_output(threads):
         assert np.array_equal(frames, _render(SIERPINSKI, frames=3).frames)
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_no_variation_raises_on_extreme_points(name):
+    """Points far out (exp underflow, 1/0, tan poles) restart the chain instead of raising."""
+    wild = np.array([[40.0, 3.0, -900.0, -2.0, 50.0, -900.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    settings = RenderSettings(resolution=16, chains=4, iterations=60, burn_in=2)
+    r = _render(wild, settings, variation=VARIATIONS[name])
+    assert r.frames.shape == (2, 16, 16)
+    assert 0.0 <= r.escaped <= 1.0
