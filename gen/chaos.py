@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from fractalvid.gen.variations import apply_variation
+from fractalvid.gen.variations import apply_variation, draws_randoms
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -98,7 +98,7 @@ def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hi
         ys[c] = 2.0 * unit53(z2) - 1.0
     escapes = 0
     nf = np.float64(n)
-    randomized = vid == 13 or vid == 31 or vid == 44 or vid == 45
+    randomized = draws_randoms(vid)
     for step in range(iters):
         keep = step >= burn
         for c in range(chains):

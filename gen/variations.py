@@ -22,7 +22,6 @@ VARIATIONS: dict[str, int] = {
 }  # fmt: skip
 NAMES: dict[int, str] = {v: k for k, v in VARIATIONS.items()}
 DEFAULT_NONLINEAR = ("horseshoe", "bent", "fisheye", "popcorn", "cosine", "eyefish", "cylinder")
-RANDOMIZED = frozenset({13, 31, 44, 45})  # variations that draw random numbers per point
 
 _EPS = 1e-12
 _PI = math.pi
@@ -36,6 +35,13 @@ def variation_id(name: str) -> int:
         raise ValueError(
             f"unknown variation {name!r}; known: {', '.join(VARIATIONS)}"
         ) from None
+
+
+@nb.njit(cache=True, inline="always")
+def draws_randoms(vid):
+    """True for the variations that use the per-point uniforms r1, r2 (julia, noise, rays,
+    blade); the chaos game draws them only then."""
+    return vid == 13 or vid == 31 or vid == 44 or vid == 45
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")

@@ -11,16 +11,11 @@ import webdataset as wds
 
 from fractalvid.shards.encode import decode_mp4
 
+from outputs import digests
+
 SMALL = ["--set", "classes=4", "--set", "train_per_class=3", "--set", "val_per_class=1",
          "--set", "shard_size=5", "--set", "resolution=64", "--set", "chains=16",
          "--set", "iterations=600", "--set", "burn_in=20"]  # fmt: skip
-
-
-def digests(folder):
-    """sha256 of every shard and table a run writes."""
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".tar", ".parquet", ".json")
-                   and p.name != "config.json")  # fmt: skip
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """Interrupted work resumes and loses nothing; damaged outputs are caught by verify."""
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -14,14 +13,11 @@ from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
 from fractalvid.pipelines.shard import run_shard
 
+from outputs import digests
+
 ARGS = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=1",
         "--set", "shard_size=3", "--set", "resolution=64", "--set", "chains=32",
         "--set", "iterations=3000", "--set", "burn_in=20"]  # fmt: skip
-
-
-def digests(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
-            if p.suffix in (".tar", ".parquet") or p.name == "dataset.json"}  # fmt: skip
 
 
 def generate(out, *extra):
