@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
+from fractalvid.gen.compose import OP_NAMES
 from fractalvid.pipelines.config import FIELD_HELP, Config
 
 
@@ -20,6 +21,7 @@ def _pct(values: np.ndarray) -> str:
 def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
     splits = dataset["splits"]
     variations = Counter(clips.column("variation").to_pylist())
+    ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
     mb = dataset["bytes"] / 1e6
     n = max(clips.num_rows, 1)
     lines = [
@@ -48,6 +50,13 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in sorted(variations.items())),
         "",
+        "| compose operation | clips | share |",
+        "|---|---|---|",
+        *(f"| {k} | {ops[k]} | {ops[k] / n:.1%} |" for k in OP_NAMES if ops[k]),
+        "",
+        "Each clip's operations and their parameters are in its `KEY.json` (`augmentations`) "
+        "and in `clips.parquet` (`ops`, a list of names; `augmentations`, JSON text).",
+        "",
         "## Files",
         "",
         "- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is `KEY.mp4`, "
@@ -65,8 +74,9 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "from fractalvid.shards.encode import decode_mp4",
         f'ds = wds.WebDataset("train-{{000000..{max(splits["train"]["shards"] - 1, 0):06d}}}.tar",'
         " shardshuffle=False)",
-        'for sample in ds:',
-        '    frames = decode_mp4(sample["mp4"])  # [T, H, W] uint8',
+        "for sample in ds:",
+        f'    frames = decode_mp4(sample["mp4"]{", color=True" if cfg.color else ""})'
+        f"  # [T, H, W{', 3' if cfg.color else ''}] uint8",
         "```",
         "",
         "## Config",

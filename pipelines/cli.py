@@ -90,7 +90,7 @@ def main() -> None:
               help="Only this array task's shards; auto reads SLURM/PBS/SGE/LSF/K8s/AWS vars.")
 @click.option("--array-tasks", type=click.IntRange(min=1), help="Number of array tasks.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Clips per render call.")
+              help="Clips per render call (rounded up to whole blocks of 8 background donors).")
 @click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
 @click.option("--no-finalize", is_flag=True, help="Skip finalize after a complete run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -112,9 +112,6 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         claim_output(cfg, out_path, overwrite)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
-    if cfg.augment:
-        click.echo("note: augment=true is recorded, but the compose stage is not built yet; "
-                   "clips are plain fractal renders", err=True)  # fmt: skip
     workers = workers or cpu_count()
     workers = min(workers, max(1, len(selected)))
     summary = run_shards(cfg, selected, out_path, backend, workers, batch, progress=not quiet)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from fractalvid.gen.compose import apply_ops, sample_ops
 from fractalvid.gen.ifs import IFSClass, class_coefficients, sample_class
 from fractalvid.gen.instance import sample_perturbation
 from fractalvid.gen.render import Rendered, RenderJob
@@ -16,6 +17,7 @@ from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ClipSpec
 
 COVERAGE_LEVEL = 0.1  # a pixel counts as covered above 10% of full scale
+DONOR_GROUP = 8  # backgrounds come from the other clips of a block of this many
 
 
 def draw_class(cfg: Config, purpose: str, key: int) -> IFSClass:
@@ -54,11 +56,13 @@ def clip_job(cfg: Config, spec: ClipSpec) -> tuple[RenderJob, IFSClass]:
 
 
 def quality(frames: np.ndarray) -> dict[str, float]:
-    """Quality figures of a rendered clip, frames [T, H, W] uint8.
+    """Quality figures of a clip, frames [T, H, W] or [T, H, W, 3] uint8 (RGB: brightest channel).
 
     coverage: fraction of pixels above 10% of full scale, mean over frames;
     motion: mean absolute difference of consecutive frames, on a 0-1 scale.
     """
+    if frames.ndim == 4:
+        frames = frames.max(axis=3)
     covered = frames > int(255 * COVERAGE_LEVEL)
     coverage = float(covered.mean())
     if frames.shape[0] > 1:
@@ -69,11 +73,40 @@ def quality(frames: np.ndarray) -> dict[str, float]:
     return {"coverage": round(coverage, 6), "motion": round(motion, 6)}
 
 
+def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:
+    """The clips that may lend clip ``at`` of a shard its background: the others of its block of
+    DONOR_GROUP consecutive clips, preferring other classes. Blocks follow positions in the
+    shard, so a shard stays a pure function of the config whatever the render batch."""
+    first = at - at % DONOR_GROUP
+    block = specs[first : first + DONOR_GROUP]
+    others = [s for s in block if s.index != specs[at].index]
+    other_class = [s for s in others if s.class_id is None or s.class_id != specs[at].class_id]
+    return other_class or others or block
+
+
+def compose_clip(
+    cfg: Config, spec: ClipSpec, frames: np.ndarray, donors: dict[str, np.ndarray],
+    donor_specs: list[ClipSpec],
+) -> tuple[np.ndarray, list[dict]]:
+    """Rendered frames [T, H, W] uint8 -> (composed [T, H, W(, 3)] uint8, applied operations).
+
+    donors: key -> rendered frames of the shard's clips; the background may use donor_specs'.
+    """
+    ops = sample_ops(
+        stream(cfg.seed, "compose", spec.index), cfg.compose_settings, frames.shape[0],
+        frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
+        augment=cfg.augment, color=cfg.color,
+    )  # fmt: skip
+    return apply_ops(ops, frames, donors), ops
+
+
 def clip_record(
-    cfg: Config, spec: ClipSpec, shard: str, cls: IFSClass, job: RenderJob, out: Rendered
+    cfg: Config, spec: ClipSpec, shard: str, cls: IFSClass, job: RenderJob, out: Rendered,
+    frames: np.ndarray, ops: list[dict],
 ) -> dict[str, Any]:
-    """Metadata of one clip (the KEY.json member and its clips.parquet row)."""
-    t, h, w = out.frames.shape[:3]
+    """Metadata of one clip (the KEY.json member and its clips.parquet row); frames are the
+    final clip's [T, H, W(, 3)] uint8."""
+    t, h, w = frames.shape[:3]
     return {
         "key": spec.key,
         "split": spec.split,
@@ -92,5 +125,8 @@ def clip_record(
         "fps": cfg.fps,
         "window": [round(float(v), 6) for v in out.window],
         "escaped": round(out.escaped, 6),
-        **quality(out.frames),
+        "channels": 3 if frames.ndim == 4 else 1,
+        "ops": [op["name"] for op in ops],
+        "augmentations": ops,
+        **quality(frames),
     }

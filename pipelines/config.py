@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from fractalvid.gen.compose import ComposeSettings
 from fractalvid.gen.render import RenderSettings
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS
 from fractalvid.shards.encode import CODECS, PRESETS, VideoFormat
@@ -47,8 +48,37 @@ class Config:
     linear_motion_only: bool = False
     instance_scale: float = 0.4
     instance_offset: float = 0.2
-    augment: bool = False
+    augment: bool = True
     color: bool = False
+    # compose stage (ALGORITHM section 5); the defaults are the paper's table
+    bg_p: float = 1.0
+    bg_dynamic_p: float = 0.2
+    bg_crop_scale: tuple[float, float] = (0.6, 1.0)
+    bg_pan_p: float = 0.5
+    blend_max_p: float = 0.05
+    blend_alpha: tuple[float, float] = (0.25, 0.55)
+    blend_gamma: tuple[float, float] = (0.6, 1.0)
+    object_scale: tuple[float, float] = (0.3, 1.0)
+    clone_p: float = 0.15
+    clone_scale: tuple[float, float] = (0.2, 0.7)
+    clone_rotation: float = 60.0
+    clone_time_offset: float = 0.25
+    shift_p: float = 0.3
+    shift_speed: tuple[float, float] = (0.2, 1.0)
+    shift_duration: tuple[float, float] = (0.1, 1.0)
+    pan_p: float = 0.3
+    pan_speed: tuple[float, float] = (0.2, 1.0)
+    pan_duration: tuple[float, float] = (0.1, 1.0)
+    zoom_p: float = 0.3
+    zoom_rate: tuple[float, float] = (0.3, 1.0)
+    zoom_duration: tuple[float, float] = (0.1, 1.0)
+    shake_p: float = 0.3
+    shake_amplitude: tuple[float, float] = (2.0, 4.0)
+    shake_sines: tuple[int, int] = (2, 5)
+    shake_freq: tuple[float, float] = (0.1, 1.2)
+    perspective_p: float = 0.8
+    perspective_distortion: float = 0.7
+    perspective_zoom: float = 1.4
     codec: str = "h264"
     crf: int = 23
     encoder_preset: str = "veryfast"
@@ -67,6 +97,10 @@ class Config:
         )  # fmt: skip
 
     @property
+    def compose_settings(self) -> ComposeSettings:
+        return ComposeSettings(**{f.name: getattr(self, f.name) for f in fields(ComposeSettings)})
+
+    @property
     def video_format(self) -> VideoFormat:
         return VideoFormat(self.codec, self.crf, self.encoder_preset, self.fps)
 
@@ -80,7 +114,9 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["variations"] = list(self.variations)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
         return d
 
     def fingerprint(self) -> str:
@@ -113,6 +149,34 @@ FIELD_HELP = {
     "codec": "h264 or h265", "crf": "constant rate factor (0-51, lower is better)",
     "encoder_preset": "x264/x265 speed preset",
     "shard_size": "clips per tar shard",
+    "bg_p": "probability of a background made from other clips of the shard",
+    "bg_dynamic_p": "share of backgrounds that are a moving segment of another clip",
+    "bg_crop_scale": "area range of a static background's random resized crop",
+    "bg_pan_p": "probability that a static background pans",
+    "blend_max_p": "share of blends that take the pixel-wise max instead of the power blend",
+    "blend_alpha": "range of a in ((1-a) fg^0.75 + a bg^0.75)^g",
+    "blend_gamma": "range of g in the blend",
+    "object_scale": "range of the fractal's scale on each axis",
+    "clone_p": "probability of a second copy of the fractal",
+    "clone_scale": "range of both copies' scale when cloned",
+    "clone_rotation": "largest rotation of the copy, degrees",
+    "clone_time_offset": "largest time offset of the copy, as a fraction of the clip",
+    "shift_p": "probability of object shift",
+    "shift_speed": "object-shift speed range, in (frame size / T) pixels per frame",
+    "shift_duration": "object-shift duration range, as a fraction of the clip",
+    "pan_p": "probability of camera pan",
+    "pan_speed": "camera-pan speed range, in (frame size / T) pixels per frame",
+    "pan_duration": "camera-pan duration range, as a fraction of the clip",
+    "zoom_p": "probability of camera zoom (in or out)",
+    "zoom_rate": "zoom-rate range, in 1/T per frame",
+    "zoom_duration": "zoom duration range, as a fraction of the clip",
+    "shake_p": "probability of camera shake",
+    "shake_amplitude": "shake amplitude range, pixels at 112 px (scaled with resolution)",
+    "shake_sines": "range of the number of sines summed per axis",
+    "shake_freq": "range of the sines' frequencies, radians per frame",
+    "perspective_p": "probability of a perspective warp",
+    "perspective_distortion": "largest corner move, as a fraction of half the side",
+    "perspective_zoom": "zoom (centre crop) after the perspective warp",
 }  # fmt: skip
 
 
@@ -150,6 +214,14 @@ def _coerce(name: str, raw: Any, hint: Any) -> Any:
             raise ConfigError(f"{name}={raw!r}: expected a number") from None
     if get_origin(hint) is tuple and get_args(hint)[0] is str:
         return tuple(v.strip() for v in text.split(",") if v.strip())
+    if get_origin(hint) is tuple:
+        kind = get_args(hint)[0]
+        parts = [v.strip() for v in text.split(",")]
+        try:
+            return tuple(kind(v) for v in parts)
+        except ValueError:
+            noun = "integers" if kind is int else "numbers"
+            raise ConfigError(f"{name}={raw!r}: expected LOW,HIGH ({noun})") from None
     return text
 
 
@@ -174,7 +246,7 @@ def build_config(
 
 
 def list_to_csv(raw: Any) -> Any:
-    return ",".join(raw) if isinstance(raw, list) else raw
+    return ",".join(str(v) for v in raw) if isinstance(raw, list) else raw
 
 
 def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -257,9 +329,40 @@ def validate(c: Config) -> None:
         bool(c.variations) or c.linear_fraction == 1.0,
         "variations is empty: set linear_fraction=1 for linear-only classes",
     )
+    _validate_compose(c)
     _require(c.codec in CODECS, f"codec={c.codec!r}: use one of {', '.join(CODECS)}")
     _require(0 <= c.crf <= 51, f"crf={c.crf}: must be in 0..51")
     _require(
         c.encoder_preset in PRESETS,
         f"encoder_preset={c.encoder_preset!r}: use one of {', '.join(PRESETS)}",
+    )
+
+
+def _validate_compose(c: Config) -> None:
+    hints = get_type_hints(Config)
+    for f in fields(ComposeSettings):
+        v = getattr(c, f.name)
+        if f.name.endswith("_p"):
+            _require(0 <= v <= 1, f"{f.name}={v}: a probability must be in [0, 1]")
+        elif get_origin(hints[f.name]) is tuple:
+            kind = get_args(hints[f.name])[0]
+            _require(
+                len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                    and (kind is float or isinstance(x, int)) for x in v),
+                f"{f.name}={v!r}: expected LOW,HIGH",
+            )  # fmt: skip
+            _require(0 <= v[0] <= v[1], f"{f.name}={v[0]},{v[1]}: need 0 <= LOW <= HIGH")
+    for name in ("bg_crop_scale", "object_scale", "clone_scale"):
+        lo, hi = getattr(c, name)
+        _require(0 < lo and hi <= 1, f"{name}={lo},{hi}: scales must lie in (0, 1]")
+    _require(c.shake_sines[0] >= 1, f"shake_sines={c.shake_sines}: need at least 1 sine")
+    _require(0 <= c.clone_rotation <= 180, f"clone_rotation={c.clone_rotation}: not in 0..180")
+    _require(0 <= c.clone_time_offset <= 1, "clone_time_offset: must be in [0, 1]")
+    _require(
+        0 <= c.perspective_distortion < 1,
+        f"perspective_distortion={c.perspective_distortion}: must be in [0, 1)",
+    )
+    _require(
+        0 < c.perspective_zoom <= 4,
+        f"perspective_zoom={c.perspective_zoom}: must be in (0, 4]",
     )

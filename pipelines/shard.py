@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import clip_job, clip_record
+from fractalvid.pipelines.clips import (
+    DONOR_GROUP,
+    clip_job,
+    clip_record,
+    compose_clip,
+    donor_group,
+)
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
@@ -103,15 +109,18 @@ def run_shard(
                     tar.add(rec["key"], members)
                     records.append(rec)
 
-        for at in range(0, len(specs), batch):
-            chunk = specs[at : at + batch]
+        # Whole donor groups per render call, so every background's donors are at hand.
+        step = -(-batch // DONOR_GROUP) * DONOR_GROUP
+        for at in range(0, len(specs), step):
+            chunk = specs[at : at + step]
             made = [clip_job(cfg, s) for s in chunk]
             rendered = renderer.render([job for job, _ in made], cfg.render_settings)
-            recs = [
-                clip_record(cfg, s, shard.name, cls, job, r)
-                for s, (job, cls), r in zip(chunk, made, rendered)
-            ]
-            frames = [r.frames for r in rendered]
+            donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
+            recs, frames = [], []
+            for i, (s, (job, cls), r) in enumerate(zip(chunk, made, rendered)):
+                clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i))
+                recs.append(clip_record(cfg, s, shard.name, cls, job, r, clip, ops))
+                frames.append(clip)
             pending.append((recs, pool.submit(_encode_batch, cfg, frames, tmpdir)))
             drain(keep=1)
         drain(keep=0)

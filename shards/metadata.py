@@ -31,6 +31,8 @@ CLIP_SCHEMA = pa.schema([
     ("escaped", pa.float64()),
     ("coverage", pa.float64()),
     ("motion", pa.float64()),
+    ("channels", pa.int8()),
+    ("ops", pa.list_(pa.string())),
     ("augmentations", pa.string()),
     ("bytes", pa.int64()),
 ])  # fmt: skip

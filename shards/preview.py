@@ -15,8 +15,10 @@ from fractalvid.shards.reader import read_member
 
 def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
     """Frames of one clip per class, ``cols`` frames spread over the clip, for up to ``rows``
-    classes: [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8."""
-    table = pq.read_table(out / "clips.parquet", columns=["key", "shard", "class_id", "split"])
+    classes: [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips)."""
+    table = pq.read_table(
+        out / "clips.parquet", columns=["key", "shard", "class_id", "split", "channels"]
+    )
     df = table.to_pylist()
     picked: list[dict] = []
     seen: set = set()
@@ -32,11 +34,12 @@ def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.n
     tiles = []
     for r in picked:
         mp4 = read_member(out / f"{r['shard']}.tar", f"{r['key']}.mp4")
-        frames = decode_mp4(mp4, color=False)
+        frames = decode_mp4(mp4, color=r["channels"] == 3)
         idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
         tiles.append(frames[idx])
     h, w = tiles[0].shape[1:3]
-    grid = np.zeros((len(tiles) * (h + gap) - gap, cols * (w + gap) - gap), np.uint8)
+    grid = np.zeros((len(tiles) * (h + gap) - gap, cols * (w + gap) - gap) + tiles[0].shape[3:],
+                    np.uint8)  # fmt: skip
     for i, t in enumerate(tiles):
         for j in range(cols):
             grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = t[j]

@@ -155,3 +155,45 @@ def test_mp4_is_h264_and_bit_exact():
     assert back.shape == (5, 32, 48)
     with pytest.raises(ValueError, match="even"):
         encode_mp4(frames[:, :31], VideoFormat())
+
+
+def test_every_clip_records_its_compose_operations(dataset):
+    clips = pq.read_table(dataset / "clips.parquet").to_pylist()
+    shard_keys = {}
+    for r in clips:
+        shard_keys.setdefault(r["shard"], set()).add(r["key"])
+    for sample in wds.WebDataset(str(dataset / "train-000001.tar"), shardshuffle=False,
+                                 empty_check=False):  # fmt: skip
+        meta = json.loads(sample["json"])
+        row = next(r for r in clips if r["key"] == sample["__key__"])
+        assert meta["augmentations"] == json.loads(row["augmentations"])
+        assert meta["ops"] == row["ops"] == [op["name"] for op in meta["augmentations"]]
+        assert {"background", "blend", "scale"} <= set(meta["ops"])  # paper table: p = 1
+        bg = meta["augmentations"][0]["params"]
+        donors = [bg["donor"]] if bg["kind"] == "dynamic" else [k for k, _ in bg["frames"]]
+        assert set(donors) <= shard_keys[row["shard"]] - {row["key"]}  # other clips, same shard
+
+
+def test_render_batch_size_does_not_change_the_shards(cli, tmp_path):
+    args = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=0",
+            "--set", "shard_size=12", "--set", "resolution=32", "--set", "chains=8",
+            "--set", "iterations=200", "--set", "burn_in=10", "--quiet", "--workers", "1"]  # fmt: skip
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli("generate", "--out", a, *args, "--batch", "1").exit_code == 0
+    assert cli("generate", "--out", b, *args, "--batch", "64").exit_code == 0
+    assert digests(a) == digests(b)
+
+
+def test_color_clips_are_rgb(cli, tmp_path):
+    out = tmp_path / "color"
+    result = cli("generate", "--out", out, *SMALL, "--set", "color=true", "--set", "classes=2",
+                 "--quiet")  # fmt: skip
+    assert result.exit_code == 0
+    sample = next(iter(wds.WebDataset(str(out / "train-000000.tar"), shardshuffle=False,
+                                      empty_check=False)))  # fmt: skip
+    frames = decode_mp4(sample["mp4"], color=True)
+    assert frames.shape[1:] == (64, 64, 3)
+    spread = frames.astype(int).max(axis=3) - frames.astype(int).min(axis=3)
+    assert spread.max() > 40  # tinted, not gray
+    assert json.loads(sample["json"])["channels"] == 3
+    assert (out / "preview.png").read_bytes()[25] == 2  # PNG colour type: RGB

@@ -1,0 +1,348 @@
+"""The compose stage: turn a rendered fractal clip into a clip that moves like real video.
+
+ALGORITHM section 5: background from other clips and blending, scale and clones, object shift,
+camera pan / zoom / shake, perspective. It runs in two steps:
+
+1. ``sample_ops`` draws every parameter on the host from the clip's keyed stream and returns a
+   list of plain records ``{"name": ..., "params": {...}}``. That list is written to KEY.json
+   and clips.parquet as it is, so it says exactly what was applied.
+2. ``apply_ops`` applies the records to the frames, using only what the records hold, on the
+   array module ``xp`` (numpy here; cupy on the GPU path): whole-stack warps, no pixel loops.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fractalvid.gen.warp import about, homography, rotate, scale, translate, warp_frames
+
+OP_NAMES = (
+    "background", "blend", "scale", "clone", "shift", "pan", "zoom", "shake", "perspective",
+    "color",
+)  # fmt: skip
+SHAKE_REFERENCE_PX = 112  # the table's shake amplitudes are in pixels at this frame size
+SHAKE_NOISE = 0.1  # std of the per-frame noise, relative to the sum of sines' unit weight
+
+
+@dataclass(frozen=True)
+class ComposeSettings:
+    """Probabilities (``*_p``) and ranges ``(low, high)`` of the compose operations.
+
+    Speeds are in units of (frame size / T) pixels per frame, durations in fractions of the
+    clip, zoom rates in units of 1 / T per frame; see ``FIELD_HELP`` in the config.
+    """
+
+    bg_p: float
+    bg_dynamic_p: float
+    bg_crop_scale: tuple[float, float]
+    bg_pan_p: float
+    blend_max_p: float
+    blend_alpha: tuple[float, float]
+    blend_gamma: tuple[float, float]
+    object_scale: tuple[float, float]
+    clone_p: float
+    clone_scale: tuple[float, float]
+    clone_rotation: float
+    clone_time_offset: float
+    shift_p: float
+    shift_speed: tuple[float, float]
+    shift_duration: tuple[float, float]
+    pan_p: float
+    pan_speed: tuple[float, float]
+    pan_duration: tuple[float, float]
+    zoom_p: float
+    zoom_rate: tuple[float, float]
+    zoom_duration: tuple[float, float]
+    shake_p: float
+    shake_amplitude: tuple[float, float]
+    shake_sines: tuple[int, int]
+    shake_freq: tuple[float, float]
+    perspective_p: float
+    perspective_distortion: float
+    perspective_zoom: float
+
+
+@dataclass(frozen=True)
+class Donor:
+    """Another clip of the same shard that may lend its frames to a background:
+    frames [T', H, W] uint8 as rendered (before compose)."""
+
+    key: str
+    frames: Any
+
+
+def _r(x: float) -> float:
+    """Parameters are rounded when drawn, so the record reproduces the clip exactly."""
+    return round(float(x), 4)
+
+
+def _u(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
+    return _r(rng.uniform(lo_hi[0], lo_hi[1]))
+
+
+def _segment(rng: np.random.Generator, t: int, duration: tuple[float, float]) -> tuple[int, int]:
+    """A random part of the clip: (first frame, length in frames >= 1)."""
+    length = max(1, int(round(rng.uniform(*duration) * t)))
+    length = min(length, t)
+    return int(rng.integers(0, t - length + 1)), length
+
+
+def _translation(rng: np.random.Generator, t: int, size: int, speed, duration) -> dict:
+    start, length = _segment(rng, t, duration)
+    return {
+        "angle": _u(rng, (0.0, 360.0)),
+        "speed": _r(rng.uniform(*speed) * size / t),  # pixels per frame
+        "start": start,
+        "length": length,
+    }
+
+
+def sample_ops(
+    rng: np.random.Generator,
+    s: ComposeSettings,
+    t: int,
+    size: int,
+    donors: list[tuple[str, int]],
+    augment: bool = True,
+    color: bool = False,
+) -> list[dict]:
+    """Draw the operations for one clip of ``t`` frames of ``size`` x ``size`` pixels.
+
+    donors: (key, frame count) of the clips a background may come from. Whether each
+    operation fires is drawn up front, so changing one probability never flips another.
+    """
+    ops: list[dict] = []
+
+    def add(name: str, **params: Any) -> None:
+        ops.append({"name": name, "params": params})
+
+    if augment:
+        u = rng.random(9)
+        if donors and u[0] < s.bg_p:
+            if u[1] < s.bg_dynamic_p:
+                key, frames = donors[int(rng.integers(len(donors)))]
+                length = int(rng.integers(2, max(2, t // 4) + 1))
+                length = min(length, frames)
+                add("background", kind="dynamic", donor=key,
+                    start=int(rng.integers(0, frames - length + 1)), length=length,
+                    reverse=bool(rng.random() < 0.5))  # fmt: skip
+            else:
+                picks = []
+                for _ in range(2):
+                    key, frames = donors[int(rng.integers(len(donors)))]
+                    picks.append([key, int(rng.integers(frames))])
+                area = rng.uniform(*s.bg_crop_scale)
+                aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+                cw = min(size, np.sqrt(area * aspect) * size)
+                ch = min(size, np.sqrt(area / aspect) * size)
+                params = {
+                    "kind": "static", "frames": picks,
+                    "crop": [_u(rng, (0, size - cw)), _u(rng, (0, size - ch)), _r(cw), _r(ch)],
+                }  # fmt: skip
+                if rng.random() < s.bg_pan_p:
+                    params["pan"] = _translation(rng, t, size, s.pan_speed, s.pan_duration)
+                add("background", **params)
+            if u[2] < s.blend_max_p:
+                add("blend", mode="max")
+            else:
+                add("blend", mode="power", alpha=_u(rng, s.blend_alpha),
+                    gamma=_u(rng, s.blend_gamma))  # fmt: skip
+
+        clone = u[3] < s.clone_p
+        scale_range = s.clone_scale if clone else s.object_scale
+        for name in ("scale", "clone") if clone else ("scale",):
+            sx, sy = _u(rng, scale_range), _u(rng, scale_range)
+            params = {
+                "sx": sx, "sy": sy,
+                "cx": _u(rng, (sx * size / 2, size - sx * size / 2)),
+                "cy": _u(rng, (sy * size / 2, size - sy * size / 2)),
+            }  # fmt: skip
+            if name == "clone":
+                params.update(
+                    flip=bool(rng.random() < 0.5),
+                    rotation=_u(rng, (-s.clone_rotation, s.clone_rotation)),
+                    time_offset=int(rng.integers(0, int(s.clone_time_offset * t) + 1)),
+                )
+            add(name, **params)
+
+        if u[4] < s.shift_p:
+            add("shift", **_translation(rng, t, size, s.shift_speed, s.shift_duration))
+        if u[5] < s.pan_p:
+            add("pan", **_translation(rng, t, size, s.pan_speed, s.pan_duration))
+        if u[6] < s.zoom_p:
+            start, length = _segment(rng, t, s.zoom_duration)
+            add("zoom", direction="in" if rng.random() < 0.5 else "out",
+                rate=_r(rng.uniform(*s.zoom_rate) / t), start=start, length=length)  # fmt: skip
+        if u[7] < s.shake_p:
+            amplitude = rng.uniform(*s.shake_amplitude) * size / SHAKE_REFERENCE_PX
+            offsets = [shake_offsets(rng, t, s.shake_sines, s.shake_freq) * amplitude
+                       for _ in range(2)]  # fmt: skip
+            add("shake", amplitude=_r(amplitude),
+                dx=[_r(v) for v in offsets[0]], dy=[_r(v) for v in offsets[1]])  # fmt: skip
+        if u[8] < s.perspective_p:
+            half = size / 2
+            inward = rng.uniform(0, s.perspective_distortion * half, size=(4, 2))
+            corners = _corners(size) + inward * np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+            add("perspective", corners=[[_r(x), _r(y)] for x, y in corners],
+                zoom=_r(s.perspective_zoom))  # fmt: skip
+
+    if color:
+        hues = rng.random(2)
+        sats = rng.uniform(0.4, 1.0, 2)
+        add("color", fg=[_r(c) for c in colorsys.hsv_to_rgb(hues[0], sats[0], 1.0)],
+            bg=[_r(c) for c in colorsys.hsv_to_rgb(hues[1], sats[1], 1.0)])  # fmt: skip
+    return ops
+
+
+def shake_offsets(
+    rng: np.random.Generator, t: int, sines: tuple[int, int], freq: tuple[float, float]
+) -> np.ndarray:
+    """A sum of 2-5 sines (weights 1/k) plus noise, scaled to peak |offset| = 1: [t] float64."""
+    n = int(rng.integers(sines[0], sines[1] + 1))
+    k = np.arange(1, n + 1)
+    f = rng.uniform(*freq, size=n)
+    phase = rng.uniform(0, 2 * np.pi, size=n)
+    frames = np.arange(t)[:, None]
+    wave = (np.sin(f * frames + phase) / k).sum(axis=1) + rng.normal(0, SHAKE_NOISE, t)
+    peak = np.abs(wave).max()
+    return wave / peak if peak > 0 else wave
+
+
+def _corners(size: int) -> np.ndarray:
+    return np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+def _offsets(p: dict, t: int) -> np.ndarray:
+    """Per-frame displacement [t, 2] of a shift / pan record."""
+    moved = np.clip(np.arange(t) - p["start"], 0, p["length"]) * p["speed"]
+    a = np.deg2rad(p["angle"])
+    return moved[:, None] * np.array([np.cos(a), np.sin(a)])
+
+
+def _zoom_factors(p: dict, t: int) -> np.ndarray:
+    grow = 1.0 + p["rate"] * np.clip(np.arange(t) - p["start"], 0, p["length"])
+    return grow if p["direction"] == "in" else 1.0 / grow
+
+
+def _object_matrices(p: dict, size: int, shift: np.ndarray, clone: bool) -> np.ndarray:
+    """[t, 3, 3] placing the full-canvas render at scale (sx, sy) around (cx, cy), moved."""
+    c = size / 2
+    m = scale(p["sx"], p["sy"]) @ translate(-c, -c)
+    if clone:
+        m = rotate(p["rotation"]) @ (scale(-1.0, 1.0) if p["flip"] else np.eye(3)) @ m
+    m = translate(p["cx"], p["cy"]) @ m
+    return np.stack([translate(dx, dy) @ m for dx, dy in shift])
+
+
+def camera_matrices(ops: dict[str, dict], t: int, size: int) -> np.ndarray | None:
+    """[t, 3, 3] camera transforms (perspective, then shake and pan, then zoom), or None."""
+    if not any(k in ops for k in ("pan", "zoom", "shake", "perspective")):
+        return None
+    c = size / 2
+    base = np.eye(3)
+    if "perspective" in ops:
+        p = ops["perspective"]
+        h = homography(_corners(size), np.array(p["corners"], np.float64))
+        u, v, w = h @ np.array([c, c, 1.0])
+        h = translate(c - u / w, c - v / w) @ h  # the centre stays the centre
+        base = about(scale(p["zoom"]), c, c) @ h
+    move = np.zeros((t, 2))
+    if "pan" in ops:
+        move += _offsets(ops["pan"], t)
+    if "shake" in ops:
+        move += np.stack([ops["shake"]["dx"], ops["shake"]["dy"]], axis=1)
+    zoom = _zoom_factors(ops["zoom"], t) if "zoom" in ops else np.ones(t)
+    return np.stack([about(scale(z), c, c) @ translate(dx, dy) @ base
+                     for z, (dx, dy) in zip(zoom, move)])  # fmt: skip
+
+
+def _pingpong(start: int, length: int, t: int, reverse: bool) -> np.ndarray:
+    """Frame indices start..start+length-1 played forward and back to fill t frames."""
+    period = max(1, 2 * (length - 1))
+    phase = np.arange(t) % period
+    pos = np.where(phase < length, phase, period - phase)
+    if reverse:
+        pos = (length - 1) - pos
+    return start + pos
+
+
+def _reflect(idx: np.ndarray, t: int) -> np.ndarray:
+    """Indices past the last frame bounce back (clone time offsets)."""
+    period = max(1, 2 * (t - 1))
+    idx = idx % period
+    return np.where(idx < t, idx, period - idx)
+
+
+def _background(p: dict, donors: dict[str, Any], t: int, size: int, xp: Any) -> Any:
+    """[t, size, size] float32 in [0, 1]."""
+    if p["kind"] == "dynamic":
+        src = donors[p["donor"]]
+        idx = _pingpong(p["start"], p["length"], t, p["reverse"])
+        return src[xp.asarray(idx)].astype(xp.float32) / 255.0
+    (ka, fa), (kb, fb) = p["frames"]
+    still = xp.maximum(donors[ka][fa], donors[kb][fb]).astype(xp.float32)[None] / 255.0
+    x0, y0, cw, ch = p["crop"]
+    move = _offsets(p["pan"], t) if "pan" in p else np.zeros((1, 2))
+    mats = np.stack([scale(size / cw, size / ch) @ translate(-(x0 + dx), -(y0 + dy))
+                     for dx, dy in move])  # fmt: skip
+    stack = xp.broadcast_to(still, (len(mats), size, size)).copy()
+    out = warp_frames(stack, mats, (size, size), xp)
+    return out if len(mats) == t else xp.broadcast_to(out, (t, size, size))
+
+
+def apply_ops(ops: list[dict], frames: Any, donors: dict[str, Any], xp: Any = np) -> Any:
+    """Apply ``ops`` (from ``sample_ops``) to frames [T, H, W] uint8 (H == W).
+
+    donors: key -> rendered frames [T', H, W] uint8 of the clips the background names.
+    Returns [T, H, W] uint8, or [T, H, W, 3] uint8 when a ``color`` op is present.
+    """
+    if not ops:
+        return frames
+    by_name = {op["name"]: op["params"] for op in ops}
+    t, size = frames.shape[0], frames.shape[1]
+    fg = frames.astype(xp.float32) / 255.0
+
+    if "scale" in by_name:
+        shift = _offsets(by_name["shift"], t) if "shift" in by_name else np.zeros((t, 2))
+        layer = warp_frames(fg, _object_matrices(by_name["scale"], size, shift, False),
+                            (size, size), xp)  # fmt: skip
+        if "clone" in by_name:
+            p = by_name["clone"]
+            src = fg[xp.asarray(_reflect(np.arange(t) + p["time_offset"], t))]
+            copy = warp_frames(src, _object_matrices(p, size, shift, True), (size, size), xp)
+            layer = xp.maximum(layer, copy)
+        fg = layer
+
+    bg = None
+    if "background" in by_name:
+        bg = _background(by_name["background"], donors, t, size, xp)
+    if "color" in by_name:
+        fg = fg[..., None] * xp.asarray(by_name["color"]["fg"], dtype=xp.float32)
+        if bg is not None:
+            bg = bg[..., None] * xp.asarray(by_name["color"]["bg"], dtype=xp.float32)
+    if bg is not None:
+        out = blend(fg, bg, by_name.get("blend", {"mode": "max"}), xp)
+    else:
+        out = fg
+
+    camera = camera_matrices(by_name, t, size)
+    if camera is not None:
+        out = warp_frames(out, camera, (size, size), xp)
+    return xp.clip(xp.rint(out * 255.0), 0, 255).astype(xp.uint8)
+
+
+def blend(fg: Any, bg: Any, p: dict, xp: Any = np) -> Any:
+    """Foreground over background, both float32 in [0, 1]: ``((1-a) fg^.75 + a bg^.75)^g``,
+    or the pixel-wise max."""
+    if p["mode"] == "max":
+        return xp.maximum(fg, bg)
+    a = np.float32(p["alpha"])
+    mixed = (1 - a) * fg**0.75 + a * bg**0.75
+    return mixed ** np.float32(p["gamma"])

@@ -1,0 +1,88 @@
+"""Geometric warps of whole frame stacks, written once for any array module (numpy or cupy).
+
+Transforms are 3x3 homographies in pixel coordinates (x right, y down, pixel centres at
+integer + 0.5) that map *source* positions to *output* positions. They are built on the host in
+float64 (they are tiny) and applied by inverse sampling: every output pixel looks up its source
+position with bilinear interpolation; positions outside the source read as black.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def translate(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def scale(sx: float, sy: float | None = None) -> np.ndarray:
+    return np.diag([sx, sx if sy is None else sy, 1.0])
+
+
+def rotate(degrees: float) -> np.ndarray:
+    """Rotation by ``degrees`` (counter-clockwise on screen, where y points down)."""
+    a = np.deg2rad(degrees)
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def about(m: np.ndarray, cx: float, cy: float) -> np.ndarray:
+    """``m`` applied about the point (cx, cy) instead of the origin."""
+    return translate(cx, cy) @ m @ translate(-cx, -cy)
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The homography taking the 4 points ``src`` [4, 2] to ``dst`` [4, 2] (DLT, h33 = 1)."""
+    a = np.zeros((8, 8))
+    b = np.zeros(8)
+    for i, ((x, y), (u, v)) in enumerate(zip(src, dst)):
+        a[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
+        a[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
+        b[2 * i], b[2 * i + 1] = u, v
+    h = np.linalg.solve(a, b)
+    return np.append(h, 1.0).reshape(3, 3)
+
+
+def apply_point(m: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    u, v, w = m @ np.array([x, y, 1.0])
+    return u / w, v / w
+
+
+def warp_frames(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: Any = np) -> Any:
+    """Warp each frame by its own transform.
+
+    frames: [T, H, W] or [T, H, W, C] float32 (numpy or cupy, as ``xp``);
+    forward: [T, 3, 3] float64 source -> output homographies (host array);
+    returns [T, out_H, out_W(, C)] float32 on ``xp``, black where the source is missing.
+    """
+    t, h, w = frames.shape[:3]
+    oh, ow = out_hw
+    inv = xp.asarray(np.linalg.inv(forward).astype(np.float32))  # output -> source
+    ys = (xp.arange(oh, dtype=xp.float32) + 0.5)[None, :, None]
+    xs = (xp.arange(ow, dtype=xp.float32) + 0.5)[None, None, :]
+    m = [[inv[:, i, j][:, None, None] for j in range(3)] for i in range(3)]
+    den = m[2][0] * xs + m[2][1] * ys + m[2][2]
+    u = (m[0][0] * xs + m[0][1] * ys + m[0][2]) / den - 0.5  # source x in pixel-index units
+    v = (m[1][0] * xs + m[1][1] * ys + m[1][2]) / den - 0.5
+    x0 = xp.floor(u)
+    y0 = xp.floor(v)
+    fx = u - x0
+    fy = v - y0
+    x0 = x0.astype(xp.int32)
+    y0 = y0.astype(xp.int32)
+    flat = frames.reshape((t * h * w,) + frames.shape[3:])
+    base = (xp.arange(t, dtype=xp.int32) * (h * w))[:, None, None]
+    extra = (slice(None),) * 3 + (None,) * (frames.ndim - 3)  # broadcast weights over channels
+    out = None
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        yy = y0 + dy
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            xx = x0 + dx
+            ok = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
+            idx = base + xp.clip(yy, 0, h - 1) * w + xp.clip(xx, 0, w - 1)
+            weight = xp.where(ok, wx * wy, 0.0).astype(xp.float32)
+            term = flat[idx] * weight[extra]
+            out = term if out is None else out + term
+    return out
