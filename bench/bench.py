@@ -19,8 +19,10 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from fractalvid.gen.compose import apply_ops, sample_ops
 from fractalvid.gen.ifs import class_coefficients, sample_class
 from fractalvid.gen.render import CpuRenderer, RenderJob
+from fractalvid.gen.rng import stream
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
@@ -51,12 +53,32 @@ def chaos_points_per_s(variation: str, frames: int, threads: int = 1) -> float:
     return frames * settings.chains * settings.iterations / seconds
 
 
-def end_to_end(clips: int, workers: int) -> dict:
+def compose_ms_per_clip(clips: int = 20) -> float:
+    """Milliseconds per paper-sized clip (256 px, 19 frames) of the compose stage, 1 thread."""
+    settings = build_config("paper").compose_settings
+    rng = np.random.default_rng(0)
+    frames = (rng.random((19, 256, 256)) ** 4 * 255).astype(np.uint8)
+    donors = {"a": frames, "b": frames[::-1].copy()}
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        apply_ops(sample_ops(stream(0, "compose", 0), settings, 19, 256, [("a", 19)]), frames,
+                  donors)  # warm-up (compile)  # fmt: skip
+        start = time.perf_counter()
+        for i in range(clips):
+            ops = sample_ops(stream(0, "compose", i), settings, 19, 256, [("a", 19), ("b", 19)])
+            apply_ops(ops, frames, donors)
+        return (time.perf_counter() - start) / clips * 1e3
+    finally:
+        numba.set_num_threads(before)
+
+
+def end_to_end(clips: int, workers: int, augment: bool) -> dict:
     """Generate ``clips`` clips at paper settings with ``workers`` processes; time and size."""
     shard_size = max(1, clips // (2 * workers))
     cfg = build_config("paper", {
         "classes": clips, "train_per_class": 1, "val_per_class": 0,
-        "shard_size": shard_size,
+        "shard_size": shard_size, "augment": augment,
     })  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -97,14 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     mean_rate = 1.0 / (0.5 / linear + 0.5 * float(np.mean([1.0 / p for p in nonlin])))
     rows.append(("chaos game, paper mix (1/2 linear), 1 core", f"{mean_rate / 1e6:.1f} M points/s",
                  ""))  # fmt: skip
-    for workers in sorted({1, cores}):
-        r = end_to_end(args.clips, workers)
-        speed = r["clips_s"] / REFERENCE_CLIPS_PER_S
-        rows.append((f"end to end, compose off, {workers} worker(s)",
-                     f"{r['clips_s']:.2f} clips/s, {r['frames_s']:.0f} frames/s",
-                     f"{speed:.1f}x reference (target 10x, >= 5x at {cores} workers)"))
-        rows.append((f"  MB per clip / peak RSS per worker ({workers})",
-                     f"{r['mb_clip']:.3f} MB / {r['rss_mb']:.0f} MB", "RSS target <= 1024"))
+    rows.append(("compose stage alone, 1 core", f"{compose_ms_per_clip():.0f} ms per clip",
+                 "256 px, 19 frames, paper probabilities"))  # fmt: skip
+    for augment in (False, True):
+        for workers in sorted({1, cores}):
+            r = end_to_end(args.clips, workers, augment)
+            speed = r["clips_s"] / REFERENCE_CLIPS_PER_S
+            rows.append((f"end to end, compose {'on' if augment else 'off'}, {workers} worker(s)",
+                         f"{r['clips_s']:.2f} clips/s, {r['frames_s']:.0f} frames/s",
+                         f"{speed:.1f}x reference" + ("" if augment else
+                         f" (target 10x, >= 5x at {cores} workers)")))  # fmt: skip
+            rows.append((f"  MB per clip / peak RSS per worker ({workers})",
+                         f"{r['mb_clip']:.3f} MB / {r['rss_mb']:.0f} MB",
+                         "RSS target <= 1024"))  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':<34} note")
     print("-" * (width + 60))

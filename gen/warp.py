@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 
@@ -56,7 +57,58 @@ def warp_frames(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: A
     frames: [T, H, W] or [T, H, W, C] float32 (numpy or cupy, as ``xp``);
     forward: [T, 3, 3] float64 source -> output homographies (host array);
     returns [T, out_H, out_W(, C)] float32 on ``xp``, black where the source is missing.
+    numpy arrays go through a numba kernel (one pass, no temporaries); others through
+    ``warp_frames_xp``.
     """
+    if xp is not np:
+        return warp_frames_xp(frames, forward, out_hw, xp)
+    inv = np.linalg.inv(forward).astype(np.float32)
+    src = np.ascontiguousarray(frames, dtype=np.float32)
+    src4 = src.reshape(src.shape[:3] + (-1,))
+    out = np.empty((src.shape[0], out_hw[0], out_hw[1], src4.shape[3]), np.float32)
+    _warp_kernel(src4, inv, out)
+    return out.reshape(out.shape[:3] + frames.shape[3:])
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _warp_kernel(src, inv, out):
+    """Bilinear inverse sampling: src [T, H, W, C], inv [T, 3, 3] (output -> source),
+    out [T, oH, oW, C], all float32. The arithmetic mirrors ``warp_frames_xp``."""
+    t_n, h, w, c_n = src.shape
+    oh, ow = out.shape[1], out.shape[2]
+    for job in nb.prange(t_n * oh):
+        t = job // oh
+        y = np.float32(job % oh) + np.float32(0.5)
+        m = inv[t]
+        for x_i in range(ow):
+            x = np.float32(x_i) + np.float32(0.5)
+            den = m[2, 0] * x + m[2, 1] * y + m[2, 2]
+            u = (m[0, 0] * x + m[0, 1] * y + m[0, 2]) / den - np.float32(0.5)
+            v = (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / den - np.float32(0.5)
+            for ch in range(c_n):
+                out[t, job % oh, x_i, ch] = 0.0
+            if not (u > -1.0 and u < w and v > -1.0 and v < h):  # also rejects NaN
+                continue
+            x0 = int(np.floor(u))
+            y0 = int(np.floor(v))
+            fx = u - np.float32(x0)
+            fy = v - np.float32(y0)
+            for dy in range(2):
+                yy = y0 + dy
+                if yy < 0 or yy >= h:
+                    continue
+                wy = fy if dy else np.float32(1.0) - fy
+                for dx in range(2):
+                    xx = x0 + dx
+                    if xx < 0 or xx >= w:
+                        continue
+                    wt = wy * (fx if dx else np.float32(1.0) - fx)
+                    for ch in range(c_n):
+                        out[t, job % oh, x_i, ch] += src[t, yy, xx, ch] * wt
+
+
+def warp_frames_xp(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: Any) -> Any:
+    """``warp_frames`` with whole-array operations of ``xp`` (numpy or cupy)."""
     t, h, w = frames.shape[:3]
     oh, ow = out_hw
     inv = xp.asarray(np.linalg.inv(forward).astype(np.float32))  # output -> source

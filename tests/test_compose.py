@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from fractalvid.gen.compose import apply_ops, blend, sample_ops
 from fractalvid.gen.rng import stream
-from fractalvid.gen.warp import homography, translate, warp_frames
+from fractalvid.gen.warp import homography, translate, warp_frames, warp_frames_xp
 from fractalvid.pipelines.clips import DONOR_GROUP, donor_group
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import clip_specs, plan_shards
@@ -42,6 +42,18 @@ def test_identity_and_integer_translation_warps_are_exact():
     moved = warp_frames(frames, np.stack([translate(3, -2)] * 3), (16, 16))
     np.testing.assert_allclose(moved[:, :14, 3:], frames[:, 2:, :13], atol=1e-6)
     assert np.all(moved[:, :, :3] == 0) and np.all(moved[:, 14:, :] == 0)  # black outside
+
+
+@pytest.mark.parametrize("channels", [(), (3,)])
+def test_numba_warp_equals_the_array_module_warp(channels):
+    """The CPU kernel and the numpy/cupy formulation compute the same thing."""
+    rng = np.random.default_rng(2)
+    frames = rng.random((4, 40, 40) + channels).astype(np.float32)
+    corners = np.array([[0, 0], [40, 0], [40, 40], [0, 40]], np.float64)
+    h = homography(corners, corners + rng.uniform(-8, 8, (4, 2)))
+    forward = np.stack([h, translate(2.5, -1.25) @ h, np.eye(3), translate(0.3, 0.7)])
+    expected = warp_frames_xp(frames, forward, (36, 44), np)
+    np.testing.assert_allclose(warp_frames(frames, forward, (36, 44)), expected, atol=1e-6)
 
 
 def test_warp_keeps_channels():

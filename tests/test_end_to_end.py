@@ -177,7 +177,8 @@ def test_every_clip_records_its_compose_operations(dataset):
 def test_render_batch_size_does_not_change_the_shards(cli, tmp_path):
     args = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=0",
             "--set", "shard_size=12", "--set", "resolution=32", "--set", "chains=8",
-            "--set", "iterations=200", "--set", "burn_in=10", "--quiet", "--workers", "1"]  # fmt: skip
+            "--set", "iterations=200", "--set", "burn_in=10", "--quiet",
+            "--workers", "1"]  # fmt: skip
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli("generate", "--out", a, *args, "--batch", "1").exit_code == 0
     assert cli("generate", "--out", b, *args, "--batch", "64").exit_code == 0
