@@ -229,6 +229,21 @@ def preview(out, rows, cols):
 
 
 @main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def stats(out, as_json):
+    """Print the data set's quality: coverage and motion percentiles, the degenerate rate,
+    redraws, and clips per variation and per compose operation."""
+    from fractalvid.pipelines.stats import dataset_stats, format_stats, load_clips
+
+    try:
+        figures = dataset_stats(load_clips(Path(out)))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(figures, indent=1) if as_json else format_stats(figures))
+
+
+@main.command()
 def keys():
     """List the config keys with their defaults and meaning."""
     for k, v in Config().to_dict().items():

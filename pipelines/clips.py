@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -10,67 +11,84 @@ import numpy as np
 from fractalvid.gen.compose import apply_ops, sample_ops
 from fractalvid.gen.ifs import IFSClass, class_coefficients, sample_class
 from fractalvid.gen.instance import sample_perturbation
+from fractalvid.gen.quality import defect, quality, screen
 from fractalvid.gen.render import Rendered, RenderJob
 from fractalvid.gen.rng import seed64, stream
 from fractalvid.gen.variations import NAMES
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ClipSpec
 
-COVERAGE_LEVEL = 0.1  # a pixel counts as covered above 10% of full scale
 DONOR_GROUP = 8  # backgrounds come from the other clips of a block of this many
 
 
-def draw_class(cfg: Config, purpose: str, key: int) -> IFSClass:
-    return sample_class(
-        stream(cfg.seed, purpose, key),
-        frames=(cfg.frames_min, cfg.frames_max),
-        variations=cfg.variations,
-        linear_fraction=cfg.linear_fraction,
-        linear_motion_only=cfg.linear_motion_only,
-    )
+@dataclass(frozen=True)
+class Drawn:
+    """A screened draw: ``attempt`` numbers the redraw that was kept (-1: an instance fell back
+    to its class's own parameters); ``defect`` says why it is still degenerate, if it is."""
+
+    cls: IFSClass
+    coefs: np.ndarray  # [T, N, 6] float64
+    attempt: int
+    defect: str | None
+
+
+def _screened(cfg: Config, purpose: str, key: int, make) -> Drawn:
+    """Deterministic rejection sampling: ``make(rng) -> (cls, coefs)`` for attempts 0, 1, ...
+    until the screen passes, at most ``reject_retries`` redraws; the last draw is kept if none
+    passes (and its defect recorded)."""
+    for attempt in range(cfg.reject_retries + 1):
+        cls, coefs = make(stream(cfg.seed, purpose, key, attempt))
+        if cfg.reject_retries == 0:
+            return Drawn(cls, coefs, attempt, None)
+        figures = screen(coefs, cls.variation, seed64(cfg.seed, purpose, key, attempt))
+        why = defect(figures, cfg.thresholds)
+        if why is None:
+            return Drawn(cls, coefs, attempt, None)
+    return Drawn(cls, coefs, attempt, why)
+
+
+def draw_class(cfg: Config, purpose: str, key: int) -> Drawn:
+    """A screened IFS class (``purpose`` "class" for labeled classes, "unlabeled" per clip)."""
+
+    def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
+        cls = sample_class(
+            rng, frames=(cfg.frames_min, cfg.frames_max), variations=cfg.variations,
+            linear_fraction=cfg.linear_fraction, linear_motion_only=cfg.linear_motion_only,
+        )  # fmt: skip
+        return cls, class_coefficients(cls)
+
+    return _screened(cfg, purpose, key, make)
 
 
 @lru_cache(maxsize=4096)
-def class_for(cfg: Config, class_id: int) -> IFSClass:
+def class_for(cfg: Config, class_id: int) -> Drawn:
     """The IFS-with-motion of a labeled class (cached: a shard holds many clips per class)."""
     return draw_class(cfg, "class", class_id)
 
 
-def clip_class(cfg: Config, spec: ClipSpec) -> IFSClass:
+def draw_instance(cfg: Config, spec: ClipSpec) -> Drawn:
+    """A clip's class, perturbed per instance when labeled, screened like classes; a clip with
+    no passing perturbation uses its class's own parameters (attempt -1)."""
     if spec.class_id is None:  # unlabeled: a fresh IFS per clip
         return draw_class(cfg, "unlabeled", spec.index)
-    return class_for(cfg, spec.class_id)
+    base = class_for(cfg, spec.class_id)
+
+    def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
+        pert = sample_perturbation(base.cls.frames, base.cls.n_maps, rng, cfg.instance_scale,
+                                   cfg.instance_offset)  # fmt: skip
+        return base.cls, pert.apply(base.coefs)
+
+    drawn = _screened(cfg, "instance", spec.index, make)
+    if drawn.defect is not None and base.defect is None:
+        return Drawn(base.cls, base.coefs, -1, None)
+    return drawn
 
 
-def clip_job(cfg: Config, spec: ClipSpec) -> tuple[RenderJob, IFSClass]:
-    """Coefficients of one clip: the class's, perturbed per instance when labeled."""
-    cls = clip_class(cfg, spec)
-    coefs = class_coefficients(cls)
-    if spec.class_id is not None:
-        pert = sample_perturbation(
-            cls.frames, cls.n_maps, stream(cfg.seed, "instance", spec.index),
-            cfg.instance_scale, cfg.instance_offset,
-        )  # fmt: skip
-        coefs = pert.apply(coefs)
-    return RenderJob(coefs, cls.variation, seed64(cfg.seed, "render", spec.index)), cls
-
-
-def quality(frames: np.ndarray) -> dict[str, float]:
-    """Quality figures of a clip, frames [T, H, W] or [T, H, W, 3] uint8 (RGB: brightest channel).
-
-    coverage: fraction of pixels above 10% of full scale, mean over frames;
-    motion: mean absolute difference of consecutive frames, on a 0-1 scale.
-    """
-    if frames.ndim == 4:
-        frames = frames.max(axis=3)
-    covered = frames > int(255 * COVERAGE_LEVEL)
-    coverage = float(covered.mean())
-    if frames.shape[0] > 1:
-        diff = np.abs(np.diff(frames.astype(np.int16), axis=0))
-        motion = float(diff.mean() / 255.0)
-    else:
-        motion = 0.0
-    return {"coverage": round(coverage, 6), "motion": round(motion, 6)}
+def clip_job(cfg: Config, spec: ClipSpec) -> tuple[RenderJob, Drawn]:
+    """The render job of one clip, and the draw it came from."""
+    drawn = draw_instance(cfg, spec)
+    job = RenderJob(drawn.coefs, drawn.cls.variation, seed64(cfg.seed, "render", spec.index))
+    return job, drawn
 
 
 def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:
@@ -101,12 +119,14 @@ def compose_clip(
 
 
 def clip_record(
-    cfg: Config, spec: ClipSpec, shard: str, cls: IFSClass, job: RenderJob, out: Rendered,
+    cfg: Config, spec: ClipSpec, shard: str, drawn: Drawn, job: RenderJob, out: Rendered,
     frames: np.ndarray, ops: list[dict],
 ) -> dict[str, Any]:
     """Metadata of one clip (the KEY.json member and its clips.parquet row); frames are the
     final clip's [T, H, W(, 3)] uint8."""
     t, h, w = frames.shape[:3]
+    cls = drawn.cls
+    base = class_for(cfg, spec.class_id) if spec.class_id is not None else drawn
     return {
         "key": spec.key,
         "split": spec.split,
@@ -125,6 +145,9 @@ def clip_record(
         "fps": cfg.fps,
         "window": [round(float(v), 6) for v in out.window],
         "escaped": round(out.escaped, 6),
+        "class_attempt": base.attempt,
+        "instance_attempt": drawn.attempt if spec.class_id is not None else 0,
+        "defect": drawn.defect,
         "channels": 3 if frames.ndim == 4 else 1,
         "ops": [op["name"] for op in ops],
         "augmentations": ops,

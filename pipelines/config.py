@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from fractalvid.gen.compose import ComposeSettings
+from fractalvid.gen.quality import Thresholds
 from fractalvid.gen.render import RenderSettings
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS
 from fractalvid.shards.encode import CODECS, PRESETS, VideoFormat
@@ -48,6 +49,11 @@ class Config:
     linear_motion_only: bool = False
     instance_scale: float = 0.4
     instance_offset: float = 0.2
+    reject_retries: int = 10
+    reject_min_coverage: float = 0.04
+    reject_max_coverage: float = 0.85
+    reject_min_motion: float = 0.004
+    reject_max_escaped: float = 0.05
     augment: bool = True
     color: bool = False
     # compose stage (ALGORITHM section 5); the defaults are the paper's table
@@ -97,6 +103,11 @@ class Config:
         )  # fmt: skip
 
     @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.reject_min_coverage, self.reject_max_coverage,
+                          self.reject_min_motion, self.reject_max_escaped)  # fmt: skip
+
+    @property
     def compose_settings(self) -> ComposeSettings:
         return ComposeSettings(**{f.name: getattr(self, f.name) for f in fields(ComposeSettings)})
 
@@ -144,6 +155,11 @@ FIELD_HELP = {
     "linear_motion_only": "force linear interpolation between the endpoints",
     "instance_scale": "amplitude of an instance's multiplicative perturbation",
     "instance_offset": "amplitude of an instance's additive perturbation",
+    "reject_retries": "redraws of a degenerate class or instance (0: no screening)",
+    "reject_min_coverage": "screen: reject below this covered fraction (64 px render)",
+    "reject_max_coverage": "screen: reject above this covered fraction (saturated)",
+    "reject_min_motion": "screen: reject below this mean frame difference (static)",
+    "reject_max_escaped": "screen: reject above this fraction of escaping chaos-game steps",
     "augment": "run the compose stage (backgrounds, object/camera motion, perspective)",
     "color": "RGB clips with tinted fractal and background",
     "codec": "h264 or h265", "crf": "constant rate factor (0-51, lower is better)",
@@ -329,6 +345,14 @@ def validate(c: Config) -> None:
         bool(c.variations) or c.linear_fraction == 1.0,
         "variations is empty: set linear_fraction=1 for linear-only classes",
     )
+    _require(0 <= c.reject_retries <= 100, f"reject_retries={c.reject_retries}: not in 0..100")
+    _require(
+        0 <= c.reject_min_coverage <= c.reject_max_coverage <= 1,
+        f"reject_min_coverage={c.reject_min_coverage}, reject_max_coverage="
+        f"{c.reject_max_coverage}: need 0 <= min <= max <= 1",
+    )
+    _require(0 <= c.reject_min_motion <= 1, "reject_min_motion: must be in [0, 1]")
+    _require(0 <= c.reject_max_escaped <= 1, "reject_max_escaped: must be in [0, 1]")
     _validate_compose(c)
     _require(c.codec in CODECS, f"codec={c.codec!r}: use one of {', '.join(CODECS)}")
     _require(0 <= c.crf <= 51, f"crf={c.crf}: must be in 0..51")

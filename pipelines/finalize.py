@@ -31,9 +31,12 @@ def classes_table(cfg: Config) -> pa.Table:
     """One row per class: id, variation, map count, frames, motion curves, endpoint parameters."""
     rows = []
     for cid in range(cfg.classes if cfg.labels else 0):
-        c = class_for(cfg, cid)
+        drawn = class_for(cfg, cid)
+        c = drawn.cls
         rows.append({
             "class_id": cid,
+            "attempt": drawn.attempt,
+            "defect": drawn.defect,
             "variation": NAMES[c.variation],
             "n_maps": c.n_maps,
             "frames": c.frames,
@@ -46,7 +49,8 @@ def classes_table(cfg: Config) -> pa.Table:
             "flips": c.flips.ravel().tolist(),  # [N, 4]
         })  # fmt: skip
     schema = pa.schema([
-        ("class_id", pa.int32()), ("variation", pa.string()), ("n_maps", pa.int8()),
+        ("class_id", pa.int32()), ("attempt", pa.int16()), ("defect", pa.string()),
+        ("variation", pa.string()), ("n_maps", pa.int8()),
         ("frames", pa.int16()), ("motion_curves", pa.string()), ("constant_shift", pa.bool_()),
         ("theta", pa.list_(pa.float64())), ("phi", pa.list_(pa.float64())),
         ("singular_values", pa.list_(pa.float64())), ("shift", pa.list_(pa.float64())),

@@ -117,9 +117,9 @@ def run_shard(
             rendered = renderer.render([job for job, _ in made], cfg.render_settings)
             donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
             recs, frames = [], []
-            for i, (s, (job, cls), r) in enumerate(zip(chunk, made, rendered)):
+            for i, (s, (job, drawn), r) in enumerate(zip(chunk, made, rendered)):
                 clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i))
-                recs.append(clip_record(cfg, s, shard.name, cls, job, r, clip, ops))
+                recs.append(clip_record(cfg, s, shard.name, drawn, job, r, clip, ops))
                 frames.append(clip)
             pending.append((recs, pool.submit(_encode_batch, cfg, frames, tmpdir)))
             drain(keep=1)

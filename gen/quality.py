@@ -1,0 +1,80 @@
+"""Quality figures of clips, and the cheap screen that rejects degenerate fractals.
+
+A degenerate clip is near-empty, saturated, static, or escaping to infinity; it wastes compute
+and teaches a model nothing. ``screen`` renders a candidate at low resolution (every frame, a
+few thousand points each, about 1% of a paper-settings render) and measures the same figures
+the data set records, so one set of thresholds serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
+
+COVERAGE_LEVEL = 0.1  # a pixel counts as covered above 10% of full scale
+# A finished clip counts as degenerate outside these (the data-quality issue's definition).
+DEGENERATE_COVERAGE = (0.02, 0.9)
+DEGENERATE_MOTION = 0.002
+
+# Low-resolution render for screening: 64 px, 8 chains x 1,000 steps per frame.
+SCREEN_SETTINGS = RenderSettings(
+    resolution=64, chains=8, iterations=1000, burn_in=50, coarse_resolution=64, coarse_points=1000
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A candidate is rejected below ``min_coverage`` or above ``max_coverage`` (fraction of the
+    canvas covered), below ``min_motion`` (mean frame difference, 0-1), or when more than
+    ``max_escaped`` of its chaos-game steps escape to infinity or NaN (a chain restarts beyond
+    1e10, so a diverging map shows as a steady few percent of escaping steps)."""
+
+    min_coverage: float
+    max_coverage: float
+    min_motion: float
+    max_escaped: float
+
+
+def quality(frames: np.ndarray) -> dict[str, float]:
+    """Quality figures of a clip, frames [T, H, W] or [T, H, W, 3] uint8 (RGB: brightest channel).
+
+    coverage: fraction of pixels above 10% of full scale, mean over frames;
+    motion: mean absolute difference of consecutive frames, on a 0-1 scale.
+    """
+    if frames.ndim == 4:
+        frames = frames.max(axis=3)
+    coverage = float((frames > int(255 * COVERAGE_LEVEL)).mean())
+    if frames.shape[0] > 1:
+        motion = float(np.abs(np.diff(frames.astype(np.int16), axis=0)).mean() / 255.0)
+    else:
+        motion = 0.0
+    return {"coverage": round(coverage, 6), "motion": round(motion, 6)}
+
+
+def is_degenerate(coverage: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """[N] bool: clips (by their recorded figures) that are near-empty, saturated or static."""
+    lo, hi = DEGENERATE_COVERAGE
+    return (coverage < lo) | (coverage > hi) | (motion < DEGENERATE_MOTION)
+
+
+def screen(coefs: np.ndarray, variation: int, seed: int) -> dict[str, float]:
+    """Screening figures of a candidate, coefs [T, N, 6] float64: coverage, motion and escaped
+    (fraction of steps that escaped), from a low-resolution render of every frame."""
+    out = CpuRenderer().render([RenderJob(coefs, variation, seed)], SCREEN_SETTINGS)[0]
+    return {**quality(out.frames), "escaped": round(out.escaped, 6)}
+
+
+def defect(figures: dict[str, float], th: Thresholds) -> str | None:
+    """Why a candidate is degenerate ("escaping", "empty", "saturated", "static"), or None."""
+    if figures["escaped"] > th.max_escaped:
+        return "escaping"
+    if figures["coverage"] < th.min_coverage:
+        return "empty"
+    if figures["coverage"] > th.max_coverage:
+        return "saturated"
+    if figures["motion"] < th.min_motion:
+        return "static"
+    return None
