@@ -139,8 +139,11 @@ def plan(preset, config_file, sets, tasks, as_json):
     per_task = [task_range(t, tasks, len(shards)) for t in range(tasks)]
     clips = cfg.train_clips + cfg.val_clips
     frames = clips * (cfg.frames_min + cfg.frames_max) / 2
-    # Measured: moving fractals at CRF 23 take about 0.10 bytes per pixel-frame (H.264, gray).
-    est_bytes = frames * cfg.resolution**2 * 0.10 * (1.5 if cfg.color else 1.0)
+    # Measured (make bench, CRF 23, H.264): about 0.045 bytes per pixel-frame for plain renders,
+    # 0.03 composed; colour adds about half.
+    per_pixel = 0.04 if cfg.augment else 0.05
+    est_bytes = frames * cfg.resolution**2 * per_pixel * (1.5 if cfg.color else 1.0)
+    core_s = estimated_core_seconds(cfg, frames)
     info = {
         "fingerprint": cfg.fingerprint(),
         "classes": cfg.classes if cfg.labels else None,
@@ -151,6 +154,7 @@ def plan(preset, config_file, sets, tasks, as_json):
         "tasks": [{"task": t, "shards": f"{r.start}:{r.stop}",
                    "clips": sum(shards[i].count for i in r)} for t, r in enumerate(per_task)],
         "estimated_bytes": int(est_bytes),
+        "estimated_core_hours": round(core_s / 3600, 3),
         "points_per_frame": cfg.render_settings.points_per_frame,
         "config": cfg.to_dict(),
     }  # fmt: skip
@@ -165,10 +169,77 @@ def plan(preset, config_file, sets, tasks, as_json):
                f"({cfg.shard_size} clips each)")  # fmt: skip
     click.echo(f"points       {info['points_per_frame']:,} per frame")
     click.echo(f"disk         about {est_bytes / 1e9:.2f} GB")
+    click.echo(f"time         about {core_s / 3600:.2f} core-hours on the CPU backend "
+               f"({core_s / 3600 / 16:.2f} h on 16 cores)")  # fmt: skip
+    per_clip = core_s / max(clips, 1)
     for t in info["tasks"][:20]:
-        click.echo(f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips")
+        click.echo(f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips, about "
+                   f"{t['clips'] * per_clip / 3600:.2f} core-hours")  # fmt: skip
     if tasks > 20:
         click.echo(f"... {tasks - 20} more tasks")
+
+
+@main.command()
+@config_options
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--tasks", type=click.IntRange(min=1), required=True, help="Array tasks.")
+@click.option("--throttle", type=click.IntRange(min=1), help="At most this many tasks at once.")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=4, show_default=True,
+              help="CPU cores per task (its worker processes).")
+@click.option("--time", "time_limit", metavar="HH:MM:SS", help="Time limit per task.")
+@click.option("--partition", help="SLURM partition.")
+@click.option("--mem", help="Memory per task, e.g. 8G (about 1 GB per core is plenty).")
+@click.option("--account", help="SLURM account.")
+@click.option("--submit", is_flag=True, help="Submit the array and the finalize job (sbatch).")
+@click.option("--wait", is_flag=True, help="With --submit: block until finalize has run.")
+@click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
+def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_limit, partition,
+          mem, account, submit, wait, overwrite):  # fmt: skip
+    """Write (and with --submit, submit) a SLURM array job for OUT, plus a finalize job.
+
+    Each task generates its contiguous range of shards (from SLURM_ARRAY_TASK_ID and
+    SLURM_ARRAY_TASK_COUNT); finalize runs after all succeed (--dependency=afterok).
+    """
+    from fractalvid.pipelines.plan import plan_shards
+    from fractalvid.pipelines.run import CONFIG_FILE, claim_output
+    from fractalvid.pipelines.slurm import SlurmJob, write_scripts
+    from fractalvid.pipelines.slurm import submit as run_submit
+
+    cfg = _config(preset, config_file, sets)
+    n_shards = len(plan_shards(cfg))
+    if tasks > n_shards:
+        raise UsageFailure(f"--tasks {tasks}: the data set has only {n_shards} shards; "
+                           f"use at most {n_shards} tasks (or a smaller shard_size)")  # fmt: skip
+    if wait and not submit:
+        raise UsageFailure("--wait needs --submit")
+    out_path = Path(out)
+    try:
+        claim_output(cfg, out_path, overwrite)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    job = SlurmJob(tasks, throttle, cpus_per_task, time_limit, partition, mem, account)
+    scripts = write_scripts(out_path, out_path / CONFIG_FILE, job)
+    click.echo(f"wrote {scripts[0]} ({tasks} tasks, {n_shards} shards) and {scripts[1]}")
+    if not submit:
+        click.echo(f"submit with: jid=$(sbatch --parsable {scripts[0]}) && "
+                   f"sbatch --dependency=afterok:$jid {scripts[1]}")  # fmt: skip
+        return
+    try:
+        array_id, fin_id = run_submit(scripts, wait=wait)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"submitted array job {array_id} and finalize job {fin_id}"
+               + (" (finished)" if wait else ""))  # fmt: skip
+
+
+def estimated_core_seconds(cfg: Config, frames: float) -> float:
+    """CPU time of a data set from `make bench` rates on the project's 2-core x86_64 machine:
+    about 44 M chaos-game points/s per core (half the classes linear), about 500 frames/s of
+    H.264 encoding per core, and about 75 ms of compose per 256 px clip of 19 frames."""
+    points = frames * cfg.render_settings.points_per_frame
+    pixels = frames * cfg.resolution**2
+    compose = pixels * (0.075 / (19 * 256**2)) if cfg.augment else 0.0
+    return points / 44e6 + pixels / (500 * 256**2) + compose
 
 
 def _load_out_config(out: Path) -> Config:

@@ -1,0 +1,96 @@
+"""SLURM array jobs: one script whose tasks each generate their range of shards, and a
+dependent finalize job. Other schedulers run the same `generate --array-task auto` line."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from fractalvid.shards.atomic import write_atomic
+
+SLURM_DIR = "slurm"  # inside OUT: the scripts, the frozen config and the task logs
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """What the array job asks SLURM for."""
+
+    tasks: int
+    throttle: int | None = None  # at most this many tasks at once
+    cpus_per_task: int = 4
+    time: str | None = None  # e.g. "04:00:00"
+    partition: str | None = None
+    mem: str | None = None  # e.g. "8G"
+    account: str | None = None
+
+
+def _header(name: str, job: SlurmJob, logs: Path, cpus: int) -> list[str]:
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", f"#SBATCH --cpus-per-task={cpus}"]
+    for flag, value in (("time", job.time), ("partition", job.partition), ("mem", job.mem),
+                        ("account", job.account)):  # fmt: skip
+        if value:
+            lines.append(f"#SBATCH --{flag}={value}")
+    return lines
+
+
+def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | None = None
+                  ) -> tuple[Path, Path]:  # fmt: skip
+    """Write OUT/slurm/generate.sbatch (the array) and OUT/slurm/finalize.sbatch.
+
+    Each array task runs ``fractalvid generate --array-task auto`` on the frozen config, so it
+    derives its shard range from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT; a task that
+    is rerun (or requeued) resumes, skipping finished shards.
+    """
+    out = Path(out).resolve()
+    folder = out / SLURM_DIR
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    exe = shlex.quote(python or sys.executable) + " -m fractalvid"
+    cfg_arg = shlex.quote(str(Path(config_path).resolve()))
+    target = shlex.quote(str(out))
+    last = job.tasks - 1
+    array = f"0-{last}" + (f"%{job.throttle}" if job.throttle else "")
+    gen = _header("fractalvid-gen", job, logs, job.cpus_per_task) + [
+        f"#SBATCH --array={array}",
+        f"#SBATCH --output={logs}/generate_%A_%a.out",
+        "set -euo pipefail",
+        f"exec {exe} generate --config {cfg_arg} --out {target} --array-task auto "
+        f"--array-tasks {job.tasks} --workers \"${{SLURM_CPUS_PER_TASK:-{job.cpus_per_task}}}\" "
+        "--no-finalize --quiet",
+    ]  # fmt: skip
+    fin = _header("fractalvid-finalize", job, logs, 1) + [
+        "#SBATCH --kill-on-invalid-dep=yes",
+        f"#SBATCH --output={logs}/finalize_%j.out",
+        "set -euo pipefail",
+        f"{exe} finalize {target}",
+        f"exec {exe} verify {target}",
+    ]
+    paths = folder / "generate.sbatch", folder / "finalize.sbatch"
+    for path, lines in zip(paths, (gen, fin)):
+        write_atomic(path, ("\n".join(lines) + "\n").encode())
+    return paths
+
+
+def submit(scripts: tuple[Path, Path], wait: bool = False) -> tuple[str, str]:
+    """sbatch the array, then finalize with --dependency=afterok on it: (array id, finalize id).
+
+    With ``wait``, block until finalize ends; a failed task (so no finalize) raises.
+    """
+    gen, fin = scripts
+    array_id = _sbatch([str(gen)])
+    args = [f"--dependency=afterok:{array_id}"] + (["--wait"] if wait else []) + [str(fin)]
+    return array_id, _sbatch(args)
+
+
+def _sbatch(args: list[str]) -> str:
+    try:
+        proc = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise RuntimeError("sbatch not found: run on a SLURM login node, or drop --submit and "
+                           "submit the written scripts yourself") from None  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"sbatch {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout.strip().split(";")[0].splitlines()[-1]
