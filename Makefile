@@ -3,28 +3,35 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TESTSTAMP := $(VENV)/.installed-test
 OUT    ?= data/tiny
 ARGS   ?=
 
 .PHONY: install dataset test lint bench bench-gpu test-gpu clean
 
+# The core install (what `make dataset` needs); tests add their extras (torch CPU, wids,
+# datasets, duckdb) on top.
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
+
+$(TESTSTAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(TESTSTAMP)
 
 install: $(STAMP)
 
 dataset: $(STAMP)
 	$(BIN)/fractalvid generate --preset tiny --out $(OUT) $(ARGS)
 
-lint: $(STAMP)
+lint: $(TESTSTAMP)
 	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/pytest -q
 
-test-gpu: $(STAMP)
+test-gpu: $(TESTSTAMP)
 	$(BIN)/pytest -q -m gpu
 
 bench: $(STAMP)

@@ -134,7 +134,7 @@ def sample_ops(
                 picks = []
                 for _ in range(2):
                     key, frames = donors[int(rng.integers(len(donors)))]
-                    picks.append([key, int(rng.integers(frames))])
+                    picks.append({"donor": key, "frame": int(rng.integers(frames))})
                 area = rng.uniform(*s.bg_crop_scale)
                 aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
                 cw = min(size, np.sqrt(area * aspect) * size)
@@ -286,8 +286,9 @@ def _background(p: dict, donors: dict[str, Any], t: int, size: int, xp: Any) -> 
         src = donors[p["donor"]]
         idx = _pingpong(p["start"], p["length"], t, p["reverse"])
         return src[xp.asarray(idx)].astype(xp.float32) / 255.0
-    (ka, fa), (kb, fb) = p["frames"]
-    still = xp.maximum(donors[ka][fa], donors[kb][fb]).astype(xp.float32)[None] / 255.0
+    a, b = p["frames"]
+    still = xp.maximum(donors[a["donor"]][a["frame"]], donors[b["donor"]][b["frame"]])
+    still = still.astype(xp.float32)[None] / 255.0
     x0, y0, cw, ch = p["crop"]
     move = _offsets(p["pan"], t) if "pan" in p else np.zeros((1, 2))
     mats = np.stack([scale(size / cw, size / ch) @ translate(-(x0 + dx), -(y0 + dy))

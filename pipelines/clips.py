@@ -134,7 +134,7 @@ def clip_record(
         "class_id": spec.class_id,
         "instance": spec.instance,
         "seed": cfg.seed,
-        "render_seed": int(job.seed),
+        "render_seed": str(job.seed),  # text: JSON readers choke on ints beyond int64
         "variation": NAMES[cls.variation],
         "n_maps": cls.n_maps,
         "motion_curves": ",".join(cls.motion),

@@ -53,6 +53,8 @@ def clips_table(records: list[dict[str, Any]]) -> pa.Table:
             v = r.get(name)
             if name == "augmentations":
                 v = json.dumps(v or [], sort_keys=True, separators=(",", ":"))
+            elif name == "render_seed" and v is not None:
+                v = int(v)  # KEY.json holds it as text
             cols[name].append(v)
     return pa.Table.from_pydict(cols, schema=CLIP_SCHEMA)
 

@@ -189,8 +189,8 @@ def test_static_background_is_max_of_two_donor_frames_cropped():
     a[2, :, : SIZE // 2] = 100
     b[1, :, SIZE // 2 :] = 180
     crop = [0.0, 0.0, float(SIZE), float(SIZE)]
-    bg = {"name": "background",
-          "params": {"kind": "static", "frames": [["a", 2], ["b", 1]], "crop": crop}}  # fmt: skip
+    picks = [{"donor": "a", "frame": 2}, {"donor": "b", "frame": 1}]
+    bg = {"name": "background", "params": {"kind": "static", "frames": picks, "crop": crop}}
     out = apply_ops([bg, {"name": "blend", "params": {"mode": "max"}}],
                     np.zeros((T, SIZE, SIZE), np.uint8), {"a": a, "b": b})  # fmt: skip
     assert np.all(out[:, :, : SIZE // 2] == 100) and np.all(out[:, :, SIZE // 2 :] == 180)

@@ -170,7 +170,7 @@ def test_every_clip_records_its_compose_operations(dataset):
         assert meta["ops"] == row["ops"] == [op["name"] for op in meta["augmentations"]]
         assert {"background", "blend", "scale"} <= set(meta["ops"])  # paper table: p = 1
         bg = meta["augmentations"][0]["params"]
-        donors = [bg["donor"]] if bg["kind"] == "dynamic" else [k for k, _ in bg["frames"]]
+        donors = [bg["donor"]] if bg["kind"] == "dynamic" else [f["donor"] for f in bg["frames"]]
         assert set(donors) <= shard_keys[row["shard"]] - {row["key"]}  # other clips, same shard
 
 

@@ -1,0 +1,180 @@
+"""Consumers: our reader, and the loaders people use (webdataset, wids, HF datasets, duckdb)."""
+
+import json
+import os
+import random
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fractalvid.shards.encode import decode_mp4
+from fractalvid.shards.reader import ClipReader, mp4_decoder, sample_window, shard_urls
+
+SMALL = ["--set", "classes=4", "--set", "train_per_class=4", "--set", "val_per_class=2",
+         "--set", "shard_size=4", "--set", "resolution=64", "--set", "chains=16",
+         "--set", "iterations=400", "--set", "burn_in=20"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from fractalvid.pipelines.cli import main
+
+    out = tmp_path_factory.mktemp("consumers") / "tiny"
+    result = CliRunner().invoke(main, ["generate", "--out", str(out), *SMALL, "--quiet",
+                                       "--workers", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def rows(ds):
+    return {r["key"]: r for r in pq.read_table(ds / "clips.parquet").to_pylist()}
+
+
+def train_keys(rows):
+    return sorted(k for k, r in rows.items() if r["split"] == "train")
+
+
+def test_reader_yields_every_clip_once_with_sampled_frames(ds, rows):
+    seen = []
+    for frames, label, meta in ClipReader(ds, frames=8, stride=2):
+        assert frames.shape == (8, 64, 64) and frames.dtype == np.uint8
+        assert label == rows[meta["key"]]["class_id"]
+        seen.append(meta["key"])
+    assert seen == train_keys(rows)  # unshuffled: shard order
+    val = [m["key"] for _, _, m in ClipReader(ds, split="val")]
+    assert len(val) == 8 and all(rows[k]["split"] == "val" for k in val)
+
+
+def test_reader_whole_clips_match_the_mp4(ds, rows):
+    frames, _, meta = next(iter(ClipReader(ds)))
+    assert frames.shape == (rows[meta["key"]]["frames"], 64, 64)
+
+
+def test_every_source_form_names_the_same_shards(ds):
+    by_folder = shard_urls(ds)
+    assert by_folder == shard_urls(ds / "index.train.json")
+    assert by_folder == shard_urls(str(ds / "train-{000000..000003}.tar"))
+    assert [m["key"] for _, _, m in ClipReader(by_folder[:2])] == \
+        [m["key"] for _, _, m in ClipReader(str(ds / "train-{000000..000001}.tar"))]  # fmt: skip
+
+
+def test_ranks_split_the_shards_without_overlap(ds, rows):
+    parts = [[m["key"] for _, _, m in ClipReader(ds, rank=r, world_size=3, shuffle=True)]
+             for r in range(3)]  # fmt: skip
+    flat = [k for p in parts for k in p]
+    assert sorted(flat) == train_keys(rows) and len(set(flat)) == len(flat)
+    assert all(parts)
+
+
+def test_shuffling_is_seeded_and_changes_with_the_epoch(ds, rows):
+    def order(seed, epoch):
+        reader = ClipReader(ds, shuffle=True, seed=seed, buffer=8, frames=4)
+        reader.set_epoch(epoch)
+        return [m["key"] for _, _, m in reader]
+
+    first = order(1, 0)
+    assert first == order(1, 0)
+    assert sorted(first) == train_keys(rows)
+    assert first != order(1, 1) and first != train_keys(rows)
+
+
+@given(t=st.integers(1, 40), frames=st.integers(1, 16), stride=st.integers(1, 4),
+       seed=st.integers(0, 1000))  # fmt: skip
+def test_sample_window_stays_inside_the_clip_at_the_stride(t, frames, stride, seed):
+    idx = sample_window(t, frames, stride, random.Random(seed))
+    assert len(idx) == frames and idx.min() >= 0 and idx.max() < t
+    if (frames - 1) * stride + 1 <= t:
+        assert np.all(np.diff(idx) == stride)
+        centred = sample_window(t, frames, stride, None)
+        assert abs(centred[0] - (t - 1 - centred[-1])) <= 1
+
+
+def test_bad_reader_arguments_are_named(ds, tmp_path):
+    with pytest.raises(ValueError, match="frames=0"):
+        ClipReader(ds, frames=0)
+    with pytest.raises(ValueError, match="rank 3"):
+        ClipReader(ds, rank=3, world_size=2)
+    with pytest.raises(FileNotFoundError, match="no index.train.json"):
+        ClipReader(tmp_path)
+
+
+def test_torch_dataloader_workers_read_each_clip_once(ds, rows):
+    import torch  # the test extra installs torch==2.13.0 (CPU)
+
+    from fractalvid.shards.reader import torch_dataset
+
+    loader = torch.utils.data.DataLoader(
+        torch_dataset(ClipReader(ds, frames=8, stride=2)), batch_size=None, num_workers=2
+    )
+    keys = []
+    for frames, label, meta in loader:
+        assert isinstance(frames, torch.Tensor) and tuple(frames.shape) == (8, 64, 64)
+        assert label == rows[meta["key"]]["class_id"]
+        keys.append(meta["key"])
+    assert sorted(keys) == train_keys(rows)
+
+
+def test_webdataset_pipeline_with_our_decoder(ds, rows):
+    import webdataset as wds
+
+    urls = shard_urls(ds)
+    pipeline = wds.WebDataset(urls, shardshuffle=False, empty_check=False) \
+        .decode(mp4_decoder()).to_tuple("mp4", "cls", "json")  # fmt: skip
+    n = 0
+    for frames, cls, meta in pipeline:
+        assert isinstance(frames, np.ndarray) and frames.shape[1:] == (64, 64)
+        assert int(cls) == rows[meta["key"]]["class_id"]
+        n += 1
+    assert n == 16
+
+
+def test_wids_index_loads(ds, rows):
+    import wids  # needs torch, which it does not declare
+
+    dataset = wids.ShardListDataset(str(ds / "index.train.json"))
+    assert len(dataset) == 16
+    sample = dataset[5]
+    frames = decode_mp4(sample[".mp4"].read())
+    assert frames.shape[1:] == (64, 64)
+    assert sample[".cls"] == rows[sample["__key__"]]["class_id"]
+
+
+def test_hugging_face_datasets_loads_the_shards(ds, rows, tmp_path):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    hf = datasets.load_dataset("webdataset", data_files={"train": shard_urls(ds)}, split="train",
+                               cache_dir=str(tmp_path / "hf"))  # fmt: skip
+    hf = hf.cast_column("mp4", datasets.Video(decode=False))  # decode with ours, not torchcodec
+    assert hf.num_rows == 16
+    for i in (0, 9, 15):
+        r = hf[i]
+        assert r["cls"] == rows[r["__key__"]]["class_id"]
+        assert [a["name"] for a in r["json"]["augmentations"]] == rows[r["__key__"]]["ops"]
+        assert decode_mp4(r["mp4"]["bytes"]).shape[1:] == (64, 64)
+
+
+def test_duckdb_and_pyarrow_query_the_metadata_joined_by_key(ds, rows):
+    import duckdb
+    path = str(ds / "clips.parquet")
+    per_class = duckdb.sql(
+        f"select class_id, count(*) from '{path}' where split = 'train' group by 1 order by 1"
+    ).fetchall()
+    assert per_class == [(c, 4) for c in range(4)]
+    query = f"select key from '{path}' where list_contains(ops, 'perspective')"
+    keys = {k for (k,) in duckdb.sql(query).fetchall()}
+    assert keys == {k for k, r in rows.items() if "perspective" in r["ops"]}
+    # join to the samples by key: the JSON member says the same
+    for _, _, meta in ClipReader(ds, split="val"):
+        assert ("perspective" in meta["ops"]) == (meta["key"] in keys)
+    val = pq.read_table(path, filters=[("split", "=", "val")])
+    assert val.num_rows == 8
+    params = json.loads(val.column("augmentations")[0].as_py())
+    assert params[0]["name"] == "background"
