@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from fractalvid.gen.compose import OP_NAMES
+from fractalvid.gen.quality import is_degenerate
 from fractalvid.pipelines.config import FIELD_HELP, Config
 
 
@@ -22,6 +23,8 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
     splits = dataset["splits"]
     variations = Counter(clips.column("variation").to_pylist())
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
+    degenerate = is_degenerate(clips.column("coverage").to_numpy(zero_copy_only=False),
+                               clips.column("motion").to_numpy(zero_copy_only=False))  # fmt: skip
     mb = dataset["bytes"] / 1e6
     n = max(clips.num_rows, 1)
     lines = [
@@ -45,6 +48,9 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
         f"- motion (mean frame difference, same percentiles): "
         f"{_pct(clips.column('motion').to_numpy())}",
+        f"- degenerate clips (coverage under 2% or over 90%, or motion under 0.002): "
+        f"{int(degenerate.sum())} ({degenerate.mean() if n else 0:.1%}); "
+        f"`fractalvid stats` prints more",
         "",
         "| variation | clips |",
         "|---|---|",
@@ -68,6 +74,15 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "- `preview.png`: frames of one clip per class",
         "",
         "## Load it",
+        "",
+        "```python",
+        "from fractalvid.shards.reader import ClipReader  # with fractalvid installed",
+        "for frames, label, meta in ClipReader(\".\", split=\"train\", frames=8, stride=2):",
+        f"    ...  # frames: [8, {cfg.resolution}, {cfg.resolution}{', 3' if cfg.color else ''}]"
+        " uint8; label: class id; meta: KEY.json",
+        "```",
+        "",
+        "or with the webdataset library:",
         "",
         "```python",
         "import webdataset as wds",
