@@ -13,22 +13,15 @@ from hypothesis import strategies as st
 from fractalvid.shards.encode import decode_mp4
 from fractalvid.shards.reader import ClipReader, mp4_decoder, sample_window, shard_urls
 
-SMALL = ["--set", "classes=4", "--set", "train_per_class=4", "--set", "val_per_class=2",
-         "--set", "shard_size=4", "--set", "resolution=64", "--set", "chains=16",
-         "--set", "iterations=400", "--set", "burn_in=20"]  # fmt: skip
+from outputs import generate, small_args
+
+SMALL = small_args(classes=4, train_per_class=4, val_per_class=2, shard_size=4, resolution=64,
+                   chains=16, iterations=400, burn_in=20)
 
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from fractalvid.pipelines.cli import main
-
-    out = tmp_path_factory.mktemp("consumers") / "tiny"
-    result = CliRunner().invoke(main, ["generate", "--out", str(out), *SMALL, "--quiet",
-                                       "--workers", "1"])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return generate(tmp_path_factory.mktemp("consumers") / "tiny", SMALL)
 
 
 @pytest.fixture(scope="module")

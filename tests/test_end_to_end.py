@@ -11,7 +11,7 @@ import webdataset as wds
 
 from fractalvid.shards.encode import decode_mp4
 
-from outputs import digests
+from outputs import digests, generate
 
 SMALL = ["--set", "classes=4", "--set", "train_per_class=3", "--set", "val_per_class=1",
          "--set", "shard_size=5", "--set", "resolution=64", "--set", "chains=16",
@@ -20,15 +20,7 @@ SMALL = ["--set", "classes=4", "--set", "train_per_class=3", "--set", "val_per_c
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from fractalvid.pipelines.cli import main
-
-    out = tmp_path_factory.mktemp("ds") / "tiny"
-    result = CliRunner().invoke(main, ["generate", "--out", str(out), *SMALL, "--workers", "1",
-                                       "--quiet"], catch_exceptions=False)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return generate(tmp_path_factory.mktemp("ds") / "tiny", SMALL)
 
 
 def test_layout_and_dataset_json(dataset):

@@ -6,24 +6,15 @@ import subprocess
 
 import pytest
 
-from outputs import digests
+from outputs import digests, generate, small_args
 
-SMALL = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=1",
-         "--set", "shard_size=3", "--set", "resolution=32", "--set", "chains=8",
-         "--set", "iterations=300", "--set", "burn_in=10"]  # fmt: skip
+SMALL = small_args(classes=3, train_per_class=4, val_per_class=1, shard_size=3, resolution=32,
+                   chains=8, iterations=300, burn_in=10)
 
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from fractalvid.pipelines.cli import main
-
-    out = tmp_path_factory.mktemp("local") / "ds"
-    result = CliRunner().invoke(main, ["generate", "--out", str(out), *SMALL, "--quiet",
-                                       "--workers", "1"])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return generate(tmp_path_factory.mktemp("local") / "ds", SMALL)
 
 
 def _body(script):
