@@ -128,7 +128,7 @@ def test_webdataset_pipeline_with_our_decoder(ds, rows):
 
 
 def test_wids_index_loads(ds, rows):
-    import wids  # needs torch, which it does not declare
+    import wids  # needs torch and pillow, which it does not declare
 
     dataset = wids.ShardListDataset(str(ds / "index.train.json"))
     assert len(dataset) == 16
