@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help="frames are resized to this")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--width", type=int, default=24, help="channels of the first block")
     ap.add_argument("--minutes", type=float, default=5.0, help="stop training after this")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -98,7 +99,7 @@ def main() -> None:
     print(f"{len(train)} train / {len(val)} val clips, {classes} classes, "
           f"loaded in {time.perf_counter() - start:.1f} s")  # fmt: skip
 
-    model = Tiny3DCNN(classes)
+    model = Tiny3DCNN(classes, args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * -(-len(train) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps,
@@ -119,7 +120,7 @@ def main() -> None:
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += loss.item() * len(idx)
             correct += float((logits.argmax(1) == labels[idx]).sum())
         print(f"epoch {epoch + 1:3d}  loss {loss_sum / len(train):.3f}  "
               f"train top-1 {correct / len(train):.1%}", flush=True)  # fmt: skip

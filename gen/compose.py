@@ -8,11 +8,16 @@ camera pan / zoom / shake, perspective. It runs in two steps:
    and clips.parquet as it is, so it says exactly what was applied.
 2. ``apply_ops`` applies the records to the frames, using only what the records hold, on the
    array module ``xp`` (numpy here; cupy on the GPU path): whole-stack warps, no pixel loops.
+
+The geometric operations (object shift, camera perspective, pan, shake, zoom) are rows of
+``MOVES``: a sampler and a per-frame homography each. A new one is two small functions, a row
+and its config keys; the moves of a layer compose into one warp.
 """
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +25,6 @@ import numpy as np
 
 from fractalvid.gen.warp import about, homography, rotate, scale, translate, warp_frames
 
-OP_NAMES = (
-    "background", "blend", "scale", "clone", "shift", "pan", "zoom", "shake", "perspective",
-    "color",
-)  # fmt: skip
 SHAKE_REFERENCE_PX = 112  # the table's shake amplitudes are in pixels at this frame size
 SHAKE_NOISE = 0.1  # std of the per-frame noise, relative to the sum of sines' unit weight
 
@@ -121,7 +122,7 @@ def sample_ops(
         ops.append({"name": name, "params": params})
 
     if augment:
-        u = rng.random(9)
+        u = rng.random(4 + len(MOVES))
         if donors and u[0] < s.bg_p:
             if u[1] < s.bg_dynamic_p:
                 key, frames = donors[int(rng.integers(len(donors)))]
@@ -169,26 +170,9 @@ def sample_ops(
                 )
             add(name, **params)
 
-        if u[4] < s.shift_p:
-            add("shift", **_translation(rng, t, size, s.shift_speed, s.shift_duration))
-        if u[5] < s.pan_p:
-            add("pan", **_translation(rng, t, size, s.pan_speed, s.pan_duration))
-        if u[6] < s.zoom_p:
-            start, length = _segment(rng, t, s.zoom_duration)
-            add("zoom", direction="in" if rng.random() < 0.5 else "out",
-                rate=_r(rng.uniform(*s.zoom_rate) / t), start=start, length=length)  # fmt: skip
-        if u[7] < s.shake_p:
-            amplitude = rng.uniform(*s.shake_amplitude) * size / SHAKE_REFERENCE_PX
-            offsets = [shake_offsets(rng, t, s.shake_sines, s.shake_freq) * amplitude
-                       for _ in range(2)]  # fmt: skip
-            add("shake", amplitude=_r(amplitude),
-                dx=[_r(v) for v in offsets[0]], dy=[_r(v) for v in offsets[1]])  # fmt: skip
-        if u[8] < s.perspective_p:
-            half = size / 2
-            inward = rng.uniform(0, s.perspective_distortion * half, size=(4, 2))
-            corners = _corners(size) + inward * np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]])
-            add("perspective", corners=[[_r(x), _r(y)] for x, y in corners],
-                zoom=_r(s.perspective_zoom))  # fmt: skip
+        for move, draw in zip(MOVES, u[4:]):
+            if draw < getattr(s, f"{move.name}_p"):
+                add(move.name, **move.sample(rng, s, t, size))
 
     if color:
         hues = rng.random(2)
@@ -216,7 +200,35 @@ def _corners(size: int) -> np.ndarray:
     return np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)
 
 
-# -- applying ---------------------------------------------------------------------------------
+# -- moves: each a sampler (rng, settings, t, size) -> params and a transform
+#    (params, t, size) -> [t, 3, 3] source -> output homographies, one per frame ----------------
+
+
+def _sample_shift(rng, s: ComposeSettings, t: int, size: int) -> dict:
+    return _translation(rng, t, size, s.shift_speed, s.shift_duration)
+
+
+def _sample_pan(rng, s: ComposeSettings, t: int, size: int) -> dict:
+    return _translation(rng, t, size, s.pan_speed, s.pan_duration)
+
+
+def _sample_zoom(rng, s: ComposeSettings, t: int, size: int) -> dict:
+    start, length = _segment(rng, t, s.zoom_duration)
+    direction = "in" if rng.random() < 0.5 else "out"
+    return {"direction": direction, "rate": _r(rng.uniform(*s.zoom_rate) / t), "start": start,
+            "length": length}  # fmt: skip
+
+
+def _sample_shake(rng, s: ComposeSettings, t: int, size: int) -> dict:
+    amplitude = rng.uniform(*s.shake_amplitude) * size / SHAKE_REFERENCE_PX
+    dx, dy = (shake_offsets(rng, t, s.shake_sines, s.shake_freq) * amplitude for _ in range(2))
+    return {"amplitude": _r(amplitude), "dx": [_r(v) for v in dx], "dy": [_r(v) for v in dy]}
+
+
+def _sample_perspective(rng, s: ComposeSettings, t: int, size: int) -> dict:
+    inward = rng.uniform(0, s.perspective_distortion * size / 2, size=(4, 2))
+    corners = _corners(size) + inward * np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    return {"corners": [[_r(x), _r(y)] for x, y in corners], "zoom": _r(s.perspective_zoom)}
 
 
 def _offsets(p: dict, t: int) -> np.ndarray:
@@ -226,41 +238,81 @@ def _offsets(p: dict, t: int) -> np.ndarray:
     return moved[:, None] * np.array([np.cos(a), np.sin(a)])
 
 
-def _zoom_factors(p: dict, t: int) -> np.ndarray:
+def _translations(d: np.ndarray) -> np.ndarray:
+    """[t, 2] displacements -> [t, 3, 3] translations."""
+    m = np.tile(np.eye(3), (len(d), 1, 1))
+    m[:, :2, 2] = d
+    return m
+
+
+def _translate_move(p: dict, t: int, size: int) -> np.ndarray:
+    return _translations(_offsets(p, t))
+
+
+def _shake_move(p: dict, t: int, size: int) -> np.ndarray:
+    return _translations(np.stack([p["dx"], p["dy"]], axis=1))
+
+
+def _zoom_move(p: dict, t: int, size: int) -> np.ndarray:
     grow = 1.0 + p["rate"] * np.clip(np.arange(t) - p["start"], 0, p["length"])
-    return grow if p["direction"] == "in" else 1.0 / grow
+    factors = grow if p["direction"] == "in" else 1.0 / grow
+    return np.stack([about(scale(z), size / 2, size / 2) for z in factors])
 
 
-def _object_matrices(p: dict, size: int, shift: np.ndarray, clone: bool) -> np.ndarray:
-    """[t, 3, 3] placing the full-canvas render at scale (sx, sy) around (cx, cy), moved."""
+def _perspective_move(p: dict, t: int, size: int) -> np.ndarray:
+    c = size / 2
+    h = homography(_corners(size), np.array(p["corners"], np.float64))
+    u, v, w = h @ np.array([c, c, 1.0])
+    h = translate(c - u / w, c - v / w) @ h  # the centre stays the centre
+    return np.tile(about(scale(p["zoom"]), c, c) @ h, (t, 1, 1))
+
+
+@dataclass(frozen=True)
+class Move:
+    """A geometric operation, drawn with probability ``<name>_p`` of the settings. Its
+    transform moves the fractal (layer "object") or the whole frame ("camera"); the moves of a
+    layer compose in table order, so all of them cost one warp per layer."""
+
+    name: str
+    layer: str
+    sample: Callable[[np.random.Generator, ComposeSettings, int, int], dict]
+    transform: Callable[[dict, int, int], np.ndarray]
+
+
+MOVES = (
+    Move("shift", "object", _sample_shift, _translate_move),
+    Move("perspective", "camera", _sample_perspective, _perspective_move),
+    Move("pan", "camera", _sample_pan, _translate_move),
+    Move("shake", "camera", _sample_shake, _shake_move),
+    Move("zoom", "camera", _sample_zoom, _zoom_move),
+)
+
+
+OP_NAMES = ("background", "blend", "scale", "clone", *(m.name for m in MOVES), "color")
+
+
+def layer_matrices(ops: dict[str, dict], layer: str, t: int, size: int) -> np.ndarray | None:
+    """[t, 3, 3]: the ``layer`` moves among ``ops`` composed in table order, or None."""
+    out = None
+    for move in MOVES:
+        if move.layer == layer and move.name in ops:
+            m = move.transform(ops[move.name], t, size)
+            out = m if out is None else m @ out
+    return out
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+def _object_matrices(p: dict, size: int, motion: np.ndarray | None, clone: bool) -> np.ndarray:
+    """[t, 3, 3] placing the full-canvas render at scale (sx, sy) around (cx, cy), then moved
+    by the object layer's motion [t, 3, 3] (None: still)."""
     c = size / 2
     m = scale(p["sx"], p["sy"]) @ translate(-c, -c)
     if clone:
         m = rotate(p["rotation"]) @ (scale(-1.0, 1.0) if p["flip"] else np.eye(3)) @ m
     m = translate(p["cx"], p["cy"]) @ m
-    return np.stack([translate(dx, dy) @ m for dx, dy in shift])
-
-
-def camera_matrices(ops: dict[str, dict], t: int, size: int) -> np.ndarray | None:
-    """[t, 3, 3] camera transforms (perspective, then shake and pan, then zoom), or None."""
-    if not any(k in ops for k in ("pan", "zoom", "shake", "perspective")):
-        return None
-    c = size / 2
-    base = np.eye(3)
-    if "perspective" in ops:
-        p = ops["perspective"]
-        h = homography(_corners(size), np.array(p["corners"], np.float64))
-        u, v, w = h @ np.array([c, c, 1.0])
-        h = translate(c - u / w, c - v / w) @ h  # the centre stays the centre
-        base = about(scale(p["zoom"]), c, c) @ h
-    move = np.zeros((t, 2))
-    if "pan" in ops:
-        move += _offsets(ops["pan"], t)
-    if "shake" in ops:
-        move += np.stack([ops["shake"]["dx"], ops["shake"]["dy"]], axis=1)
-    zoom = _zoom_factors(ops["zoom"], t) if "zoom" in ops else np.ones(t)
-    return np.stack([about(scale(z), c, c) @ translate(dx, dy) @ base
-                     for z, (dx, dy) in zip(zoom, move)])  # fmt: skip
+    return m[None] if motion is None else motion @ m
 
 
 def _pingpong(start: int, length: int, t: int, reverse: bool) -> np.ndarray:
@@ -311,14 +363,14 @@ def apply_ops(ops: list[dict], frames: Any, donors: dict[str, Any], xp: Any = np
     fg = frames.astype(xp.float32) / 255.0
 
     if "scale" in by_name:
-        shift = _offsets(by_name["shift"], t) if "shift" in by_name else np.zeros((t, 2))
-        layer = warp_frames(fg, _object_matrices(by_name["scale"], size, shift, False),
-                            (size, size), xp)  # fmt: skip
+        motion = layer_matrices(by_name, "object", t, size)
+        place = _object_matrices(by_name["scale"], size, motion, False)
+        layer = warp_frames(fg, np.broadcast_to(place, (t, 3, 3)), (size, size), xp)
         if "clone" in by_name:
             p = by_name["clone"]
             src = fg[xp.asarray(_reflect(np.arange(t) + p["time_offset"], t))]
-            copy = warp_frames(src, _object_matrices(p, size, shift, True), (size, size), xp)
-            layer = xp.maximum(layer, copy)
+            place = np.broadcast_to(_object_matrices(p, size, motion, True), (t, 3, 3))
+            layer = xp.maximum(layer, warp_frames(src, place, (size, size), xp))
         fg = layer
 
     bg = None
@@ -333,7 +385,7 @@ def apply_ops(ops: list[dict], frames: Any, donors: dict[str, Any], xp: Any = np
     else:
         out = fg
 
-    camera = camera_matrices(by_name, t, size)
+    camera = layer_matrices(by_name, "camera", t, size)
     if camera is not None:
         out = warp_frames(out, camera, (size, size), xp)
     return xp.clip(xp.rint(out * 255.0), 0, 255).astype(xp.uint8)

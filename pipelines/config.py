@@ -30,8 +30,8 @@ class Config:
 
     seed: int = 0
     classes: int = 10
-    train_per_class: int = 8
-    val_per_class: int = 2
+    train_per_class: int = 24
+    val_per_class: int = 6
     labels: bool = True
     resolution: int = 128
     frames_min: int = 18
@@ -197,7 +197,8 @@ FIELD_HELP = {
 
 
 PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
-    # Quick to make anywhere: 10 classes x (8 + 2) clips at 128 px with fewer points.
+    # Quick to make anywhere: 10 classes x (24 + 6) clips at 128 px with fewer points; enough
+    # instances per class for examples/pretrain.py to learn the classes.
     "tiny": {},
     # The paper's supervised set and render settings (ALGORITHM sections 3-4).
     "paper": dict(

@@ -62,6 +62,10 @@ def test_plan_lists_shards_and_tasks(cli):
     assert info["shards"] == {"train": 200, "val": 10}
     assert sum(t["clips"] for t in info["tasks"]) == 105_000
     assert info["points_per_frame"] == 128 * 7300
+    # estimates scale with the work: the paper set takes hours of CPU, gigabytes of disk
+    assert 5 < info["estimated_core_hours"] < 50 and 1e9 < info["estimated_bytes"] < 2e10
+    text = cli("plan", "--preset", "paper", "--tasks", "4").output
+    assert "core-hours" in text and "task 3" in text and "GB" in text
 
 
 def test_presets_and_overrides():

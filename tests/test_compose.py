@@ -274,3 +274,22 @@ def test_background_donors_are_other_clips_of_the_block_preferring_other_classes
         assert spec not in group and group
         assert all(d.class_id != spec.class_id for d in group)
         assert all(at // DONOR_GROUP == specs.index(d) // DONOR_GROUP for d in group)
+
+
+def test_the_array_module_path_matches_the_cpu_path():
+    """apply_ops with a non-numpy array module (cupy on the GPU) takes the whole-array warp;
+    a numpy stand-in that is not ``np`` runs that path here, and must agree with numba's."""
+    import types
+
+    xp = types.ModuleType("numpy_as_another_module")
+    xp.__dict__.update(np.__dict__)
+    rng = np.random.default_rng(9)
+    frames = (rng.random((T, SIZE, SIZE)) ** 3 * 255).astype(np.uint8)
+    donors = {"x": (rng.random((T, SIZE, SIZE)) * 255).astype(np.uint8)}
+    s = build_config("paper", {"clone_p": "1", "shift_p": "1", "pan_p": "1", "zoom_p": "1",
+                               "shake_p": "1", "perspective_p": "1"}).compose_settings  # fmt: skip
+    for i in range(4):
+        ops = sample_ops(stream(2, "compose", i), s, T, SIZE, [("x", T)], color=i % 2 == 0)
+        a = apply_ops(ops, frames, donors).astype(int)
+        b = apply_ops(ops, frames, donors, xp=xp).astype(int)
+        assert np.abs(a - b).max() <= 1  # float32 rounding at .5 may differ by one level

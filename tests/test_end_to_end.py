@@ -190,3 +190,12 @@ def test_color_clips_are_rgb(cli, tmp_path):
     assert spread.max() > 40  # tinted, not gray
     assert json.loads(sample["json"])["channels"] == 3
     assert (out / "preview.png").read_bytes()[25] == 2  # PNG colour type: RGB
+
+
+def test_three_shard_ranges_then_finalize_equal_one_run(dataset, cli, tmp_path):
+    out = tmp_path / "ranges"
+    for part in ("0:1", "1:3", "3:4"):  # 4 shards: train 0-2, val 0
+        assert cli("generate", "--out", out, *SMALL, "--shards", part, "--quiet").exit_code == 0
+    assert not (out / "dataset.json").exists()
+    assert cli("finalize", out).exit_code == 0
+    assert digests(out) == digests(dataset)
