@@ -32,10 +32,17 @@ test: lint
 	$(BIN)/pytest -q
 
 test-gpu: $(TESTSTAMP)
-	$(BIN)/pytest -q -m gpu
+	$(BIN)/python -c 'import cupy' 2>/dev/null || $(BIN)/pip install --quiet -e '.[gpu]'
+	$(BIN)/pytest -q tests/test_gpu.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py $(ARGS)
+
+# GPU targets: need an NVIDIA GPU.
+# CuPy comes from the gpu extra (cupy-cuda12x) unless the venv already imports one (cuda13x).
+bench-gpu: $(TESTSTAMP)
+	$(BIN)/python -c 'import cupy' 2>/dev/null || $(BIN)/pip install --quiet -e '.[gpu]'
+	$(BIN)/python bench/bench_gpu.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -75,6 +75,15 @@ def alias_table(p, prob, alias):
 
 
 @nb.njit(cache=True, error_model="numpy")
+def alias_tables(probs, nmaps, prob, alias):
+    """Alias tables of a batch: probs [F, N] float64 of which frame f uses nmaps[f] [F] int64,
+    into prob [F, N] float64 and alias [F, N] int64 (what the GPU kernel reads)."""
+    for f in range(probs.shape[0]):
+        m = nmaps[f]
+        alias_table(probs[f, :m], prob[f, :m], alias[f, :m])
+
+
+@nb.njit(cache=True, error_model="numpy")
 def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hist):
     """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from fractalvid.gen.arrays import array_module, to_host
 from fractalvid.gen.compose import apply_ops, sample_ops
 from fractalvid.gen.ifs import IFSClass, class_coefficients, sample_class
 from fractalvid.gen.instance import sample_perturbation
@@ -106,16 +107,17 @@ def compose_clip(
     cfg: Config, spec: ClipSpec, frames: np.ndarray, donors: dict[str, np.ndarray],
     donor_specs: list[ClipSpec],
 ) -> tuple[np.ndarray, list[dict]]:
-    """Rendered frames [T, H, W] uint8 -> (composed [T, H, W(, 3)] uint8, applied operations).
+    """Rendered frames [T, H, W] uint8 -> (composed [T, H, W(, 3)] uint8 numpy, operations).
 
     donors: key -> rendered frames of the shard's clips; the background may use donor_specs'.
+    Frames on the GPU (cupy) are composed there; only the finished clip comes to the host.
     """
     ops = sample_ops(
         stream(cfg.seed, "compose", spec.index), cfg.compose_settings, frames.shape[0],
         frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
         augment=cfg.augment, color=cfg.color,
     )  # fmt: skip
-    return apply_ops(ops, frames, donors), ops
+    return to_host(apply_ops(ops, frames, donors, array_module(frames))), ops
 
 
 def clip_record(

@@ -17,3 +17,17 @@ def cli():
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` skip, with the reason, where CuPy sees no CUDA device."""
+    if not any("gpu" in item.keywords for item in items):
+        return
+    from fractalvid.gen.render_gpu import gpu_available
+
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device visible to CuPy (make test-gpu on a GPU)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,117 @@
+"""fractalvid GPU benchmark: chaos-game points/s, render frames/s, end-to-end frames/s, memory.
+
+    make bench-gpu            # or: .venv/bin/python bench/bench_gpu.py [--clips N]
+
+Targets on one H100 (DESIGN.md): at least 2e10 chaos-game points/s (20k frames/s at paper
+settings) and 5,000 frames/s end to end with all CPU cores encoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fractalvid.gen.ifs import class_coefficients, sample_class
+from fractalvid.gen.render import RenderJob
+from fractalvid.gen.render_gpu import GpuRenderer, chaos_histograms_gpu, gpu_available
+from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
+from fractalvid.pipelines.config import build_config
+from fractalvid.pipelines.plan import plan_shards
+from fractalvid.pipelines.run import cpu_count, run_shards
+
+
+def paper_jobs(clips: int) -> list[RenderJob]:
+    """Clips of the paper's mix: half linear, half one of the default variations."""
+    jobs = []
+    for i in range(clips):
+        rng = np.random.default_rng(i)
+        v = "linear" if i % 2 == 0 else DEFAULT_NONLINEAR[(i // 2) % len(DEFAULT_NONLINEAR)]
+        cls = sample_class(rng, variations=(v,) if v != "linear" else (),
+                           linear_fraction=1.0 if v == "linear" else 0.0)  # fmt: skip
+        jobs.append(RenderJob(class_coefficients(cls), variation_id(v), i + 1))
+    return jobs
+
+
+def chaos_rate(jobs: list[RenderJob]) -> tuple[float, float]:
+    """(points/s, frames/s) of the full chaos pass alone over all jobs' frames."""
+    import cupy
+
+    from fractalvid.gen.render import _stack_jobs, _view
+
+    s = build_config("paper").render_settings
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
+    views = np.tile(_view((-1.0, 1.0, -1.0, 1.0), s.resolution), (coefs.shape[0], 1))
+    args = (coefs, probs, nmaps, vids, views, seeds, s.chains, s.iterations, s.burn_in)
+    chaos_histograms_gpu(*args)  # compile and warm up
+    cupy.cuda.Device().synchronize()
+    start = time.perf_counter()
+    chaos_histograms_gpu(*args)
+    cupy.cuda.Device().synchronize()
+    seconds = time.perf_counter() - start
+    frames = coefs.shape[0]
+    return frames * s.chains * s.iterations / seconds, frames / seconds
+
+
+def render_rate(jobs: list[RenderJob]) -> float:
+    """Frames/s of GpuRenderer.render (coarse pass, framing, full pass, filter, tone map)."""
+    import cupy
+
+    s = build_config("paper").render_settings
+    GpuRenderer().render(jobs[:2], s)
+    cupy.cuda.Device().synchronize()
+    start = time.perf_counter()
+    out = GpuRenderer().render(jobs, s)
+    cupy.cuda.Device().synchronize()
+    return sum(r.frames.shape[0] for r in out) / (time.perf_counter() - start)
+
+
+def end_to_end(clips: int, workers: int, augment: bool) -> float:
+    """Frames/s of `generate --backend gpu` at paper settings with ``workers`` processes."""
+    cfg = build_config("paper", {"classes": clips, "train_per_class": 1, "val_per_class": 0,
+                                 "shard_size": max(1, clips // (2 * workers)),
+                                 "augment": augment})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_shards(cfg, plan_shards(cfg), Path(tmp), "gpu", workers, batch=64,
+                             progress=False)  # fmt: skip
+    return clips * 19 / summary.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=256, help="clips per measurement")
+    args = ap.parse_args(argv)
+    if not gpu_available():
+        print("bench-gpu: no CUDA device visible to CuPy", file=sys.stderr)
+        return 2
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    print(f"device: {props['name'].decode()}  cpu cores: {cpu_count()}")
+    jobs = paper_jobs(args.clips)
+    rows = []
+    pts, fps = chaos_rate(jobs)
+    rows.append(("chaos game (paper mix)", f"{pts:.3g} points/s, {fps:.0f} frames/s",
+                 "target >= 2e10 points/s"))  # fmt: skip
+    rows.append(("render (framing, chaos, filter, tone map)", f"{render_rate(jobs):.0f} frames/s",
+                 ""))  # fmt: skip
+    pool = cupy.get_default_memory_pool()
+    rows.append(("GPU memory (pool, after render)", f"{pool.total_bytes() / 2**20:.0f} MiB", ""))
+    for augment in (False, True):
+        e2e = end_to_end(args.clips, cpu_count(), augment)
+        rows.append((f"end to end, compose {'on' if augment else 'off'}, {cpu_count()} workers",
+                     f"{e2e:.0f} frames/s", "target >= 5000 (compose off)"))  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:<34} {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The GPU renderer: the chaos game of ``chaos.cu`` through CuPy, the same interface as the CPU.
+
+Parameter sampling stays on the CPU: it is a few kilobytes per clip and microseconds of work,
+and the CPU's keyed streams then give the GPU exactly the classes and instances the CPU path
+draws. Alias tables are built on the host too (tiny). Everything per pixel happens on the
+device: the coarse framing pass, the full pass (many frames per launch, one block per frame),
+the 3x3 box filter and the tone map; frames come back as cupy arrays, so the compose stage can
+run on the device as well, and only finished uint8 clips cross to the host.
+
+Framing boxes are computed on the host from the coarse occupancy (128 x 128 bits per frame).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from fractalvid.gen.chaos import alias_tables
+from fractalvid.gen.framing import clip_window
+from fractalvid.gen.render import (
+    COARSE_BURN,
+    COARSE_CHAINS,
+    Rendered,
+    RenderJob,
+    RenderSettings,
+    _stack_jobs,
+    _view,
+)
+from fractalvid.gen.tonemap import tone_map
+
+KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
+THREADS = 128  # chains per block at a time; paper settings run 128 chains per frame
+SHARED_LIMIT = 96 * 1024  # bytes of shared memory a block may take for its histogram
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no cupy, no driver, no device: all mean "use the CPU"
+        return False
+
+
+@lru_cache(maxsize=1)
+def _kernel():
+    import cupy
+
+    return cupy.RawKernel(KERNEL_SOURCE.read_text(), "chaos_frames", options=("-std=c++14",))
+
+
+def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn):
+    """Device twin of ``chaos.chaos_histograms``: host arrays in (as there), returns
+    (hist [F, H * W] int32 cupy, escapes [F] uint64 cupy). Frames of a launch share H and W."""
+    import cupy
+
+    f, nmax = probs.shape
+    prob = np.ones((f, nmax))
+    alias = np.zeros((f, nmax), np.int64)
+    alias_tables(probs, nmaps, prob, alias)
+    height, width = int(views[0, 5]), int(views[0, 4])
+    hist = cupy.zeros((f, height * width), cupy.int32)
+    escapes = cupy.zeros(f, cupy.uint64)
+    shared = height * width * 4
+    use_shared = shared <= SHARED_LIMIT
+    args = (
+        cupy.asarray(coefs, cupy.float64), cupy.asarray(prob), cupy.asarray(alias),
+        cupy.asarray(nmaps, cupy.int64), cupy.asarray(vids, cupy.int64),
+        cupy.asarray(views, cupy.float64), cupy.asarray(seeds, cupy.uint64),
+        np.int32(nmax), np.int32(chains), np.int32(iters), np.int32(burn),
+        np.int32(use_shared), hist, escapes,
+    )  # fmt: skip
+    kernel = _kernel()
+    if use_shared:
+        kernel.max_dynamic_shared_size_bytes = shared
+    kernel((f,), (min(THREADS, chains),), args, shared_mem=shared if use_shared else 0)
+    return hist, escapes
+
+
+def box3(counts, xp):
+    """3x3 box sum of counts [F, H, W] int32 on ``xp`` (cupy, or numpy), zeros beyond the
+    borders: what ``chaos._box3`` computes on the CPU."""
+    padded = xp.pad(counts, ((0, 0), (1, 1), (1, 1)))
+    h, w = counts.shape[1:]
+    out = xp.zeros_like(counts)
+    for dy in range(3):
+        for dx in range(3):
+            out += padded[:, dy : dy + h, dx : dx + w]
+    return out
+
+
+class GpuRenderer:
+    """CuPy chaos game; one launch per pass for the whole batch of clips."""
+
+    name = "gpu"
+
+    def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
+        import cupy
+
+        if not jobs:
+            return []
+        coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
+        nframes = coefs.shape[0]
+        lengths = [j.coefs.shape[0] for j in jobs]
+        starts = np.cumsum([0] + lengths)
+
+        c = settings.coarse_resolution
+        w = settings.window
+        coarse_iters = COARSE_BURN + -(-settings.coarse_points // COARSE_CHAINS)
+        coarse, _ = chaos_histograms_gpu(
+            coefs, probs, nmaps, vids, np.tile(_view((-w, w, -w, w), c), (nframes, 1)), seeds,
+            COARSE_CHAINS, coarse_iters, COARSE_BURN,
+        )  # fmt: skip
+        occupancy = (coarse > 0).get().reshape(nframes, c, c)
+        boxes = [
+            clip_window(occupancy[a:b], w, settings.keep, settings.pad)
+            for a, b in zip(starts[:-1], starts[1:])
+        ]
+
+        size = settings.resolution
+        views = np.concatenate([np.tile(_view(b, size), (n, 1)) for b, n in zip(boxes, lengths)])
+        hist, escapes = chaos_histograms_gpu(
+            coefs, probs, nmaps, vids, views, seeds,
+            settings.chains, settings.iterations, settings.burn_in,
+        )  # fmt: skip
+        counts = box3(hist.reshape(nframes, size, size), cupy)
+        escapes = escapes.get()
+        steps = settings.chains * settings.iterations
+        return [
+            Rendered(tone_map(counts[a:b], cupy), box,
+                     float(escapes[a:b].sum()) / (steps * (b - a)))  # fmt: skip
+            for a, b, box in zip(starts[:-1], starts[1:], boxes)
+        ]

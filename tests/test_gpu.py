@@ -1,0 +1,131 @@
+"""The GPU backend: the kernel compiles (anywhere nvcc is), its host-side pieces match the
+CPU's, and on a device its renders agree with the CPU's (tests marked ``gpu``)."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from fractalvid.gen.chaos import _box3, alias_table, alias_tables
+from fractalvid.gen.ifs import class_coefficients, sample_class
+from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
+from fractalvid.gen.render_gpu import KERNEL_SOURCE, box3, gpu_available
+from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
+
+# Paper-like point counts on a small canvas, so sampling noise stays far below the 0.99 bar.
+SETTINGS = RenderSettings(resolution=64, chains=128, iterations=7500, burn_in=200,
+                          coarse_resolution=64, coarse_points=2000)  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+def test_kernel_compiles_for_hopper_without_spills(tmp_path):
+    ptx = tmp_path / "chaos.ptx"
+    subprocess.run(["nvcc", "--ptx", "-arch=sm_90", str(KERNEL_SOURCE), "-o", str(ptx)],
+                   check=True, capture_output=True)  # fmt: skip
+    if shutil.which("ptxas"):
+        info = subprocess.run(["ptxas", "-v", "-arch=sm_90", str(ptx), "-o",
+                               str(tmp_path / "chaos.cubin")], capture_output=True, text=True,
+                              check=True)  # fmt: skip
+        lines = [ln for ln in info.stderr.splitlines() if "spill" in ln]
+        assert lines and all("0 bytes spill stores, 0 bytes spill loads" in ln for ln in lines)
+
+
+def test_kernel_knows_every_variation():
+    """Each variation id of the CPU has a case in the CUDA source (or is the default)."""
+    from fractalvid.gen.variations import VARIATIONS
+
+    source = KERNEL_SOURCE.read_text()
+    for name, vid in VARIATIONS.items():
+        assert f"case {vid}:" in source or f"vid == {vid}" in source, name
+
+
+def test_batched_alias_tables_equal_one_at_a_time():
+    rng = np.random.default_rng(0)
+    probs = rng.random((5, 4))
+    nmaps = np.array([2, 3, 4, 4, 3])
+    for f, m in enumerate(nmaps):
+        probs[f, m:] = 0
+        probs[f, :m] /= probs[f, :m].sum()
+    prob, alias = np.ones((5, 4)), np.zeros((5, 4), np.int64)
+    alias_tables(probs, nmaps, prob, alias)
+    for f, m in enumerate(nmaps):
+        p1, a1 = np.empty(m), np.empty(m, np.int64)
+        alias_table(probs[f, :m], p1, a1)
+        np.testing.assert_array_equal(prob[f, :m], p1)
+        np.testing.assert_array_equal(alias[f, :m], a1)
+
+
+def test_array_box_filter_equals_the_cpu_kernel():
+    counts = np.random.default_rng(1).integers(0, 50, (3, 9, 7)).astype(np.int32)
+    expected = np.empty((3, 63), np.int32)
+    for f in range(3):
+        _box3(counts[f].ravel(), expected[f], 9, 7)
+    np.testing.assert_array_equal(box3(counts, np), expected.reshape(3, 9, 7))
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present")
+def test_gpu_backend_without_a_device_fails_with_one_clear_line(cli, tmp_path):
+    result = cli("generate", "--out", tmp_path / "x", "--backend", "gpu")
+    assert result.exit_code == 2 and "--backend gpu" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def _jobs():
+    jobs = []
+    for i, v in enumerate(("linear", *DEFAULT_NONLINEAR)):
+        cls = sample_class(np.random.default_rng(i), variations=(v,) if v != "linear" else (),
+                           linear_fraction=1.0 if v == "linear" else 0.0)  # fmt: skip
+        jobs.append(RenderJob(class_coefficients(cls)[:6], variation_id(v), 1000 + i))
+    return jobs
+
+
+@pytest.mark.gpu
+def test_gpu_renders_agree_with_the_cpu():
+    from fractalvid.gen.render_gpu import GpuRenderer
+
+    jobs = _jobs()
+    cpu = CpuRenderer().render(jobs, SETTINGS)
+    gpu = GpuRenderer().render(jobs, SETTINGS)
+    cell = 2 * SETTINGS.window / SETTINGS.coarse_resolution
+    for job, a, b in zip(jobs, cpu, gpu):
+        frames = b.frames.get()
+        assert frames.shape == a.frames.shape and frames.dtype == np.uint8
+        # the same framing, up to one coarse cell (FP64 math may differ in the last bits)
+        assert np.allclose(a.window, b.window, atol=cell * (1 + 2 * SETTINGS.pad)), job.variation
+        for fa, fb in zip(a.frames.astype(float), frames.astype(float)):
+            r = np.corrcoef(fa.ravel(), fb.ravel())[0, 1]
+            assert r > 0.99, (job.variation, r)
+
+
+@pytest.mark.gpu
+def test_gpu_output_is_deterministic():
+    from fractalvid.gen.render_gpu import GpuRenderer
+
+    jobs = _jobs()[:3]
+    a = GpuRenderer().render(jobs, SETTINGS)
+    b = GpuRenderer().render(jobs, SETTINGS)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.frames.get(), y.frames.get())
+        assert x.window == y.window and x.escaped == y.escaped
+
+
+@pytest.mark.gpu
+def test_a_small_data_set_made_on_the_gpu_verifies(cli, tmp_path):
+    out = tmp_path / "gpu"
+    result = cli("generate", "--out", out, "--backend", "gpu", "--set", "classes=3",
+                 "--set", "train_per_class=3", "--set", "val_per_class=1",
+                 "--set", "shard_size=4", "--quiet", "--workers", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert cli("verify", out, "--deep").exit_code == 0
+
+
+@pytest.mark.gpu
+def test_batching_does_not_change_a_gpu_render():
+    """A clip renders the same alone and in a batch with clips of more maps (padding)."""
+    from fractalvid.gen.render_gpu import GpuRenderer
+
+    jobs = _jobs()
+    alone = GpuRenderer().render(jobs[:1], SETTINGS)[0]
+    batched = GpuRenderer().render(jobs, SETTINGS)[0]
+    np.testing.assert_array_equal(alone.frames.get(), batched.frames.get())
