@@ -9,10 +9,28 @@ the same stream from (seed, chain, step) alone.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numba as nb
 import numpy as np
 
 from fractalvid.gen.variations import apply_variation, draws_randoms
+
+
+def _drop_stale_cache() -> None:
+    """numba checks a cached kernel against its own source file only, but these kernels inline
+    variations.py: drop cached chaos kernels older than that file (say, after an edit)."""
+    here = Path(__file__)
+    try:
+        newest = here.with_name("variations.py").stat().st_mtime
+        for cached in (here.parent / "__pycache__").glob("chaos.*.nb[ic]"):
+            if cached.stat().st_mtime < newest:
+                cached.unlink(missing_ok=True)
+    except OSError:  # a read-only install caches elsewhere and is never edited in place
+        pass
+
+
+_drop_stale_cache()
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, apply_variation, variation_id
 
@@ -61,3 +63,25 @@ def test_every_variation_gives_finite_values_on_ordinary_points(name):
     for x, y in [(0.3, 0.4), (-0.8, 0.1), (0.05, -0.6)]:
         out = apply_variation(variation_id(name), x, y, 0.2, 0.7, 0.4, -0.5, 0.25, 0.75)
         assert all(math.isfinite(v) for v in out), (name, x, y, out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.floats(-5e7, 5e7, allow_nan=False))
+def test_fast_sine_and_cosine_match_libm(x):
+    from fractalvid.gen.variations import fast_cos, fast_sin
+
+    assert abs(fast_sin(x) - math.sin(x)) < 1e-9
+    assert abs(fast_cos(x) - math.cos(x)) < 1e-9
+
+
+@given(x=st.floats(allow_nan=False, allow_infinity=False))
+def test_fast_sine_stays_in_range_for_any_finite_input(x):
+    from fractalvid.gen.variations import fast_sin
+
+    assert -1.0 - 1e-12 <= fast_sin(x) <= 1.0 + 1e-12
+
+
+def test_fast_sine_of_inf_or_nan_is_nan_so_the_chain_restarts():
+    from fractalvid.gen.variations import fast_sin
+
+    assert all(math.isnan(fast_sin(v)) for v in (math.inf, -math.inf, math.nan))
