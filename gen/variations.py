@@ -58,7 +58,7 @@ _HALF_PI = 1.5707963267948966
 _ROUNDER = 6755399441055744.0  # 1.5 * 2^52: adding and subtracting it rounds to an integer
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, error_model="numpy")
 def fast_sin(x):
     """sin(x), float64 -> float64, |error| < 1e-9 for |x| < 5e7; NaN for inf or NaN."""
     n = (x * _INV_2PI + _ROUNDER) - _ROUNDER
@@ -74,13 +74,13 @@ def fast_sin(x):
     return r * (low + r4 * r4 * high)  # fmt: skip
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, error_model="numpy")
 def fast_cos(x):
     """cos(x) = sin(x + pi/2), as accurate as fast_sin."""
     return fast_sin(x + _HALF_PI)
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, error_model="numpy")
 def fast_tan(x):
     """tan(x) = sin(x) / cos(x); +-inf or huge at the poles (numpy error model)."""
     return fast_sin(x) / fast_cos(x)
