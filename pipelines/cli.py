@@ -234,12 +234,12 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
 
 def estimated_core_seconds(cfg: Config, frames: float) -> float:
     """CPU time of a data set from `make bench` rates on the project's 2-core x86_64 machine:
-    about 44 M chaos-game points/s per core (half the classes linear), about 500 frames/s of
+    about 50 M chaos-game points/s per core (half the classes linear), about 500 frames/s of
     H.264 encoding per core, and about 75 ms of compose per 256 px clip of 19 frames."""
     points = frames * cfg.render_settings.points_per_frame
     pixels = frames * cfg.resolution**2
     compose = pixels * (0.075 / (19 * 256**2)) if cfg.augment else 0.0
-    return points / 44e6 + pixels / (500 * 256**2) + compose
+    return points / 50e6 + pixels / (500 * 256**2) + compose
 
 
 def _load_out_config(out: Path) -> Config:
