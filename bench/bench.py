@@ -147,12 +147,17 @@ def main(argv: list[str] | None = None) -> int:
         if cores > 1:
             rows.append((f"  scaling, 1 -> {cores} cores (compose {'on' if augment else 'off'})",
                          f"{rates[cores] / rates[1]:.2f}x", f"ideal {cores}x"))  # fmt: skip
+    print_table(rows)
+    return 0
+
+
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    """Print (measure, result, note) rows as an aligned table."""
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'result':<34} note")
     print("-" * (width + 60))
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:<34} {note}")
-    return 0
 
 
 if __name__ == "__main__":

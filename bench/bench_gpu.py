@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import print_table  # bench/ is the script's folder
 from fractalvid.gen.ifs import class_coefficients, sample_class
 from fractalvid.gen.render import RenderJob
 from fractalvid.gen.render_gpu import GpuRenderer, chaos_histograms_gpu, gpu_available
@@ -106,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e = end_to_end(args.clips, cpu_count(), augment)
         rows.append((f"end to end, compose {'on' if augment else 'off'}, {cpu_count()} workers",
                      f"{e2e:.0f} frames/s", "target >= 5000 (compose off)"))  # fmt: skip
-    width = max(len(r[0]) for r in rows)
-    for name, value, note in rows:
-        print(f"{name:<{width}}  {value:<34} {note}")
+    print_table(rows)
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from fractalvid.gen.arrays import to_host
 from fractalvid.gen.chaos import chaos_histograms
 from fractalvid.gen.framing import clip_window
 from fractalvid.gen.ifs import map_probabilities
@@ -96,49 +97,62 @@ def _view(box: tuple[float, float, float, float], size: int) -> np.ndarray:
     )
 
 
+def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp) -> list[Rendered]:
+    """The steps every backend shares, around its ``histograms``.
+
+    histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat) ->
+    (counts [F, H * W] int32, escapes [F]) on the array module ``xp``; splat applies the 3x3
+    box filter. A coarse pass frames each clip (from the occupancy of every frame, on the
+    host), the full pass renders it, and the tone map turns counts into frames on ``xp``.
+    """
+    if not jobs:
+        return []
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
+    nframes = coefs.shape[0]
+    lengths = [j.coefs.shape[0] for j in jobs]
+    starts = np.cumsum([0] + lengths)
+
+    # Coarse pass: binary occupancy of every frame in the fixed window, for framing.
+    c = settings.coarse_resolution
+    w = settings.window
+    coarse_views = np.tile(_view((-w, w, -w, w), c), (nframes, 1))
+    coarse_iters = COARSE_BURN + -(-settings.coarse_points // COARSE_CHAINS)
+    coarse, _ = histograms(coefs, probs, nmaps, vids, coarse_views, seeds, COARSE_CHAINS,
+                           coarse_iters, COARSE_BURN, False)  # fmt: skip
+    occupancy = to_host(coarse > 0).reshape(nframes, c, c)
+    boxes = [
+        clip_window(occupancy[a:b], w, settings.keep, settings.pad)
+        for a, b in zip(starts[:-1], starts[1:])
+    ]
+
+    # Full pass: every frame of a clip under its clip's window.
+    size = settings.resolution
+    views = np.concatenate([np.tile(_view(b, size), (n, 1)) for b, n in zip(boxes, lengths)])
+    counts, escapes = histograms(coefs, probs, nmaps, vids, views, seeds, settings.chains,
+                                 settings.iterations, settings.burn_in, True)  # fmt: skip
+    counts = counts.reshape(nframes, size, size)
+    escapes = to_host(escapes)
+    steps = settings.chains * settings.iterations
+    return [
+        Rendered(tone_map(counts[a:b], xp), box, float(escapes[a:b].sum()) / (steps * (b - a)))
+        for a, b, box in zip(starts[:-1], starts[1:], boxes)
+    ]
+
+
+def _cpu_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
+    counts = np.empty((coefs.shape[0], int(views[0, 5]) * int(views[0, 4])), np.int32)
+    escapes = chaos_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn,
+                               splat, counts)  # fmt: skip
+    return counts, escapes
+
+
 class CpuRenderer:
     """numba chaos game; one parallel region per batch, frames spread over the threads."""
 
     name = "cpu"
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
-        if not jobs:
-            return []
-        coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
-        nframes = coefs.shape[0]
-        lengths = [j.coefs.shape[0] for j in jobs]
-        starts = np.cumsum([0] + lengths)
-
-        # Coarse pass: binary occupancy of every frame in the fixed window, for framing.
-        c = settings.coarse_resolution
-        w = settings.window
-        coarse_view = _view((-w, w, -w, w), c)
-        coarse = np.empty((nframes, c * c), np.int32)
-        coarse_iters = COARSE_BURN + -(-settings.coarse_points // COARSE_CHAINS)
-        chaos_histograms(
-            coefs, probs, nmaps, vids, np.tile(coarse_view, (nframes, 1)), seeds,
-            COARSE_CHAINS, coarse_iters, COARSE_BURN, False, coarse,
-        )  # fmt: skip
-        occupancy = coarse.reshape(nframes, c, c) > 0
-        boxes = [
-            clip_window(occupancy[a:b], w, settings.keep, settings.pad)
-            for a, b in zip(starts[:-1], starts[1:])
-        ]
-
-        # Full pass: every frame of a clip under its clip's window.
-        size = settings.resolution
-        views = np.concatenate([np.tile(_view(b, size), (n, 1)) for b, n in zip(boxes, lengths)])
-        counts = np.empty((nframes, size * size), np.int32)
-        escapes = chaos_histograms(
-            coefs, probs, nmaps, vids, views, seeds,
-            settings.chains, settings.iterations, settings.burn_in, True, counts,
-        )  # fmt: skip
-        counts = counts.reshape(nframes, size, size)
-        steps = settings.chains * settings.iterations
-        return [
-            Rendered(tone_map(counts[a:b]), box, float(escapes[a:b].sum()) / (steps * (b - a)))
-            for a, b, box in zip(starts[:-1], starts[1:], boxes)
-        ]
+        return render_batch(jobs, settings, _cpu_histograms, np)
 
 
 def get_renderer(backend: str) -> Renderer:

@@ -7,7 +7,8 @@ device: the coarse framing pass, the full pass (many frames per launch, one bloc
 the 3x3 box filter and the tone map; frames come back as cupy arrays, so the compose stage can
 run on the device as well, and only finished uint8 clips cross to the host.
 
-Framing boxes are computed on the host from the coarse occupancy (128 x 128 bits per frame).
+The steps around the kernel (framing, tone map) are the CPU's, in ``render.render_batch``;
+framing boxes are computed on the host from the coarse occupancy (128 x 128 bits per frame).
 """
 
 from __future__ import annotations
@@ -18,17 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fractalvid.gen.chaos import alias_tables
-from fractalvid.gen.framing import clip_window
-from fractalvid.gen.render import (
-    COARSE_BURN,
-    COARSE_CHAINS,
-    Rendered,
-    RenderJob,
-    RenderSettings,
-    _stack_jobs,
-    _view,
-)
-from fractalvid.gen.tonemap import tone_map
+from fractalvid.gen.render import Rendered, RenderJob, RenderSettings, render_batch
 
 KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
 THREADS = 128  # chains per block at a time; paper settings run 128 chains per frame
@@ -92,6 +83,17 @@ def box3(counts, xp):
     return out
 
 
+def _gpu_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
+    import cupy
+
+    hist, escapes = chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
+                                         burn)  # fmt: skip
+    if splat:
+        size = (hist.shape[0], int(views[0, 5]), int(views[0, 4]))
+        hist = box3(hist.reshape(size), cupy).reshape(hist.shape)
+    return hist, escapes
+
+
 class GpuRenderer:
     """CuPy chaos game; one launch per pass for the whole batch of clips."""
 
@@ -100,37 +102,4 @@ class GpuRenderer:
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
         import cupy
 
-        if not jobs:
-            return []
-        coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
-        nframes = coefs.shape[0]
-        lengths = [j.coefs.shape[0] for j in jobs]
-        starts = np.cumsum([0] + lengths)
-
-        c = settings.coarse_resolution
-        w = settings.window
-        coarse_iters = COARSE_BURN + -(-settings.coarse_points // COARSE_CHAINS)
-        coarse, _ = chaos_histograms_gpu(
-            coefs, probs, nmaps, vids, np.tile(_view((-w, w, -w, w), c), (nframes, 1)), seeds,
-            COARSE_CHAINS, coarse_iters, COARSE_BURN,
-        )  # fmt: skip
-        occupancy = (coarse > 0).get().reshape(nframes, c, c)
-        boxes = [
-            clip_window(occupancy[a:b], w, settings.keep, settings.pad)
-            for a, b in zip(starts[:-1], starts[1:])
-        ]
-
-        size = settings.resolution
-        views = np.concatenate([np.tile(_view(b, size), (n, 1)) for b, n in zip(boxes, lengths)])
-        hist, escapes = chaos_histograms_gpu(
-            coefs, probs, nmaps, vids, views, seeds,
-            settings.chains, settings.iterations, settings.burn_in,
-        )  # fmt: skip
-        counts = box3(hist.reshape(nframes, size, size), cupy)
-        escapes = escapes.get()
-        steps = settings.chains * settings.iterations
-        return [
-            Rendered(tone_map(counts[a:b], cupy), box,
-                     float(escapes[a:b].sum()) / (steps * (b - a)))  # fmt: skip
-            for a, b, box in zip(starts[:-1], starts[1:], boxes)
-        ]
+        return render_batch(jobs, settings, _gpu_histograms, cupy)
