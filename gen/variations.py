@@ -49,7 +49,7 @@ def draws_randoms(vid):
 # predict; here a three-part Cody-Waite reduction by 2*pi (the first two parts have few enough
 # bits that n * part is exact for |x| < 5e7), a branch-free fold onto [-pi/2, pi/2] and a
 # degree-13 odd Taylor polynomial (Estrin's scheme) give |error| < 1e-9 there, and a value in
-# [-1, 1] beyond (where the argument's own rounding makes any answer as good).
+# [-1, 1] (to 1e-9) beyond, where the argument's own rounding makes any answer as good.
 _INV_2PI = 0.15915494309189535
 _2PI_A = 6.28125  # 8 significant bits
 _2PI_B = 0.0019353071802470367  # 30 significant bits
