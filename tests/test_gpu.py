@@ -71,6 +71,13 @@ def test_gpu_backend_without_a_device_fails_with_one_clear_line(cli, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present")
+def test_auto_backend_falls_back_to_the_cpu():
+    from fractalvid.gen.render import get_renderer
+
+    assert get_renderer("auto").name == "cpu"
+
+
 def _jobs():
     jobs = []
     for i, v in enumerate(("linear", *DEFAULT_NONLINEAR)):
