@@ -316,9 +316,10 @@ def stats(out, as_json):
 
 @main.command()
 def keys():
-    """List the config keys with their defaults and meaning."""
+    """List the config keys with their defaults (as --set takes them) and meaning."""
     for k, v in Config().to_dict().items():
-        click.echo(f"{k:<20} {str(v):<45} {FIELD_HELP.get(k, '')}")
+        shown = ",".join(str(x) for x in v) if isinstance(v, list) else str(v)  # as --set takes it
+        click.echo(f"{k:<22} {shown:<24} {FIELD_HELP.get(k, '')}")
 
 
 if __name__ == "__main__":  # pragma: no cover
