@@ -85,3 +85,14 @@ def test_config_file_round_trips(cli, tmp_path):
     result = cli("plan", "--config", path, "--json")
     assert json.loads(result.output)["config"]["classes"] == 7
     assert json.loads(result.output)["config"]["resolution"] == 256
+
+
+def test_every_key_round_trips_through_set_as_keys_shows_it(cli):
+    from fractalvid.pipelines.config import Config, build_config
+
+    shown = {}
+    for line in cli("keys").output.splitlines():
+        key, value = line.split()[:2]
+        shown[key] = value
+    assert set(shown) == set(Config().to_dict())
+    assert build_config("tiny", shown) == Config()
