@@ -67,15 +67,6 @@ class ComposeSettings:
     perspective_zoom: float
 
 
-@dataclass(frozen=True)
-class Donor:
-    """Another clip of the same shard that may lend its frames to a background:
-    frames [T', H, W] uint8 as rendered (before compose)."""
-
-    key: str
-    frames: Any
-
-
 def _r(x: float) -> float:
     """Parameters are rounded when drawn, so the record reproduces the clip exactly."""
     return round(float(x), 4)

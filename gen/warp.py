@@ -46,11 +46,6 @@ def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.append(h, 1.0).reshape(3, 3)
 
 
-def apply_point(m: np.ndarray, x: float, y: float) -> tuple[float, float]:
-    u, v, w = m @ np.array([x, y, 1.0])
-    return u / w, v / w
-
-
 def warp_frames(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: Any = np) -> Any:
     """Warp each frame by its own transform.
 

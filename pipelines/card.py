@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pyarrow as pa
 
-from fractalvid.gen.compose import OP_NAMES
-from fractalvid.gen.quality import is_degenerate
 from fractalvid.pipelines.config import FIELD_HELP, Config
+from fractalvid.pipelines.stats import dataset_stats
 
 
 def _pct(values: np.ndarray) -> str:
@@ -21,10 +18,7 @@ def _pct(values: np.ndarray) -> str:
 
 def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
     splits = dataset["splits"]
-    variations = Counter(clips.column("variation").to_pylist())
-    ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
-    degenerate = is_degenerate(clips.column("coverage").to_numpy(zero_copy_only=False),
-                               clips.column("motion").to_numpy(zero_copy_only=False))  # fmt: skip
+    figures = dataset_stats(clips)
     mb = dataset["bytes"] / 1e6
     n = max(clips.num_rows, 1)
     lines = [
@@ -49,16 +43,16 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         f"- motion (mean frame difference, same percentiles): "
         f"{_pct(clips.column('motion').to_numpy())}",
         f"- degenerate clips (coverage under 2% or over 90%, or motion under 0.002): "
-        f"{int(degenerate.sum())} ({degenerate.mean() if n else 0:.1%}); "
+        f"{figures['degenerate']} ({figures['degenerate_rate']:.1%}); "
         f"`fractalvid stats` prints more",
         "",
         "| variation | clips |",
         "|---|---|",
-        *(f"| {k} | {v} |" for k, v in sorted(variations.items())),
+        *(f"| {k} | {v} |" for k, v in figures["variations"].items()),
         "",
         "| compose operation | clips | share |",
         "|---|---|---|",
-        *(f"| {k} | {ops[k]} | {ops[k] / n:.1%} |" for k in OP_NAMES if ops[k]),
+        *(f"| {k} | {v} | {v / n:.1%} |" for k, v in figures["ops"].items()),
         "",
         "Each clip's operations and their parameters are in its `KEY.json` (`augmentations`) "
         "and in `clips.parquet` (`ops`, a list of names; `augmentations`, JSON text).",

@@ -132,18 +132,14 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
-    from fractalvid.pipelines.plan import plan_shards, task_range
+    from fractalvid.pipelines.plan import estimates, plan_shards, task_range
 
     cfg = _config(preset, config_file, sets)
     shards = plan_shards(cfg)
     per_task = [task_range(t, tasks, len(shards)) for t in range(tasks)]
     clips = cfg.train_clips + cfg.val_clips
     frames = clips * (cfg.frames_min + cfg.frames_max) / 2
-    # Measured (make bench, CRF 23, H.264): about 0.045 bytes per pixel-frame for plain renders,
-    # 0.03 composed; colour adds about half.
-    per_pixel = 0.04 if cfg.augment else 0.05
-    est_bytes = frames * cfg.resolution**2 * per_pixel * (1.5 if cfg.color else 1.0)
-    core_s = estimated_core_seconds(cfg, frames)
+    est_bytes, core_s = estimates(cfg)
     info = {
         "fingerprint": cfg.fingerprint(),
         "classes": cfg.classes if cfg.labels else None,
@@ -230,16 +226,6 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
         raise click.ClickException(str(exc)) from None
     click.echo(f"submitted array job {array_id} and finalize job {fin_id}"
                + (" (finished)" if wait else ""))  # fmt: skip
-
-
-def estimated_core_seconds(cfg: Config, frames: float) -> float:
-    """CPU time of a data set from `make bench` rates on the project's 2-core x86_64 machine:
-    about 50 M chaos-game points/s per core (half the classes linear), about 500 frames/s of
-    H.264 encoding per core, and about 75 ms of compose per 256 px clip of 19 frames."""
-    points = frames * cfg.render_settings.points_per_frame
-    pixels = frames * cfg.resolution**2
-    compose = pixels * (0.075 / (19 * 256**2)) if cfg.augment else 0.0
-    return points / 50e6 + pixels / (500 * 256**2) + compose
 
 
 def _load_out_config(out: Path) -> Config:

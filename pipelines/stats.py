@@ -36,17 +36,9 @@ def dataset_stats(clips: pa.Table) -> dict:
     escaped = clips.column("escaped").to_numpy(zero_copy_only=False)
     degenerate = is_degenerate(coverage, motion)
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
-    cols = set(clips.column_names)
-    redrawn = (
-        int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
-        if "class_attempt" in cols else 0
-    )  # fmt: skip
-    fallback = (
-        int((clips.column("instance_attempt").to_numpy(zero_copy_only=False) < 0).sum())
-        if "instance_attempt" in cols else 0
-    )  # fmt: skip
-    defects = Counter(d for d in clips.column("defect").to_pylist() if d) if "defect" in cols \
-        else Counter()  # fmt: skip
+    redrawn = int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
+    fallback = int((clips.column("instance_attempt").to_numpy(zero_copy_only=False) < 0).sum())
+    defects = Counter(d for d in clips.column("defect").to_pylist() if d)
 
     def pct(v: np.ndarray) -> list[float]:
         return [round(float(x), 4) for x in np.percentile(v, PERCENTILES)] if n else []
