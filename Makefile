@@ -28,8 +28,11 @@ dataset: $(STAMP)
 lint: $(TESTSTAMP)
 	$(BIN)/ruff check .
 
+# The second run repeats the GPU tests against the CUDA kernel compiled for the CPU
+# (tests/cuda_on_cpu): the kernel's logic and the GPU path's host code, where no GPU is.
 test: lint
 	$(BIN)/pytest -q
+	FRACTALVID_EMULATE_GPU=1 $(BIN)/pytest -q tests/test_gpu.py
 
 test-gpu: $(TESTSTAMP)
 	$(BIN)/python -c 'import cupy' 2>/dev/null || $(BIN)/pip install --quiet -e '.[gpu]'

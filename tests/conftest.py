@@ -19,6 +19,17 @@ def cli():
     return run
 
 
+if os.environ.get("FRACTALVID_EMULATE_GPU") == "1":
+    # Run the GPU tests against chaos.cu compiled for the CPU (tests/cuda_on_cpu): the kernel's
+    # logic and the GPU path's host code, not CuPy or the device (see make test-gpu-emulated).
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from cuda_on_cpu.emulator import fake_cupy
+
+    sys.modules["cupy"] = fake_cupy()
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` skip, with the reason, where CuPy sees no CUDA device."""
     if not any("gpu" in item.keywords for item in items):

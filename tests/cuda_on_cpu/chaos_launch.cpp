@@ -1,0 +1,14 @@
+// chaos.cu compiled for the CPU (see cuda_cpu.h), with a C entry point for ctypes.
+#include "cuda_cpu.h"
+#include "chaos.cu"
+
+int local[CPU_SHARED_BYTES / sizeof(int)];  // chaos_frames' dynamic shared memory
+
+extern "C" void launch_chaos_frames(
+    unsigned grid, unsigned block, const double* coefs, const double* prob,
+    const long long* alias, const long long* nmaps, const long long* vids, const double* views,
+    const u64* seeds, int nmax, int chains, int iters, int burn, int use_shared, int* hist,
+    u64* escapes) {
+    cpu_launch(chaos_frames, grid, block, local, coefs, prob, alias, nmaps, vids, views, seeds,
+               nmax, chains, iters, burn, use_shared, hist, escapes);
+}
