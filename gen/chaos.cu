@@ -28,8 +28,12 @@ __device__ __forceinline__ u64 mix64(u64 z) {
 
 __device__ __forceinline__ double unit53(u64 z) { return (double)(z >> 11) * INV53; }
 
-// Python's float modulo (the sign of the divisor), as numba computes it on the CPU.
-__device__ __forceinline__ double pymod(double a, double b) { return a - b * floor(a / b); }
+// Python's float modulo (the sign of the divisor), computed as numba (and CPython) do.
+__device__ __forceinline__ double pymod(double a, double b) {
+    double m = fmod(a, b);
+    if (m != 0.0) return (b < 0.0) != (m < 0.0) ? m + b : m;
+    return copysign(0.0, b);
+}
 
 __device__ __forceinline__ bool draws_randoms(int vid) {
     return vid == 13 || vid == 31 || vid == 44 || vid == 45;
@@ -56,6 +60,77 @@ __device__ __forceinline__ double fcos(double x) { return fsin(x + PI / 2); }
 
 __device__ __forceinline__ double ftan(double x) { return fsin(x) / fcos(x); }
 
+// Portable exp, log, pow and atan2, as gen/variations.py computes them (fast_exp, fast_log,
+// fast_pow, fast_atan2): only +, -, *, /, sqrt, frexp and bit casts in a fixed order, so with
+// --fmad=false the device computes the CPU's bits, where its own exp/pow/atan2 would differ
+// from libm in the last ones.
+__device__ double fexp(double x) {
+    x = x > 1000.0 ? 1000.0 : x;  // |k| <= 1443: both halves of 2^k are normal numbers
+    x = x < -1000.0 ? -1000.0 : x;
+    const double k = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0;
+    const double r = (x - k * 0.693145751953125) - k * 1.4286068203094173e-06;
+    const double r2 = r * r, r4 = r2 * r2;
+    const double q0 = (1.0 + r) + r2 * (0.5 + 0.16666666666666666 * r);
+    const double q1 = (0.041666666666666664 + 0.008333333333333333 * r)
+                      + r2 * (0.001388888888888889 + 0.0001984126984126984 * r);
+    const double q2 = (2.48015873015873e-05 + 2.7557319223985893e-06 * r)
+                      + r2 * (2.755731922398589e-07 + 2.505210838544172e-08 * r);
+    const double q3 = 2.08767569878681e-09 + 1.6059043836821613e-10 * r;
+    double p = (q0 + r4 * q1) + (r4 * r4) * (q2 + r4 * q3);
+    const long long ki = (long long)(k == k ? k : 0.0);
+    const long long k1 = ki >> 1, k2 = ki - k1;
+    p = (p * __longlong_as_double((k1 + 1023) << 52)) * __longlong_as_double((k2 + 1023) << 52);
+    return x == x ? p : x;
+}
+
+__device__ double flog(double x) {
+    int e;
+    double m = frexp(x, &e);
+    if (m < 0.7071067811865476) {
+        m = m * 2.0;
+        e = e - 1;
+    }
+    const double f = m - 1.0;
+    const double s = f / (2.0 + f);
+    const double z = s * s, z2 = z * z, z4 = z2 * z2;
+    const double b0 = (0.3333333333333333 + 0.2 * z)
+                      + z2 * (0.14285714285714285 + 0.1111111111111111 * z);
+    const double b1 = (0.09090909090909091 + 0.07692307692307693 * z)
+                      + z2 * (0.06666666666666667 + 0.058823529411764705 * z);
+    const double b2 = 0.05263157894736842 + 0.047619047619047616 * z;
+    const double tail = (b0 + z4 * b1) + (z4 * z4) * b2;
+    const double log_m = 2.0 * s + 2.0 * s * (z * tail);
+    const double ef = (double)e;
+    return ef * 0.693145751953125 + (ef * 1.4286068203094173e-06 + log_m);
+}
+
+__device__ double fpow(double r, double s) {
+    if (r == 0.0) return s > 0.0 ? 0.0 : (s == 0.0 ? 1.0 : __longlong_as_double(0x7FF0000000000000LL));
+    return fexp(s * flog(r));
+}
+
+__device__ double fatan2(double y, double x) {
+    const double ax = fabs(x), ay = fabs(y);
+    const double big = ay > ax ? ay : ax, small = ay > ax ? ax : ay;
+    const double t = big > 0.0 ? small / big : 0.0;
+    const bool folded = t > 0.41421356237309503;
+    const double u = folded ? (t - 1.0) / (t + 1.0) : t;
+    const double h = u / (1.0 + sqrt(1.0 + u * u));
+    const double w = h * h, w2 = w * w, w4 = w2 * w2;
+    const double f0 = (-0.3333333333333333 + 0.2 * w)
+                      + w2 * (-0.14285714285714285 + 0.1111111111111111 * w);
+    const double f1 = (-0.09090909090909091 + 0.07692307692307693 * w)
+                      + w2 * (-0.06666666666666667 + 0.058823529411764705 * w);
+    const double f2 = (-0.05263157894736842 + 0.047619047619047616 * w)
+                      + w2 * -0.043478260869565216;
+    const double tail = (f0 + w4 * f1) + (w4 * w4) * f2;
+    double a = 2.0 * (h + h * (w * tail));
+    a = folded ? a + 0.7853981633974483 : a;
+    a = ay > ax ? PI / 2 - a : a;
+    a = x < 0.0 ? PI - a : a;
+    return y < 0.0 ? -a : a;
+}
+
 // V(x, y) of flame variation vid (the flame paper's numbering), as gen/variations.py.
 __device__ void apply_variation(int vid, double x, double y, double b, double c, double e,
                                 double f, double r1, double r2, double* ox, double* oy) {
@@ -72,7 +147,7 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
     case 17:
         *ox = x + c * fsin(ftan(3.0 * y)); *oy = y + f * fsin(ftan(3.0 * x)); return;
     case 20: {
-        double ey = exp(y), iy = 1.0 / ey;
+        double ey = fexp(y), iy = 1.0 / ey;
         *ox = fcos(PI * x) * 0.5 * (ey + iy); *oy = -fsin(PI * x) * 0.5 * (ey - iy); return;
     }
     case 1: *ox = fsin(x); *oy = fsin(y); return;
@@ -87,7 +162,7 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
     case 28: s = 4.0 / (rr + 4.0); *ox = s * x; *oy = s * y; return;
     case 15:
         *ox = x + b * fsin(y / (c * c + EPS)); *oy = y + e * fsin(x / (f * f + EPS)); return;
-    case 18: s = exp(x - 1.0); *ox = s * fcos(PI * y); *oy = s * fsin(PI * y); return;
+    case 18: s = fexp(x - 1.0); *ox = s * fcos(PI * y); *oy = s * fsin(PI * y); return;
     case 31: a = 2.0 * PI * r2; *ox = r1 * x * fcos(a); *oy = r1 * y * fsin(a); return;
     case 42: *ox = fsin(x) / fcos(y); *oy = ftan(y); return;
     case 44: s = ftan(r1 * PI) / (rr + EPS); *ox = s * fcos(x); *oy = s * fsin(y); return;
@@ -99,7 +174,7 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
         double ca = fcos(a), sa = fsin(a);
         *ox = x * (ca + sa); *oy = x * (ca - sa); return;
     }
-    theta = atan2(x, y);
+    theta = fatan2(x, y);
     switch (vid) {
     case 5: *ox = theta / PI; *oy = r - 1.0; return;
     case 6: *ox = r * fsin(theta + r); *oy = r * fcos(theta - r); return;
@@ -120,7 +195,7 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
         s = sqrt(r);
         *ox = s * fcos(theta / 2.0 + omega); *oy = s * fsin(theta / 2.0 + omega); return;
     }
-    case 19: s = pow(r, fsin(theta)); *ox = s * fcos(theta); *oy = s * fsin(theta); return;
+    case 19: s = fpow(r, fsin(theta)); *ox = s * fcos(theta); *oy = s * fsin(theta); return;
     case 21: {
         double c2 = c * c + EPS;
         s = pymod(r + c2, 2.0 * c2) - c2 + r * (1.0 - c2);

@@ -36,16 +36,27 @@ def gpu_available() -> bool:
         return False
 
 
-@lru_cache(maxsize=1)
-def _kernel():
+def kernel_options(fmad: bool) -> tuple[str, ...]:
+    """NVRTC options of the chaos kernel; fmad=False forbids fused multiply-adds."""
+    return ("-std=c++14",) if fmad else ("-std=c++14", "--fmad=false")
+
+
+@lru_cache(maxsize=2)
+def _kernel(fmad: bool = True):
     import cupy
 
-    return cupy.RawKernel(KERNEL_SOURCE.read_text(), "chaos_frames", options=("-std=c++14",))
+    return cupy.RawKernel(KERNEL_SOURCE.read_text(), "chaos_frames", options=kernel_options(fmad))
 
 
-def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn):
+def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn,
+                         exact=True):  # fmt: skip
     """Device twin of ``chaos.chaos_histograms``: host arrays in (as there), returns
-    (hist [F, H * W] int32 cupy, escapes [F] uint64 cupy). Frames of a launch share H and W."""
+    (hist [F, H * W] int32 cupy, escapes [F] uint64 cupy). Frames of a launch share H and W.
+
+    exact: compile without fused multiply-adds, so every operation rounds as on the CPU and
+    the counts equal the CPU's bit for bit (the kernel uses no device math library function
+    whose last bits differ from the CPU's: see the portable functions in chaos.cu). exact=False
+    lets the compiler fuse; the renders then agree with the CPU's statistically."""
     import cupy
 
     f, nmax = probs.shape
@@ -64,7 +75,7 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
         np.int32(nmax), np.int32(chains), np.int32(iters), np.int32(burn),
         np.int32(use_shared), hist, escapes,
     )  # fmt: skip
-    kernel = _kernel()
+    kernel = _kernel(fmad=not exact)
     if use_shared:
         kernel.max_dynamic_shared_size_bytes = shared
     kernel((f,), (min(THREADS, chains),), args, shared_mem=shared if use_shared else 0)
@@ -83,23 +94,26 @@ def box3(counts, xp):
     return out
 
 
-def _gpu_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
-    import cupy
-
-    hist, escapes = chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
-                                         burn)  # fmt: skip
-    if splat:
-        size = (hist.shape[0], int(views[0, 5]), int(views[0, 4]))
-        hist = box3(hist.reshape(size), cupy).reshape(hist.shape)
-    return hist, escapes
-
-
 class GpuRenderer:
-    """CuPy chaos game; one launch per pass for the whole batch of clips."""
+    """CuPy chaos game; one launch per pass for the whole batch of clips. ``exact`` (the
+    default): frames equal the CPU renderer's, byte for byte (see chaos_histograms_gpu)."""
 
     name = "gpu"
+
+    def __init__(self, exact: bool = True):
+        self.exact = exact
+
+    def _histograms(self, coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
+        import cupy
+
+        hist, escapes = chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains,
+                                             iters, burn, self.exact)  # fmt: skip
+        if splat:
+            size = (hist.shape[0], int(views[0, 5]), int(views[0, 4]))
+            hist = box3(hist.reshape(size), cupy).reshape(hist.shape)
+        return hist, escapes
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
         import cupy
 
-        return render_batch(jobs, settings, _gpu_histograms, cupy)
+        return render_batch(jobs, settings, self._histograms, cupy)

@@ -1,18 +1,42 @@
-"""Tone mapping of count histograms to 8-bit frames."""
+"""Tone mapping of count histograms to 8-bit frames, exactly the same on every backend."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+# float32 puts a pixel within 1e-4 of its exact place on the 0-255 scale; pixels closer than
+# this to a rounding boundary take their level from exact integer thresholds instead.
+_DOUBT = 1e-3
+
+
+def level_thresholds(peak: int) -> np.ndarray:
+    """[255] int64: the smallest count of each level 1..255 for a clip whose largest count is
+    ``peak`` (level L from log1p(count) * 255 / log1p(peak) >= L - 0.5), computed in float64
+    by the host's math library, so every backend uses the same ones."""
+    scale = math.log1p(peak) / 255.0
+    return np.array([math.ceil(math.expm1((level - 0.5) * scale)) for level in range(1, 256)],
+                    np.int64)  # fmt: skip
 
 
 def tone_map(counts, xp=np):
     """``log(1 + count)`` scaled by the clip's maximum: [T, H, W] int32 -> [T, H, W] uint8,
     on the array module ``xp`` (numpy, or cupy on the GPU path).
 
-    One scale for the whole clip, so brightness does not flicker from frame to frame.
+    One scale for the whole clip, so brightness does not flicker from frame to frame. The
+    level of a count is defined by ``level_thresholds``: float32 math (whose last bits differ
+    between numpy builds and GPUs) only finds it fast, and is overruled near a boundary.
     """
-    logc = xp.log1p(counts.astype(xp.float32))
-    peak = float(logc.max())
-    if peak <= 0.0:
+    peak = int(counts.max())
+    if peak <= 0:
         return xp.zeros(counts.shape, xp.uint8)
-    return xp.rint(logc * np.float32(255.0 / peak)).astype(xp.uint8)
+    x = xp.log1p(counts.astype(xp.float32)) * xp.float32(255.0 / math.log1p(peak))
+    shifted = x + xp.float32(0.5)
+    levels = xp.floor(shifted)
+    frac = shifted - levels
+    near = (frac < _DOUBT) | (frac > 1.0 - _DOUBT)
+    levels = levels.astype(xp.int32)
+    thresholds = xp.asarray(level_thresholds(peak))
+    levels[near] = xp.searchsorted(thresholds, counts[near], side="right").astype(xp.int32)
+    return xp.clip(levels, 0, 255).astype(xp.uint8)

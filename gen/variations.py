@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 
 import numba as nb
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 VARIATIONS: dict[str, int] = {
     "linear": 0, "sinusoidal": 1, "spherical": 2, "swirl": 3, "horseshoe": 4, "polar": 5,
@@ -86,6 +89,117 @@ def fast_tan(x):
     return fast_sin(x) / fast_cos(x)
 
 
+# Portable exp, log, pow and atan2. libm's differ between C libraries and from the GPU's in the
+# last bits, and a chaotic orbit amplifies any difference; these use only +, -, *, /, sqrt,
+# frexp and bit casts (exact, or correctly rounded, everywhere) in a fixed order, so the CPU kernel
+# and the CUDA kernel (gen/chaos.cu mirrors them) compute the same bits. Errors: a few ulp.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125  # 15 significant bits: k * _LN2_HI is exact
+_LN2_LO = 1.4286068203094173e-06
+_SQRT_HALF = 0.7071067811865476
+_TAN_PI_8 = 0.41421356237309503
+_QUARTER_PI = 0.7853981633974483
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (a bit cast, as CUDA's
+    __longlong_as_double)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return sig, codegen
+
+
+@nb.njit(cache=True, error_model="numpy")
+def fast_exp(x):
+    """exp(x), float64 -> float64: x = k ln2 + r with |r| <= ln2 / 2, a degree-13 Taylor
+    polynomial of exp(r) (Estrin's scheme), times 2^k as two exact powers of two (so a
+    subnormal result rounds once, as ldexp's). inf beyond 709.8, 0 below -745, NaN stays NaN."""
+    x = 1000.0 if x > 1000.0 else x  # |k| <= 1443: both halves of 2^k are normal numbers
+    x = -1000.0 if x < -1000.0 else x
+    k = (x * _LOG2E + _ROUNDER) - _ROUNDER
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    q0 = (1.0 + r) + r2 * (0.5 + 0.16666666666666666 * r)
+    q1 = (0.041666666666666664 + 0.008333333333333333 * r) + r2 * (
+        0.001388888888888889 + 0.0001984126984126984 * r)
+    q2 = (2.48015873015873e-05 + 2.7557319223985893e-06 * r) + r2 * (
+        2.755731922398589e-07 + 2.505210838544172e-08 * r)
+    q3 = 2.08767569878681e-09 + 1.6059043836821613e-10 * r
+    p = (q0 + r4 * q1) + (r4 * r4) * (q2 + r4 * q3)
+    ki = np.int64(k if k == k else 0.0)
+    k1 = ki >> 1
+    k2 = ki - k1
+    p = (p * _float_from_bits((k1 + 1023) << 52)) * _float_from_bits((k2 + 1023) << 52)
+    return p if x == x else x  # fmt: skip
+
+
+@nb.njit(cache=True, error_model="numpy")
+def fast_log(x):
+    """log(x) for finite x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
+    log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172, by its odd series to s^21
+    (Estrin's scheme)."""
+    m, e = math.frexp(x)
+    if m < _SQRT_HALF:
+        m = m * 2.0
+        e = e - 1
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    z2 = z * z
+    z4 = z2 * z2
+    b0 = (0.3333333333333333 + 0.2 * z) + z2 * (0.14285714285714285 + 0.1111111111111111 * z)
+    b1 = (0.09090909090909091 + 0.07692307692307693 * z) + z2 * (
+        0.06666666666666667 + 0.058823529411764705 * z)
+    b2 = 0.05263157894736842 + 0.047619047619047616 * z
+    tail = (b0 + z4 * b1) + (z4 * z4) * b2
+    log_m = 2.0 * s + 2.0 * s * (z * tail)
+    ef = np.float64(e)
+    return ef * _LN2_HI + (ef * _LN2_LO + log_m)  # fmt: skip
+
+
+@nb.njit(cache=True, error_model="numpy")
+def fast_pow(r, s):
+    """r ** s for r >= 0 (a radius): exp(s log r); 0 ** s is 0, 1 or inf as s > 0, = 0, < 0."""
+    if r == 0.0:
+        return 0.0 if s > 0.0 else (1.0 if s == 0.0 else math.inf)
+    return fast_exp(s * fast_log(r))
+
+
+@nb.njit(cache=True, error_model="numpy")
+def fast_atan2(y, x):
+    """The angle of (x, y) in [-pi, pi], for finite x, y: atan of min/max on [0, 1], folded
+    below tan(pi/8) by atan(t) = pi/4 + atan((t - 1) / (t + 1)), halved by
+    atan(u) = 2 atan(u / (1 + sqrt(1 + u^2))) and summed as the odd series to u^23 (Estrin's
+    scheme); then unfolded into the octant of (x, y). The signs of zeros are ignored:
+    atan2(0, 0) is 0, atan2(+-0, x < 0) is pi."""
+    ax = abs(x)
+    ay = abs(y)
+    big = ay if ay > ax else ax
+    small = ax if ay > ax else ay
+    t = small / big if big > 0.0 else 0.0
+    folded = t > _TAN_PI_8
+    u = (t - 1.0) / (t + 1.0) if folded else t
+    h = u / (1.0 + math.sqrt(1.0 + u * u))
+    w = h * h
+    w2 = w * w
+    w4 = w2 * w2
+    f0 = (-0.3333333333333333 + 0.2 * w) + w2 * (-0.14285714285714285 + 0.1111111111111111 * w)
+    f1 = (-0.09090909090909091 + 0.07692307692307693 * w) + w2 * (
+        -0.06666666666666667 + 0.058823529411764705 * w)
+    f2 = (-0.05263157894736842 + 0.047619047619047616 * w) + w2 * -0.043478260869565216
+    tail = (f0 + w4 * f1) + (w4 * w4) * f2
+    a = 2.0 * (h + h * (w * tail))
+    a = a + _QUARTER_PI if folded else a
+    a = _HALF_PI - a if ay > ax else a
+    a = _PI - a if x < 0.0 else a
+    return -a if y < 0.0 else a  # fmt: skip
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch per variation
     """V(x, y) for flame variation ``vid``; r1, r2 are uniforms in [0, 1) (used by 13/31/44/45).
@@ -113,7 +227,7 @@ def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch p
     if vid == 17:
         return x + c * fast_sin(fast_tan(3.0 * y)), y + f * fast_sin(fast_tan(3.0 * x))
     if vid == 20:
-        ey = math.exp(y)  # cosh and sinh from one exp
+        ey = fast_exp(y)  # cosh and sinh from one exp
         iy = 1.0 / ey
         return fast_cos(_PI * x) * 0.5 * (ey + iy), -fast_sin(_PI * x) * 0.5 * (ey - iy)
     if vid == 1:
@@ -131,7 +245,7 @@ def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch p
     if vid == 15:
         return x + b * fast_sin(y / (c * c + _EPS)), y + e * fast_sin(x / (f * f + _EPS))
     if vid == 18:
-        s = math.exp(x - 1.0)
+        s = fast_exp(x - 1.0)
         return s * fast_cos(_PI * y), s * fast_sin(_PI * y)
     if vid == 31:
         a = 2.0 * _PI * r2
@@ -149,7 +263,7 @@ def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch p
         a = r1 * r
         ca, sa = fast_cos(a), fast_sin(a)
         return x * (ca + sa), x * (ca - sa)
-    theta = math.atan2(x, y)
+    theta = fast_atan2(x, y)
     if vid == 5:
         return theta / _PI, r - 1.0
     if vid == 6:
@@ -176,7 +290,7 @@ def apply_variation(vid, x, y, b, c, e, f, r1, r2):  # noqa: C901 - one branch p
         s = math.sqrt(r)
         return s * fast_cos(theta / 2.0 + omega), s * fast_sin(theta / 2.0 + omega)
     if vid == 19:
-        s = r ** fast_sin(theta)
+        s = fast_pow(r, fast_sin(theta))
         return s * fast_cos(theta), s * fast_sin(theta)
     if vid == 21:
         c2 = c * c + _EPS

@@ -134,6 +134,25 @@ def test_tone_map_is_log_scaled_to_the_clip_max():
     assert tone_map(np.zeros((2, 3, 3), np.int32)).max() == 0
 
 
+@settings(max_examples=60, deadline=None)
+@given(peak=st.one_of(st.integers(1, 300), st.integers(1, 2**31 - 1)), seed=st.integers(0, 99))
+def test_tone_map_levels_are_the_exact_integer_thresholds(peak, seed):
+    """float32 only speeds the tone map up: each level is the number of thresholds the count
+    reaches, so numpy builds and GPUs that round log1p differently give the same frames."""
+    from fractalvid.gen.tonemap import level_thresholds
+
+    rng = np.random.default_rng(seed)
+    thresholds = level_thresholds(peak)
+    # counts at, just below and just above every threshold, plus random ones
+    near = np.concatenate([thresholds - 1, thresholds, thresholds + 1, rng.integers(0, peak, 500)])
+    counts = np.clip(np.append(near, peak), 0, peak).astype(np.int32)[None, None]
+    out = tone_map(counts)
+    np.testing.assert_array_equal(out, np.searchsorted(thresholds, counts, side="right"))
+    order = np.argsort(counts.ravel(), kind="stable")
+    assert (np.diff(out.ravel()[order].astype(int)) >= 0).all()  # brighter for more points
+    assert out.ravel()[-1] == 255
+
+
 def test_render_is_deterministic_and_seeded():
     a = _render(SIERPINSKI, seed=1).frames
     b = _render(SIERPINSKI, seed=1).frames
