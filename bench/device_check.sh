@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# One GPU check for a lent device machine (no internet there): the GPU tests and the GPU
-# benchmark, results under $OUT. The device image has numpy, numba, cupy, pyarrow, click,
-# joblib, tqdm, pytest and hypothesis; carry the rest as wheels in .whl/ (see the device
-# tool's README): imageio-ffmpeg, webdataset, braceexpand.
+# The GPU check for a lent device machine (no internet there): the GPU tests and the GPU
+# benchmark, results under $OUT. Here, first: bash bench/fetch_device_wheels.sh; then call the
+# device tool with command "bash bench/device_check.sh" and carry [".whl"].
+# The image has Python 3.12, numpy, numba, cupy, pyarrow, click, joblib, tqdm, pytest and
+# hypothesis; .whl/ brings imageio-ffmpeg, webdataset and braceexpand.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site .
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
-(cd /tmp && python3 -m pytest -q -p no:cacheprovider "$OLDPWD/tests/test_gpu.py" \
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc;
+  python3 -c 'import cupy, numba, numpy; print(cupy.__version__, numba.__version__, numpy.__version__)'
+} > "$OUT/machine.txt" 2>&1
+# Tests from a folder outside the checkout, so the installed package (with chaos.cu) is used.
+(cd /tmp && timeout 300 python3 -m pytest -q -p no:cacheprovider -rs \
+  "$OLDPWD/tests/test_gpu.py" "$OLDPWD/tests/test_kernel_on_cpu.py" \
   "$OLDPWD/tests/test_render.py" 2>&1) | tee "$OUT/test-gpu.txt"
-timeout 420 python3 bench/bench_gpu.py --clips "${CLIPS:-256}" 2>&1 | tee "$OUT/bench-gpu.txt"
+timeout 360 python3 bench/bench_gpu.py --clips "${CLIPS:-512}" 2>&1 | tee "$OUT/bench-gpu.txt"

@@ -84,13 +84,15 @@ def main() -> None:
 @click.option("--backend", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu",
               show_default=True, help="Renderer.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: all CPU cores).")
+              help="Worker processes (default: one per CPU core; on the GPU, cores/4 up to 4, "
+                   "each encoding on cores/workers threads).")
 @click.option("--shards", "shards_opt", metavar="A:B", help="Only shards A..B-1 (plan order).")
 @click.option("--array-task", metavar="auto|K",
               help="Only this array task's shards; auto reads SLURM/PBS/SGE/LSF/K8s/AWS vars.")
 @click.option("--array-tasks", type=click.IntRange(min=1), help="Number of array tasks.")
-@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Clips per render call (rounded up to whole blocks of 8 background donors).")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Clips per render call, rounded up to whole blocks of 8 background donors "
+                   "(default: 8 on the CPU, 128 on the GPU).")
 @click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
 @click.option("--no-finalize", is_flag=True, help="Skip finalize after a complete run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -99,12 +101,12 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     """Generate (or resume) a data set into OUT."""
     from fractalvid.gen.render import get_renderer
     from fractalvid.pipelines.finalize import finalize
-    from fractalvid.pipelines.run import claim_output, cpu_count, run_shards
+    from fractalvid.pipelines.run import claim_output, default_workers, run_shards
 
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
     try:
-        get_renderer(backend)
+        renderer = get_renderer(backend).name
     except (RuntimeError, ValueError) as exc:
         raise UsageFailure(str(exc)) from None
     out_path = Path(out)
@@ -112,7 +114,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         claim_output(cfg, out_path, overwrite)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
-    workers = workers or cpu_count()
+    workers = workers or default_workers(renderer)
     workers = min(workers, max(1, len(selected)))
     summary = run_shards(cfg, selected, out_path, backend, workers, batch, progress=not quiet)
     click.echo(

@@ -17,6 +17,8 @@ from fractalvid.pipelines.plan import ShardSpec
 from fractalvid.pipelines.shard import DEFAULT_BATCH, ShardResult, run_shard
 from fractalvid.shards.atomic import write_atomic
 
+GPU_WORKERS = 4  # processes sharing one GPU, at most (see default_workers)
+GPU_BATCH = 128  # clips per GPU launch: 2,432 blocks of 128 threads at 19 frames a clip
 CONFIG_FILE = "config.json"
 LOG_FILE = "generate.log"
 # Everything fractalvid writes into OUT; --overwrite removes only these.
@@ -63,12 +65,28 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
     write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int,
-            batch: int) -> ShardResult:  # fmt: skip
+def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int, batch: int,
+            encoders: int) -> ShardResult:  # fmt: skip
     import numba
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch)
+    return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
+                     encoders=encoders)  # fmt: skip
+
+
+def default_workers(renderer: str) -> int:
+    """Worker processes when --workers is not given: one per core on the CPU; on the GPU a few
+    processes share the device (each overlaps its rendering with the others' host work) and
+    each drives several ffmpeg encoders, so all cores encode."""
+    if renderer == "gpu":
+        return max(1, min(GPU_WORKERS, cpu_count() // 4))
+    return cpu_count()
+
+
+def default_batch(renderer: str) -> int:
+    """Clips per render call when --batch is not given: a GPU launch needs thousands of frames
+    (one thread block each) to fill the device; the CPU needs only enough to feed its threads."""
+    return GPU_BATCH if renderer == "gpu" else DEFAULT_BATCH
 
 
 @dataclass(frozen=True)
@@ -101,24 +119,33 @@ def run_shards(
     out: Path,
     backend: str = "cpu",
     workers: int = 1,
-    batch: int = DEFAULT_BATCH,
+    batch: int | None = None,
     progress: bool = True,
 ) -> RunSummary:
-    """Make every shard of ``shards`` not already done in ``out``, ``workers`` at a time."""
+    """Make every shard of ``shards`` not already done in ``out``, ``workers`` at a time.
+
+    ``batch``: clips per render call (default: ``default_batch`` of the backend's renderer).
+    On the GPU each worker encodes with as many ffmpeg threads as it has cores.
+    """
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
     log = open_log(out)
+    renderer = get_renderer(backend).name
+    batch = batch or default_batch(renderer)
     threads = max(1, cpu_count() // max(1, workers))
-    log.info("start: %d shards, backend=%s workers=%d threads/worker=%d fingerprint=%s",
-             len(shards), backend, workers, threads, cfg.fingerprint())  # fmt: skip
+    encoders = threads if renderer == "gpu" else 1
+    log.info("start: %d shards, backend=%s workers=%d threads/worker=%d encoders/worker=%d "
+             "batch=%d fingerprint=%s", len(shards), renderer, workers, threads, encoders, batch,
+             cfg.fingerprint())  # fmt: skip
     total = sum(s.count for s in shards)
     bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True,
                desc=f"{out.name}")  # fmt: skip
     start = time.perf_counter()
     made = skipped = clips = 0
     peak = 0.0
-    tasks = (delayed(_worker)(cfg, s, str(out), backend, threads, batch) for s in shards)
+    tasks = (delayed(_worker)(cfg, s, str(out), renderer, threads, batch, encoders)
+             for s in shards)  # fmt: skip
     if workers <= 1:
         results = (task[0](*task[1], **task[2]) for task in tasks)
     else:

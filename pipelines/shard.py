@@ -68,10 +68,6 @@ def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True)
     return not check_sha or sha256_file(tar) == stats["tar_sha256"]
 
 
-def _encode_batch(cfg: Config, frames: list, tmpdir: str | None) -> list[bytes]:
-    return [encode_mp4(f, cfg.video_format, tmpdir) for f in frames]
-
-
 def run_shard(
     cfg: Config,
     shard: ShardSpec,
@@ -79,11 +75,14 @@ def run_shard(
     renderer: Renderer,
     batch: int = DEFAULT_BATCH,
     tmpdir: str | None = None,
+    encoders: int = 1,
 ) -> ShardResult:
     """Make ``shard`` in ``out`` unless it is already done there; returns what happened.
 
-    Rendering of batch k+1 overlaps with encoding of batch k (ffmpeg runs in its own process;
-    the numba kernel releases the GIL).
+    Rendering of batch k+1 overlaps with encoding of batch k: ``encoders`` threads each drive
+    one ffmpeg process at a time (the numba kernel and the wait on ffmpeg release the GIL). The
+    tar takes clips in shard order whatever finishes first, so the bytes do not depend on
+    ``encoders`` or ``batch``.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -95,13 +94,15 @@ def run_shard(
 
     specs = clip_specs(cfg, shard)
     records = []
-    pending: deque[tuple[list[dict], Future]] = deque()
-    with TarShardWriter(tar_path) as tar, ThreadPoolExecutor(max_workers=1) as pool:
+    pending: deque[tuple[list[dict], list[Future]]] = deque()
+    fmt = cfg.video_format
+    with TarShardWriter(tar_path) as tar, ThreadPoolExecutor(max_workers=encoders) as pool:
 
         def drain(keep: int) -> None:
             while len(pending) > keep:
-                recs, fut = pending.popleft()
-                for rec, mp4 in zip(recs, fut.result()):
+                recs, futures = pending.popleft()
+                for rec, fut in zip(recs, futures):
+                    mp4 = fut.result()
                     rec["bytes"] = len(mp4)
                     members = {"json": _json_bytes(rec), "mp4": mp4}
                     if rec["class_id"] is not None:
@@ -116,12 +117,12 @@ def run_shard(
             made = [clip_job(cfg, s) for s in chunk]
             rendered = renderer.render([job for job, _ in made], cfg.render_settings)
             donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
-            recs, frames = [], []
+            recs, futures = [], []
             for i, (s, (job, drawn), r) in enumerate(zip(chunk, made, rendered)):
                 clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i))
                 recs.append(clip_record(cfg, s, shard.name, drawn, job, r, clip, ops))
-                frames.append(clip)
-            pending.append((recs, pool.submit(_encode_batch, cfg, frames, tmpdir)))
+                futures.append(pool.submit(encode_mp4, clip, fmt, tmpdir))
+            pending.append((recs, futures))
             drain(keep=1)
         drain(keep=0)
         tar.commit()

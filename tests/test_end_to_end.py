@@ -177,6 +177,35 @@ def test_render_batch_size_does_not_change_the_shards(cli, tmp_path):
     assert digests(a) == digests(b)
 
 
+def test_encoder_threads_do_not_change_the_shard(tmp_path, monkeypatch):
+    """Clips enter the tar in shard order whichever ffmpeg finishes first."""
+    import random
+    import time
+
+    import fractalvid.pipelines.shard as shard_mod
+    from fractalvid.gen.render import CpuRenderer
+    from fractalvid.pipelines.config import build_config
+    from fractalvid.pipelines.plan import plan_shards
+
+    cfg = build_config("tiny", {"classes": 3, "train_per_class": 4, "val_per_class": 0,
+                                "shard_size": 12, "resolution": 32, "chains": 8,
+                                "iterations": 200, "burn_in": 10})  # fmt: skip
+    shard = plan_shards(cfg)[0]
+    for name in ("one", "four"):
+        (tmp_path / name).mkdir()
+    shard_mod.run_shard(cfg, shard, tmp_path / "one", CpuRenderer(), batch=8, encoders=1)
+    real = shard_mod.encode_mp4
+    jitter = random.Random(0)
+
+    def slow_encode(*args):  # finish out of order
+        time.sleep(jitter.random() * 0.05)
+        return real(*args)
+
+    monkeypatch.setattr(shard_mod, "encode_mp4", slow_encode)
+    shard_mod.run_shard(cfg, shard, tmp_path / "four", CpuRenderer(), batch=8, encoders=4)
+    assert digests(tmp_path / "one") == digests(tmp_path / "four")
+
+
 def test_color_clips_are_rgb(cli, tmp_path):
     out = tmp_path / "color"
     result = cli("generate", "--out", out, *SMALL, "--set", "color=true", "--set", "classes=2",
