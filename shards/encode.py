@@ -1,6 +1,12 @@
 """MP4 encoding and decoding through the static ffmpeg that imageio-ffmpeg ships.
 
 Identical frames give identical bytes: one encoder thread, bit-exact flags, no metadata.
+
+Why not PyAV in process (measured with av 18.1.0, 2026-11): it encodes a 256 px clip in 22 ms
+against 38 ms here, and can match these bytes (bicubic RGB conversion, explicit timestamps, the
+"Lavc libx264" encoder tag), but its libx264 output depends on what the process encoded before:
+the same fully initialised frames gave different bytes after another clip. A data set must be a
+pure function of its config, so each clip gets a fresh ffmpeg process.
 """
 
 from __future__ import annotations
