@@ -1,4 +1,5 @@
-"""Helpers for tests: small data sets from settings, and comparing whole data-set folders."""
+"""Helpers for tests: small data sets from settings, comparing whole data-set folders, and
+render jobs of every variation."""
 
 import hashlib
 
@@ -25,3 +26,19 @@ def generate(out, args):
                                        "--workers", "1"])  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
+
+
+def every_variation(frames=4):
+    """Render jobs of one clip per flame variation (all 31 ids), ``frames`` frames each."""
+    import numpy as np
+
+    from fractalvid.gen.ifs import class_coefficients, sample_class
+    from fractalvid.gen.render import RenderJob
+    from fractalvid.gen.variations import VARIATIONS
+
+    jobs = []
+    for i, (name, vid) in enumerate(sorted(VARIATIONS.items(), key=lambda kv: kv[1])):
+        cls = sample_class(np.random.default_rng(i), variations=(name,) if vid else (),
+                           linear_fraction=0.0 if vid else 1.0)  # fmt: skip
+        jobs.append(RenderJob(class_coefficients(cls)[:frames], vid, 1000 + i))
+    return jobs

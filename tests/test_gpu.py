@@ -13,6 +13,8 @@ from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
 from fractalvid.gen.render_gpu import KERNEL_SOURCE, box3, gpu_available
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, variation_id
 
+from outputs import every_variation
+
 # Paper-like point counts on a small canvas, so sampling noise stays far below the 0.99 bar.
 SETTINGS = RenderSettings(resolution=64, chains=128, iterations=7500, burn_in=200,
                           coarse_resolution=64, coarse_points=2000)  # fmt: skip
@@ -77,9 +79,8 @@ def test_kernel_compiles_with_nvrtc_as_cupy_compiles_it(fmad, tmp_path):
         assert "0 bytes spill stores, 0 bytes spill loads" in info.stderr, info.stderr
 
 
-def test_kernel_knows_every_variation():
+def test_kernel_knowsevery_variation():
     """Each variation id of the CPU has a case in the CUDA source (or is the default)."""
-    from fractalvid.gen.variations import VARIATIONS
 
     source = KERNEL_SOURCE.read_text()
     for name, vid in VARIATIONS.items():
@@ -153,15 +154,6 @@ def test_fused_gpu_renders_agree_with_the_cpu_statistically():
             assert r > 0.99, (job.variation, r)
 
 
-def _every_variation(frames=4):
-    jobs = []
-    for i, (name, vid) in enumerate(sorted(VARIATIONS.items(), key=lambda kv: kv[1])):
-        cls = sample_class(np.random.default_rng(i), variations=(name,) if vid else (),
-                           linear_fraction=0.0 if vid else 1.0)  # fmt: skip
-        jobs.append(RenderJob(class_coefficients(cls)[:frames], vid, 2000 + i))
-    return jobs
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("size", [64, 256])  # shared-memory and global-atomics histograms
 def test_the_device_counts_exactly_what_numba_counts(size):
@@ -171,7 +163,7 @@ def test_the_device_counts_exactly_what_numba_counts(size):
     from fractalvid.gen.render import _stack_jobs, _view
     from fractalvid.gen.render_gpu import chaos_histograms_gpu
 
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(_every_variation())
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation())
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, 128, 2000, 20)
     hist, escapes = chaos_histograms_gpu(*args)
@@ -187,7 +179,7 @@ def test_the_device_counts_exactly_what_numba_counts(size):
 def test_gpu_renders_equal_the_cpu_renders():
     from fractalvid.gen.render_gpu import GpuRenderer
 
-    jobs = _every_variation()
+    jobs = every_variation()
     for a, b in zip(CpuRenderer().render(jobs, SETTINGS), GpuRenderer().render(jobs, SETTINGS)):
         assert a.window == b.window and a.escaped == b.escaped
         np.testing.assert_array_equal(a.frames, b.frames.get())

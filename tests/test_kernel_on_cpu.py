@@ -16,11 +16,9 @@ from cuda_on_cpu.emulator import RawKernel, compiler_available, fake_cupy
 
 from fractalvid.gen import render_gpu
 from fractalvid.gen.chaos import chaos_histograms
-from fractalvid.gen.ifs import class_coefficients, sample_class
-from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings, _stack_jobs, _view
-from fractalvid.gen.variations import VARIATIONS
+from fractalvid.gen.render import CpuRenderer, RenderSettings, _stack_jobs, _view
 
-from outputs import digests, generate, small_args
+from outputs import digests, every_variation, generate, small_args
 
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="g++ not installed")
 
@@ -38,19 +36,9 @@ def emulated_gpu(monkeypatch):
     render_gpu._kernel.cache_clear()
 
 
-def _every_variation(frames=3):
-    """One clip per variation (all 31 ids), ``frames`` frames each."""
-    jobs = []
-    for i, (name, vid) in enumerate(sorted(VARIATIONS.items(), key=lambda kv: kv[1])):
-        cls = sample_class(np.random.default_rng(i), variations=(name,) if vid else (),
-                           linear_fraction=0.0 if vid else 1.0)  # fmt: skip
-        jobs.append(RenderJob(class_coefficients(cls)[:frames], vid, 1000 + i))
-    return jobs
-
-
 @pytest.mark.parametrize("size", [64, 200])  # 16 KB: shared memory; 160 KB: global atomics
 def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size):
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(_every_variation())
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=3))
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, 32, 1500, 20)
     hist, escapes = render_gpu.chaos_histograms_gpu(*args)
@@ -64,7 +52,7 @@ def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size):
 
 
 def test_shared_and_global_histograms_are_the_same(emulated_gpu, monkeypatch):
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(_every_variation(frames=2)[:8])
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=2)[:8])
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 48), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, 64, 800, 10)
     shared, _ = render_gpu.chaos_histograms_gpu(*args)
@@ -75,7 +63,7 @@ def test_shared_and_global_histograms_are_the_same(emulated_gpu, monkeypatch):
 
 
 def test_the_gpu_renderer_frames_clips_as_the_cpu_does(emulated_gpu):
-    jobs = _every_variation(frames=4)
+    jobs = every_variation(frames=4)
     gpu = render_gpu.GpuRenderer().render(jobs, SMALL)
     cpu = CpuRenderer().render(jobs, SMALL)
     for job, a, b in zip(jobs, cpu, gpu):
