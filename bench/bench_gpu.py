@@ -26,7 +26,7 @@ from fractalvid.gen.render_gpu import GpuRenderer, chaos_histograms_gpu, gpu_ava
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
-from fractalvid.pipelines.run import GPU_BATCH, cpu_count, run_shards
+from fractalvid.pipelines.run import GPU_BATCH, cpu_count, default_workers, run_shards
 from fractalvid.shards.encode import encode_mp4
 
 FRAMES_PER_CLIP = 19  # mean of the paper's 18..20
@@ -102,6 +102,14 @@ def end_to_end(clips: int, workers: int, augment: bool) -> float:
     return clips * FRAMES_PER_CLIP / summary.seconds
 
 
+class _Rows(list):
+    """Table rows, each also printed as soon as it is measured (a run cut short keeps them)."""
+
+    def append(self, row: tuple[str, str, str]) -> None:
+        print(f"  {row[0]}: {row[1]}", flush=True)
+        super().append(row)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=256, help="clips per measurement")
@@ -117,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {props['name'].decode()}  cpu cores: {cores}  clips per run: {args.clips}"
           f"  GPU batch: {GPU_BATCH} clips\n")  # fmt: skip
     jobs = paper_jobs(args.clips)
-    rows = []
+    rows = _Rows()
     for exact in (True, False):
         pts, fps = chaos_rate(jobs, exact)
         rows.append((f"chaos game, paper mix, {'exact (no FMA)' if exact else 'fused (FMA)'}",
@@ -129,13 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("GPU memory (pool, after render)", f"{pool.total_bytes() / 2**20:.0f} MiB", ""))
     rows.append((f"H.264 encoding alone, {cores} threads", f"{encode_ceiling(jobs, cores):.0f} "
                  "frames/s", "the host's ceiling for end to end"))  # fmt: skip
-    sweep = [max(1, min(4, cores // 4))] if args.quick else sorted({1, 2, max(1, cores // 4)})
+    default = default_workers("gpu")
+    sweep = [default] if args.quick else sorted({2, max(1, cores // 4), default, cores})
     for augment in (False, True):
         for workers in sweep:
             e2e = end_to_end(args.clips, workers, augment)
             rows.append((f"end to end, compose {'on' if augment else 'off'}, {workers} worker(s)",
                          f"{e2e:.0f} frames/s",
-                         f"{cores // workers} encoders each; target >= 5000"))  # fmt: skip
+                         f"{cores // workers} encoders each"
+                         f"{' (default)' if workers == default else ''}; target >= 5000"))
     print_table(rows)
     return 0
 

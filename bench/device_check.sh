@@ -14,7 +14,7 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
   python3 -c 'import cupy, numba, numpy; print(cupy.__version__, numba.__version__, numpy.__version__)'
 } > "$OUT/machine.txt" 2>&1
 # Tests from a folder outside the checkout, so the installed package (with chaos.cu) is used.
-(cd /tmp && timeout 300 python3 -m pytest -q -p no:cacheprovider -rs \
+(cd /tmp && timeout 240 python3 -m pytest -q -p no:cacheprovider -rs \
   "$OLDPWD/tests/test_gpu.py" "$OLDPWD/tests/test_kernel_on_cpu.py" \
   "$OLDPWD/tests/test_render.py" 2>&1) | tee "$OUT/test-gpu.txt"
-timeout 360 python3 bench/bench_gpu.py --clips "${CLIPS:-512}" 2>&1 | tee "$OUT/bench-gpu.txt"
+timeout 300 python3 bench/bench_gpu.py --clips "${CLIPS:-512}" 2>&1 | tee "$OUT/bench-gpu.txt"
