@@ -37,6 +37,6 @@ def tone_map(counts, xp=np):
     frac = shifted - levels
     near = (frac < _DOUBT) | (frac > 1.0 - _DOUBT)
     levels = levels.astype(xp.int32)
-    thresholds = xp.asarray(level_thresholds(peak))
+    thresholds = xp.asarray(level_thresholds(peak).astype(counts.dtype))  # <= peak: fits
     levels[near] = xp.searchsorted(thresholds, counts[near], side="right").astype(xp.int32)
     return xp.clip(levels, 0, 255).astype(xp.uint8)
