@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
+from fractalvid.gen.arrays import to_host
+from fractalvid.gen.render import CpuRenderer, Renderer, RenderJob, RenderSettings
 
 COVERAGE_LEVEL = 0.1  # a pixel counts as covered above 10% of full scale
 # A finished clip counts as degenerate outside these (the data-quality issue's definition).
@@ -63,8 +64,14 @@ def is_degenerate(coverage: np.ndarray, motion: np.ndarray) -> np.ndarray:
 def screen(coefs: np.ndarray, variation: int, seed: int) -> dict[str, float]:
     """Screening figures of a candidate, coefs [T, N, 6] float64: coverage, motion and escaped
     (fraction of steps that escaped), from a low-resolution render of every frame."""
-    out = CpuRenderer().render([RenderJob(coefs, variation, seed)], SCREEN_SETTINGS)[0]
-    return {**quality(out.frames), "escaped": round(out.escaped, 6)}
+    return screen_many([RenderJob(coefs, variation, seed)])[0]
+
+
+def screen_many(candidates: list[RenderJob], renderer: Renderer | None = None) -> list[dict]:
+    """``screen`` of many candidates in one render call, on ``renderer`` (the CPU's by default;
+    an exact renderer, whose frames equal the CPU's, gives the same figures)."""
+    rendered = (renderer or CpuRenderer()).render(candidates, SCREEN_SETTINGS)
+    return [{**quality(to_host(r.frames)), "escaped": round(r.escaped, 6)} for r in rendered]
 
 
 def defect(figures: dict[str, float], th: Thresholds) -> str | None:

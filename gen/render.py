@@ -61,7 +61,10 @@ class Rendered:
 
 
 class Renderer(Protocol):
+    """``exact``: its frames equal the CPU renderer's bit for bit (so it may also screen)."""
+
     name: str
+    exact: bool
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]: ...
 
@@ -150,6 +153,7 @@ class CpuRenderer:
     """numba chaos game; one parallel region per batch, frames spread over the threads."""
 
     name = "cpu"
+    exact = True
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
         return render_batch(jobs, settings, _cpu_histograms, np)

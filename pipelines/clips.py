@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -12,8 +13,8 @@ from fractalvid.gen.arrays import array_module, to_host
 from fractalvid.gen.compose import apply_ops, sample_ops
 from fractalvid.gen.ifs import IFSClass, class_coefficients, sample_class
 from fractalvid.gen.instance import sample_perturbation
-from fractalvid.gen.quality import defect, quality, screen
-from fractalvid.gen.render import Rendered, RenderJob
+from fractalvid.gen.quality import defect, quality, screen_many
+from fractalvid.gen.render import Rendered, Renderer, RenderJob
 from fractalvid.gen.rng import seed64, stream
 from fractalvid.gen.variations import NAMES
 from fractalvid.pipelines.config import Config
@@ -33,24 +34,48 @@ class Drawn:
     defect: str | None
 
 
-def _screened(cfg: Config, purpose: str, key: int, make) -> Drawn:
-    """Deterministic rejection sampling: ``make(rng) -> (cls, coefs)`` for attempts 0, 1, ...
-    until the screen passes, at most ``reject_retries`` redraws; the last draw is kept if none
-    passes (and its defect recorded)."""
-    for attempt in range(cfg.reject_retries + 1):
-        cls, coefs = make(stream(cfg.seed, purpose, key, attempt))
+@dataclass(frozen=True)
+class _Draw:
+    """A draw to screen: ``make(rng) -> (IFSClass, coefs [T, N, 6])`` on the stream of
+    (seed, purpose, key, attempt)."""
+
+    purpose: str
+    key: int
+    make: Callable[[np.random.Generator], tuple[IFSClass, np.ndarray]]
+
+
+def _screen_draws(cfg: Config, draws: list[_Draw], renderer: Renderer | None = None) -> list[Drawn]:
+    """Deterministic rejection sampling: attempts 0, 1, ... of each draw until its screen
+    passes, at most ``reject_retries`` redraws; the last is kept if none passes (and its defect
+    recorded). Each round screens every draw still open in one render call on ``renderer``
+    (exact, or the CPU's); a draw's attempts depend on nothing else, so the result is the same
+    as screening draws one at a time."""
+    results: list[Drawn | None] = [None] * len(draws)
+    open_ = list(range(len(draws)))
+    attempt = 0
+    while open_:
+        made = [draws[i].make(stream(cfg.seed, draws[i].purpose, draws[i].key, attempt))
+                for i in open_]  # fmt: skip
         if cfg.reject_retries == 0:
-            return Drawn(cls, coefs, attempt, None)
-        figures = screen(coefs, cls.variation, seed64(cfg.seed, purpose, key, attempt))
-        why = defect(figures, cfg.thresholds)
-        if why is None:
-            return Drawn(cls, coefs, attempt, None)
-    return Drawn(cls, coefs, attempt, why)
+            for i, (cls, coefs) in zip(open_, made):
+                results[i] = Drawn(cls, coefs, attempt, None)
+            break
+        jobs = [RenderJob(coefs, cls.variation, seed64(cfg.seed, draws[i].purpose, draws[i].key,
+                                                       attempt))
+                for i, (cls, coefs) in zip(open_, made)]  # fmt: skip
+        still = []
+        for i, (cls, coefs), figures in zip(open_, made, screen_many(jobs, renderer)):
+            why = defect(figures, cfg.thresholds)
+            if why is None or attempt == cfg.reject_retries:
+                results[i] = Drawn(cls, coefs, attempt, why)
+            else:
+                still.append(i)
+        open_ = still
+        attempt += 1
+    return results
 
 
-def draw_class(cfg: Config, purpose: str, key: int) -> Drawn:
-    """A screened IFS class (``purpose`` "class" for labeled classes, "unlabeled" per clip)."""
-
+def _class_maker(cfg: Config):
     def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
         cls = sample_class(
             rng, frames=(cfg.frames_min, cfg.frames_max), variations=cfg.variations,
@@ -58,7 +83,12 @@ def draw_class(cfg: Config, purpose: str, key: int) -> Drawn:
         )  # fmt: skip
         return cls, class_coefficients(cls)
 
-    return _screened(cfg, purpose, key, make)
+    return make
+
+
+def draw_class(cfg: Config, purpose: str, key: int) -> Drawn:
+    """A screened IFS class (``purpose`` "class" for labeled classes, "unlabeled" per clip)."""
+    return _screen_draws(cfg, [_Draw(purpose, key, _class_maker(cfg))])[0]
 
 
 @lru_cache(maxsize=4096)
@@ -67,29 +97,51 @@ def class_for(cfg: Config, class_id: int) -> Drawn:
     return draw_class(cfg, "class", class_id)
 
 
-def draw_instance(cfg: Config, spec: ClipSpec) -> Drawn:
-    """A clip's class, perturbed per instance when labeled, screened like classes; a clip with
-    no passing perturbation uses its class's own parameters (attempt -1)."""
-    if spec.class_id is None:  # unlabeled: a fresh IFS per clip
-        return draw_class(cfg, "unlabeled", spec.index)
-    base = class_for(cfg, spec.class_id)
+def draw_instances(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = None
+                   ) -> list[Drawn]:  # fmt: skip
+    """The clips' IFS, screened together on ``renderer``: a labeled clip's class perturbed per
+    instance, screened like classes (a clip with no passing perturbation uses its class's own
+    parameters: attempt -1); an unlabeled clip's own fresh class."""
 
-    def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
-        pert = sample_perturbation(base.cls.frames, base.cls.n_maps, rng, cfg.instance_scale,
-                                   cfg.instance_offset)  # fmt: skip
-        return base.cls, pert.apply(base.coefs)
+    def perturb(base: Drawn):
+        def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
+            pert = sample_perturbation(base.cls.frames, base.cls.n_maps, rng, cfg.instance_scale,
+                                       cfg.instance_offset)  # fmt: skip
+            return base.cls, pert.apply(base.coefs)
 
-    drawn = _screened(cfg, "instance", spec.index, make)
-    if drawn.defect is not None and base.defect is None:
-        return Drawn(base.cls, base.coefs, -1, None)
+        return make
+
+    draws = [
+        _Draw("unlabeled", s.index, _class_maker(cfg)) if s.class_id is None
+        else _Draw("instance", s.index, perturb(class_for(cfg, s.class_id)))
+        for s in specs
+    ]  # fmt: skip
+    drawn = _screen_draws(cfg, draws, renderer)
+    for i, s in enumerate(specs):
+        if s.class_id is not None and drawn[i].defect is not None:
+            base = class_for(cfg, s.class_id)
+            if base.defect is None:
+                drawn[i] = Drawn(base.cls, base.coefs, -1, None)
     return drawn
+
+
+def draw_instance(cfg: Config, spec: ClipSpec) -> Drawn:
+    """``draw_instances`` of one clip, screened on the CPU."""
+    return draw_instances(cfg, [spec])[0]
+
+
+def clip_jobs(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = None
+              ) -> list[tuple[RenderJob, Drawn]]:  # fmt: skip
+    """The render jobs of clips, and the draws they came from (screened on ``renderer``)."""
+    return [
+        (RenderJob(d.coefs, d.cls.variation, seed64(cfg.seed, "render", s.index)), d)
+        for s, d in zip(specs, draw_instances(cfg, specs, renderer))
+    ]
 
 
 def clip_job(cfg: Config, spec: ClipSpec) -> tuple[RenderJob, Drawn]:
     """The render job of one clip, and the draw it came from."""
-    drawn = draw_instance(cfg, spec)
-    job = RenderJob(drawn.coefs, drawn.cls.variation, seed64(cfg.seed, "render", spec.index))
-    return job, drawn
+    return clip_jobs(cfg, [spec])[0]
 
 
 def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:

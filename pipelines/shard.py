@@ -17,7 +17,7 @@ from pathlib import Path
 from fractalvid.gen.render import Renderer
 from fractalvid.pipelines.clips import (
     DONOR_GROUP,
-    clip_job,
+    clip_jobs,
     clip_record,
     compose_clip,
     donor_group,
@@ -96,6 +96,9 @@ def run_shard(
     records = []
     pending: deque[tuple[list[dict], list[Future]]] = deque()
     fmt = cfg.video_format
+    # Screening renders on the main renderer only where its frames equal the CPU's: then the
+    # draws, and so the data set, do not depend on the backend.
+    screener = renderer if getattr(renderer, "exact", False) else None
     with TarShardWriter(tar_path) as tar, ThreadPoolExecutor(max_workers=encoders) as pool:
 
         def drain(keep: int) -> None:
@@ -114,7 +117,7 @@ def run_shard(
         step = -(-batch // DONOR_GROUP) * DONOR_GROUP
         for at in range(0, len(specs), step):
             chunk = specs[at : at + step]
-            made = [clip_job(cfg, s) for s in chunk]
+            made = clip_jobs(cfg, chunk, screener)
             rendered = renderer.render([job for job, _ in made], cfg.render_settings)
             donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
             recs, futures = [], []

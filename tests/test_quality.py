@@ -116,14 +116,29 @@ def test_no_screening_keeps_the_first_draw():
     assert d.attempt == 0 and d.defect is None
 
 
+def test_screening_clips_together_draws_what_screening_each_alone_draws():
+    """One render call per redraw round for a whole chunk: with a strict motion floor many
+    draws need redraws, each after its own number of attempts, and the result is unchanged."""
+    cfg = build_config("tiny", {"reject_min_motion": "0.05", "classes": "4",
+                                "train_per_class": "3"})  # fmt: skip
+    specs = clip_specs(cfg, plan_shards(cfg)[0])
+    together = clips_mod.draw_instances(cfg, specs)
+    alone = [draw_instance(cfg, s) for s in specs]
+    assert len({d.attempt for d in together}) > 1  # the rounds really differ per draw
+    for a, b in zip(together, alone):
+        assert (a.attempt, a.defect) == (b.attempt, b.defect)
+        np.testing.assert_array_equal(a.coefs, b.coefs)
+
+
 def test_degenerate_instances_fall_back_to_their_class(monkeypatch):
     cfg = build_config("tiny", {"reject_retries": "2", "classes": "3"})
     class_seeds = {seed64(cfg.seed, "class", c, a) for c in range(3) for a in range(3)}
 
-    def fake_screen(coefs, variation, seed):  # classes pass, every perturbation is static
-        return {"coverage": 0.3, "motion": 0.05 if seed in class_seeds else 0.0, "escaped": 0.0}
+    def fake_screen(jobs, renderer=None):  # classes pass, every perturbation is static
+        return [{"coverage": 0.3, "motion": 0.05 if j.seed in class_seeds else 0.0,
+                 "escaped": 0.0} for j in jobs]  # fmt: skip
 
-    monkeypatch.setattr(clips_mod, "screen", fake_screen)
+    monkeypatch.setattr(clips_mod, "screen_many", fake_screen)
     class_for.cache_clear()
     try:
         spec = clip_specs(cfg, plan_shards(cfg)[0])[4]
