@@ -142,7 +142,8 @@ def test_blend_stays_in_unit_range_and_equals_the_formula(fg, bg, alpha, gamma):
     out = blend(f, b, {"mode": "power", "alpha": alpha, "gamma": gamma})
     assert np.all((out >= 0) & (out <= 1 + 1e-6))
     expected = ((1 - alpha) * f.astype(np.float64) ** 0.75 + alpha * b**0.75) ** gamma
-    np.testing.assert_allclose(out, expected, atol=1e-5)
+    # m ** gamma comes from a 65,536-cell table: exact to 1e-5 but in the first cells
+    assert np.all(np.abs(out - expected) <= 1e-5 + 3e-4 * (expected < 0.01))
     np.testing.assert_array_equal(blend(f, b, {"mode": "max"}), np.maximum(f, b))
 
 
@@ -277,8 +278,9 @@ def test_background_donors_are_other_clips_of_the_block_preferring_other_classes
 
 
 def test_the_array_module_path_matches_the_cpu_path():
-    """apply_ops with a non-numpy array module (cupy on the GPU) takes the whole-array warp;
-    a numpy stand-in that is not ``np`` runs that path here, and must agree with numba's."""
+    """apply_ops with a non-numpy array module (cupy on the GPU) takes the whole-array warp
+    and blend; a numpy stand-in that is not ``np`` runs that path here, and must give numba's
+    bits: only +, -, *, /, sqrt, floor and table lookups, each rounded alike everywhere."""
     import types
 
     xp = types.ModuleType("numpy_as_another_module")
@@ -288,8 +290,10 @@ def test_the_array_module_path_matches_the_cpu_path():
     donors = {"x": (rng.random((T, SIZE, SIZE)) * 255).astype(np.uint8)}
     s = build_config("paper", {"clone_p": "1", "shift_p": "1", "pan_p": "1", "zoom_p": "1",
                                "shake_p": "1", "perspective_p": "1"}).compose_settings  # fmt: skip
-    for i in range(4):
+    blends = set()
+    for i in range(12):
         ops = sample_ops(stream(2, "compose", i), s, T, SIZE, [("x", T)], color=i % 2 == 0)
-        a = apply_ops(ops, frames, donors).astype(int)
-        b = apply_ops(ops, frames, donors, xp=xp).astype(int)
-        assert np.abs(a - b).max() <= 1  # float32 rounding at .5 may differ by one level
+        blends |= {op["params"]["mode"] for op in ops if op["name"] == "blend"}
+        np.testing.assert_array_equal(apply_ops(ops, frames, donors),
+                                      apply_ops(ops, frames, donors, xp=xp))  # fmt: skip
+    assert "power" in blends

@@ -208,11 +208,14 @@ def test_a_small_data_set_made_on_the_gpu_verifies(cli, tmp_path):
 
 
 @pytest.mark.gpu
-def test_without_compose_the_gpu_makes_the_cpu_data_set_byte_for_byte(tmp_path):
+@pytest.mark.parametrize("augment", ["false", "true"])
+def test_the_gpu_makes_the_cpu_data_set_byte_for_byte(tmp_path, augment):
+    """Exact renders, and a compose stage of correctly rounded operations and host-made
+    tables on cupy: the same shards, tables and JSON as the CPU's."""
     from outputs import digests, generate, small_args
 
     args = small_args(classes=3, train_per_class=3, val_per_class=1, shard_size=4,
-                      augment="false")  # fmt: skip
+                      augment=augment, color="true" if augment == "true" else "false")
     cpu = generate(tmp_path / "cpu", [*args, "--backend", "cpu"])
     gpu = generate(tmp_path / "gpu", [*args, "--backend", "gpu"])
     assert digests(gpu) == digests(cpu)
