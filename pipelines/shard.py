@@ -98,7 +98,7 @@ def run_shard(
     fmt = cfg.video_format
     # Screening renders on the main renderer only where its frames equal the CPU's: then the
     # draws, and so the data set, do not depend on the backend.
-    screener = renderer if getattr(renderer, "exact", False) else None
+    screener = renderer if renderer.exact else None
     with TarShardWriter(tar_path) as tar, ThreadPoolExecutor(max_workers=encoders) as pool:
 
         def drain(keep: int) -> None:
