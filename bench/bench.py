@@ -27,6 +27,7 @@ from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
 from fractalvid.pipelines.run import cpu_count, run_shards
+from fractalvid.shards.encode import ENCODE_GROUP, encode_mp4s
 
 REFERENCE_CLIPS_PER_S = 0.63
 
@@ -71,6 +72,27 @@ def compose_ms_per_clip(clips: int = 20) -> float:
         return (time.perf_counter() - start) / clips * 1e3
     finally:
         numba.set_num_threads(before)
+
+
+def encode_ms_per_clip(group: int, clips: int = 16) -> float:
+    """Milliseconds per real paper-settings clip (256 px, 18-20 frames) of H.264 encoding on one
+    core, ``group`` clips per ffmpeg process (1: a process per clip)."""
+    cfg = build_config("paper")
+    jobs = []
+    for i in range(min(clips, 8)):
+        cls = sample_class(np.random.default_rng(i), frames=(18, 20), linear_fraction=1.0)
+        jobs.append(RenderJob(class_coefficients(cls), variation_id("linear"), i + 1))
+    frames = [r.frames for r in CpuRenderer().render(jobs, cfg.render_settings)]
+    frames = (frames * (clips // len(frames) + 1))[:clips]
+    allowed = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, allowed[:1])  # ffmpeg inherits it
+    try:
+        start = time.perf_counter()
+        for at in range(0, clips, group):
+            encode_mp4s(frames[at : at + group], cfg.video_format)
+        return (time.perf_counter() - start) / clips * 1e3
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def end_to_end(clips: int, workers: int, augment: bool) -> dict:
@@ -131,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                  ""))  # fmt: skip
     rows.append(("compose stage alone, 1 core", f"{compose_ms_per_clip():.0f} ms per clip",
                  "256 px, 19 frames, paper probabilities"))  # fmt: skip
+    for group in (1, ENCODE_GROUP):
+        rows.append((f"H.264 encoding, {group} clip(s) per ffmpeg, 1 core",
+                     f"{encode_ms_per_clip(group):.1f} ms per clip",
+                     "19 frames, 256 px" + (" (the pipeline's grouping)" if group > 1 else "")))
     for augment in (False, True):
         rates = {}
         for workers in sorted({1, cores}):

@@ -77,7 +77,7 @@ def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int,
 def default_workers(renderer: str) -> int:
     """Worker processes when --workers is not given: one per core on the CPU. On the GPU,
     processes share the device and each drives cores/workers ffmpeg encoders; a worker's own
-    thread screens, composes and writes (about 25 ms a clip, next to about 40 ms of encoding),
+    thread screens, composes and writes (about 25 ms a clip, next to about 34 ms of encoding),
     so half the cores, up to GPU_WORKERS, keep every core busy."""
     if renderer == "gpu":
         return max(1, min(GPU_WORKERS, cpu_count() // 2))

@@ -25,7 +25,7 @@ from fractalvid.pipelines.clips import (
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
-from fractalvid.shards.encode import encode_mp4
+from fractalvid.shards.encode import ENCODE_GROUP, encode_mp4s
 from fractalvid.shards.metadata import clips_table, write_parquet
 from fractalvid.shards.tarwriter import TarShardWriter
 
@@ -80,9 +80,10 @@ def run_shard(
     """Make ``shard`` in ``out`` unless it is already done there; returns what happened.
 
     Rendering of batch k+1 overlaps with encoding of batch k: ``encoders`` threads each drive
-    one ffmpeg process at a time (the numba kernel and the wait on ffmpeg release the GIL). The
-    tar takes clips in shard order whatever finishes first, so the bytes do not depend on
-    ``encoders`` or ``batch``.
+    one ffmpeg process at a time, for up to ENCODE_GROUP clips (the numba kernel and the wait on
+    ffmpeg release the GIL). Each clip has an encoder of its own and the tar takes clips in
+    shard order whatever finishes first, so the bytes depend on neither ``encoders`` nor
+    ``batch``.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -94,7 +95,7 @@ def run_shard(
 
     specs = clip_specs(cfg, shard)
     records = []
-    pending: deque[tuple[list[dict], list[Future]]] = deque()
+    pending: deque[tuple[list[dict], list[Future[list[bytes]]]]] = deque()
     fmt = cfg.video_format
     # Screening renders on the main renderer only where its frames equal the CPU's: then the
     # draws, and so the data set, do not depend on the backend.
@@ -104,8 +105,8 @@ def run_shard(
         def drain(keep: int) -> None:
             while len(pending) > keep:
                 recs, futures = pending.popleft()
-                for rec, fut in zip(recs, futures):
-                    mp4 = fut.result()
+                mp4s = [mp4 for fut in futures for mp4 in fut.result()]
+                for rec, mp4 in zip(recs, mp4s, strict=True):
                     rec["bytes"] = len(mp4)
                     members = {"json": _json_bytes(rec), "mp4": mp4}
                     if rec["class_id"] is not None:
@@ -120,11 +121,13 @@ def run_shard(
             made = clip_jobs(cfg, chunk, screener)
             rendered = renderer.render([job for job, _ in made], cfg.render_settings)
             donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
-            recs, futures = [], []
+            recs, clips = [], []
             for i, (s, (job, drawn), r) in enumerate(zip(chunk, made, rendered)):
                 clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i))
                 recs.append(clip_record(cfg, s, shard.name, drawn, job, r, clip, ops))
-                futures.append(pool.submit(encode_mp4, clip, fmt, tmpdir))
+                clips.append(clip)
+            futures = [pool.submit(encode_mp4s, clips[g : g + ENCODE_GROUP], fmt, tmpdir)
+                       for g in range(0, len(clips), ENCODE_GROUP)]  # fmt: skip
             pending.append((recs, futures))
             drain(keep=1)
         drain(keep=0)
