@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The GPU check for a lent device machine (no internet there): the GPU tests and the GPU
-# benchmark, results under $OUT. Here, first: bash bench/fetch_device_wheels.sh; then call the
-# device tool with command "bash bench/device_check.sh" and carry [".whl"].
+# The GPU check for a lent device machine (no internet there): the GPU tests, the GPU benchmark
+# and compute-sanitizer on the kernel, results under $OUT. Here, first:
+# bash bench/fetch_device_wheels.sh; then call the device tool with command
+# "bash bench/device_check.sh" and carry [".whl"].
 # The image has Python 3.12, numpy, numba, cupy, pyarrow, click, joblib, tqdm, pytest and
 # hypothesis; .whl/ brings imageio-ffmpeg, webdataset and braceexpand.
+# BUDGET: seconds the whole script may take (the device call's limit is 600). Steps run in order
+# of need, each capped: the tests, then the benchmark, then the sanitizers with what is left.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
+BUDGET=${BUDGET:-580}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site .
@@ -14,7 +18,16 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
   python3 -c 'import cupy, numba, numpy; print(cupy.__version__, numba.__version__, numpy.__version__)'
 } > "$OUT/machine.txt" 2>&1
 # Tests from a folder outside the checkout, so the installed package (with chaos.cu) is used.
-(cd /tmp && timeout 240 python3 -m pytest -q -p no:cacheprovider -rs \
+(cd /tmp && timeout 200 python3 -m pytest -q -p no:cacheprovider -rs \
   "$OLDPWD/tests/test_gpu.py" "$OLDPWD/tests/test_kernel_on_cpu.py" \
   "$OLDPWD/tests/test_render.py" 2>&1) | tee "$OUT/test-gpu.txt"
-timeout 300 python3 bench/bench_gpu.py --clips "${CLIPS:-512}" 2>&1 | tee "$OUT/bench-gpu.txt"
+left=$((BUDGET - SECONDS - 70))
+timeout $((left < 300 ? left : 300)) python3 bench/bench_gpu.py --clips "${CLIPS:-512}" 2>&1 \
+  | tee "$OUT/bench-gpu.txt"
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+for tool in memcheck racecheck; do
+  left=$((BUDGET - SECONDS - 5)); [ "$tool" = memcheck ] && left=$((left / 2))
+  if [ -z "$sanitizer" ] || [ "$left" -lt 20 ]; then echo "$tool: skipped (no compute-sanitizer or no time)"; continue; fi
+  timeout "$left" "$sanitizer" --tool "$tool" --error-exitcode 1 python3 bench/gpu_sanitize.py
+  echo "$tool: exit $?"
+done 2>&1 | tee "$OUT/sanitize.txt"

@@ -2,17 +2,30 @@
 kernel computes, and the GPU renderer's host code around it makes the CPU's data set.
 
 Same splitmix64 streams, same alias tables, same variation formulas, same float operations in
-the same order (no FMA contraction on either side here): the histograms must be equal count for
-count, through the shared-memory path and the global-atomics path alike. On a real GPU the
-compiler fuses multiply-adds and the device's exp/pow/atan2 differ in the last bits, so there
-the renders agree statistically (test_gpu.py), not bitwise.
+the same order (no FMA contraction on either side, portable exp/log/pow/atan2): the histograms
+must be equal count for count, through the shared-memory path and the global-atomics path
+alike. test_gpu.py asks the same of a real device (the kernel compiled with --fmad=false).
+
+Built with AddressSanitizer (and UBSan) or ThreadSanitizer, the kernel must also run clean: no
+access out of bounds, shared memory included, and no race between a block's threads; planted
+bugs show the sanitizers would say so. What no CPU shows: races between blocks (they run one
+after another here) and the device's own speed.
 """
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from cuda_on_cpu.emulator import RawKernel, compiler_available, fake_cupy
+from cuda_on_cpu.emulator import (
+    SANITIZE_VARIABLE,
+    RawKernel,
+    compiler_available,
+    fake_cupy,
+    sanitizer_runtime,
+)
 
 from fractalvid.gen import render_gpu
 from fractalvid.gen.chaos import chaos_histograms
@@ -79,3 +92,93 @@ def test_a_data_set_made_through_the_gpu_path_equals_the_cpu_one(emulated_gpu, t
     gpu = generate(tmp_path / "gpu", [*args, "--backend", "gpu"])
     assert emulated_gpu, "the GPU path did not launch the kernel"
     assert digests(gpu) == digests(cpu)
+
+
+def sanitized_replay(launches, sanitizer, source, tmp_path):
+    """Replay recorded launches in a process of their own, the kernel (the CUDA file
+    ``source``) built under ``sanitizer``; returns (results or None if it failed, its stderr)."""
+    argv = []
+    for i, launch in enumerate(launches):
+        np.savez(tmp_path / f"launch{i}.npz", grid=launch["grid"], block=launch["block"],
+                 shared_mem=launch["shared_mem"], **launch["arguments"])  # fmt: skip
+        argv += [str(tmp_path / f"launch{i}.npz"), str(tmp_path / f"result{i}.npz")]
+    env = {**os.environ, SANITIZE_VARIABLE: sanitizer, "LD_PRELOAD": sanitizer_runtime(sanitizer),
+           "ASAN_OPTIONS": "detect_leaks=0", "TSAN_OPTIONS": "halt_on_error=1"}  # fmt: skip
+    here = Path(__file__).parent / "cuda_on_cpu"
+    command = [sys.executable, str(here / "sanitized_launch.py"), str(source), *argv]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=here, timeout=300)
+    if proc.returncode != 0:
+        return None, proc.stderr
+    return [dict(np.load(tmp_path / f"result{i}.npz")) for i in range(len(launches))], proc.stderr
+
+
+def recorded_launches(emulated_gpu):
+    """One launch through shared memory (48 px), one through global atomics (200 px), of every
+    variation; returns them with their arguments and results."""
+    RawKernel.keep_arguments = True
+    try:
+        coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1))
+        results = []
+        for size in (48, 200):
+            views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
+            results.append(render_gpu.chaos_histograms_gpu(coefs, probs, nmaps, vids, views,
+                                                           seeds, 32, 300, 10))  # fmt: skip
+    finally:
+        RawKernel.keep_arguments = False
+    assert [launch["use_shared"] for launch in emulated_gpu] == [1, 0]
+    return list(emulated_gpu), results
+
+
+@pytest.mark.parametrize("sanitizer", ["address", "thread"])
+def test_the_kernel_is_clean_under_sanitizers(emulated_gpu, sanitizer, tmp_path):
+    """AddressSanitizer (with UBSan): no access out of bounds, shared memory included (only the
+    launch's bytes are the kernel's), no undefined behaviour. ThreadSanitizer: no data race
+    between a block's threads (the shared histogram's zeroing, counting and flushing)."""
+    if sanitizer_runtime(sanitizer) is None:
+        pytest.skip(f"g++ has no {sanitizer} sanitizer runtime here")
+    launches, expected = recorded_launches(emulated_gpu)
+    results, stderr = sanitized_replay(launches, sanitizer, render_gpu.KERNEL_SOURCE, tmp_path)
+    assert results is not None, stderr[-3000:]
+    assert "Sanitizer" not in stderr, stderr[-3000:]
+    for got, (hist, escapes) in zip(results, expected):
+        np.testing.assert_array_equal(got["hist"], hist)
+        np.testing.assert_array_equal(got["escapes"], escapes)
+
+
+FLUSH = "for (int i = threadIdx.x; i < npix; i += blockDim.x) out[i] = local[i];"
+MUTANTS = {  # a bug planted in the kernel -> what the sanitizer must say
+    "no barrier after zeroing": ("thread", "local[i] = 0;\n        __syncthreads();",
+                                 "local[i] = 0;", "ThreadSanitizer: data race"),
+    "shared read past the launch's bytes": ("address", FLUSH, FLUSH.replace("<", "<="),
+                                            "AddressSanitizer: use-after-poison"),
+    "global write past the last frame": ("address", "int* out = hist + (long long)f * npix;",
+                                         "int* out = hist + (long long)f * npix + 1;",
+                                         "AddressSanitizer: heap-buffer-overflow"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mutant", MUTANTS)
+def test_the_sanitizers_report_planted_bugs(emulated_gpu, mutant, tmp_path):
+    """The check above can fail: each planted bug stops the sanitized run, saying what it is."""
+    sanitizer, good, bad, report = MUTANTS[mutant]
+    if sanitizer_runtime(sanitizer) is None:
+        pytest.skip(f"g++ has no {sanitizer} sanitizer runtime here")
+    launches, _ = recorded_launches(emulated_gpu)
+    source = render_gpu.KERNEL_SOURCE.read_text()
+    assert good in source
+    (tmp_path / "chaos.cu").write_text(source.replace(good, bad))
+    results, stderr = sanitized_replay(launches, sanitizer, tmp_path / "chaos.cu", tmp_path)
+    assert results is None and report in stderr, stderr[-3000:]
+
+
+def test_a_write_past_the_launch_shared_memory_is_reported(emulated_gpu, monkeypatch, tmp_path):
+    """The emulator gives a launch only the shared bytes it asked for."""
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:2])
+    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 48), (coefs.shape[0], 1))
+    zeroing = "for (int i = threadIdx.x; i < npix; i += blockDim.x) local[i] = 0;"
+    source = render_gpu.KERNEL_SOURCE.read_text()
+    assert zeroing in source
+    (tmp_path / "chaos.cu").write_text(source.replace(zeroing, zeroing.replace("<", "<=")))
+    monkeypatch.setattr(render_gpu, "KERNEL_SOURCE", tmp_path / "chaos.cu")
+    with pytest.raises(RuntimeError, match="past the 9216 bytes"):
+        render_gpu.chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, 32, 300, 10)

@@ -4,11 +4,13 @@
 
 int local[CPU_SHARED_BYTES / sizeof(int)];  // chaos_frames' dynamic shared memory
 
-extern "C" void launch_chaos_frames(
-    unsigned grid, unsigned block, const double* coefs, const double* prob,
+// 0, or 1 when the kernel wrote shared memory past the launch's ``shared_bytes``.
+extern "C" int launch_chaos_frames(
+    unsigned grid, unsigned block, unsigned shared_bytes, const double* coefs, const double* prob,
     const long long* alias, const long long* nmaps, const long long* vids, const double* views,
     const u64* seeds, int nmax, int chains, int iters, int burn, int use_shared, int* hist,
     u64* escapes) {
-    cpu_launch(chaos_frames, grid, block, local, coefs, prob, alias, nmaps, vids, views, seeds,
-               nmax, chains, iters, burn, use_shared, hist, escapes);
+    return cpu_launch(chaos_frames, grid, block, reinterpret_cast<unsigned char*>(local),
+                      shared_bytes, coefs, prob, alias, nmaps, vids, views, seeds, nmax, chains,
+                      iters, burn, use_shared, hist, escapes);
 }

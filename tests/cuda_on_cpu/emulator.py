@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -35,31 +36,55 @@ CHAOS_FRAMES = (
 )  # fmt: skip
 
 
+# Builds under a sanitizer (the environment variable SANITIZE_VARIABLE names it): the process
+# must also preload the sanitizer's runtime (``sanitizer_runtime``), as ctypes loads the kernel
+# into a Python that was not built with it.
+SANITIZE_VARIABLE = "CUDA_ON_CPU_SANITIZE"
+SANITIZE_FLAGS = {
+    "address": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+    "thread": ["-fsanitize=thread"],
+}
+RUNTIMES = {"address": "libasan.so", "thread": "libtsan.so"}
+
+
 def compiler_available() -> bool:
     return shutil.which("g++") is not None
 
 
-def build(source: str, workdir: Path) -> ctypes.CDLL:
-    """Compile CUDA ``source`` (the text of chaos.cu) for the CPU; cached by its hash."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+def sanitizer_runtime(sanitizer: str) -> str | None:
+    """Path of g++'s runtime library for ``sanitizer`` ("address" or "thread"), or None."""
+    if not compiler_available():
+        return None
+    name = RUNTIMES[sanitizer]
+    found = subprocess.run(["g++", f"-print-file-name={name}"], capture_output=True,
+                           text=True).stdout.strip()  # fmt: skip
+    return found if os.path.isabs(found) and os.path.exists(found) else None
+
+
+def build(source: str, workdir: Path, sanitizer: str | None = None) -> ctypes.CDLL:
+    """Compile CUDA ``source`` (the text of chaos.cu) for the CPU, under ``sanitizer`` if
+    given; cached by source and flags."""
+    flags = ["-O2"] if sanitizer is None else ["-O1", "-g", "-fno-omit-frame-pointer",
+                                               *SANITIZE_FLAGS[sanitizer]]  # fmt: skip
+    digest = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:16]
     lib = workdir / f"chaos_cpu_{digest}.so"
     if not lib.exists():
         (workdir / "chaos.cu").write_text(source)
         subprocess.run(
-            ["g++", "-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-pthread",
+            ["g++", "-std=c++17", *flags, "-ffp-contract=off", "-fPIC", "-shared", "-pthread",
              f"-I{workdir}", f"-I{HERE}", "-x", "c++", str(HERE / "chaos_launch.cpp"),
              "-o", str(lib)],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
     cdll = ctypes.CDLL(str(lib))
-    argtypes = [ctypes.c_uint, ctypes.c_uint]
+    argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
     for _, kind in CHAOS_FRAMES:
         if isinstance(kind, type) and issubclass(kind, np.generic):
             argtypes.append(np.ctypeslib.ndpointer(kind, flags="C_CONTIGUOUS"))
         else:
             argtypes.append(kind)
     cdll.launch_chaos_frames.argtypes = argtypes
-    cdll.launch_chaos_frames.restype = None
+    cdll.launch_chaos_frames.restype = ctypes.c_int
     return cdll
 
 
@@ -68,11 +93,12 @@ class RawKernel:
 
     workdir = Path(tempfile.mkdtemp(prefix="cuda_on_cpu_"))
     launches: list[dict] = []  # what each launch asked for, for tests to inspect
+    keep_arguments = False  # True: launches also keep a copy of the arguments, as passed
 
     def __init__(self, code: str, name: str, options: tuple = ()):
         if name != "chaos_frames":
             raise ValueError(f"the CPU emulator knows chaos_frames only, not {name}")
-        self.lib = build(code, self.workdir)
+        self.lib = build(code, self.workdir, os.environ.get(SANITIZE_VARIABLE) or None)
         self.options = options
         self.max_dynamic_shared_size_bytes = 0
 
@@ -99,8 +125,13 @@ class RawKernel:
             raise ValueError(f"hist {hist.shape}, expected {(gx, npix)}")
         self.launches.append({"grid": gx, "block": bx, "shared_mem": shared_mem,
                               "use_shared": int(args[11])})  # fmt: skip
+        if self.keep_arguments:
+            self.launches[-1]["arguments"] = {name: np.array(value) for (name, _), value
+                                              in zip(CHAOS_FRAMES, args)}  # fmt: skip
         values = [int(v) if kind is ctypes.c_int else v for (_, kind), v in zip(CHAOS_FRAMES, args)]
-        self.lib.launch_chaos_frames(gx, bx, *values)
+        if self.lib.launch_chaos_frames(gx, bx, shared_mem, *values):
+            raise RuntimeError(f"chaos_frames wrote shared memory past the {shared_mem} bytes "
+                               "the launch gave it")  # fmt: skip
 
 
 class DeviceArray(np.ndarray):
