@@ -135,7 +135,7 @@ def test_the_kernel_is_clean_under_sanitizers(emulated_gpu, sanitizer, tmp_path)
     launch's bytes are the kernel's), no undefined behaviour. ThreadSanitizer: no data race
     between a block's threads (the shared histogram's zeroing, counting and flushing)."""
     if sanitizer_runtime(sanitizer) is None:
-        pytest.skip(f"g++ has no {sanitizer} sanitizer runtime here")
+        pytest.skip(f"no {sanitizer} sanitizer runtime of g++ that a Python can preload here")
     launches, expected = recorded_launches(emulated_gpu)
     results, stderr = sanitized_replay(launches, sanitizer, render_gpu.KERNEL_SOURCE, tmp_path)
     assert results is not None, stderr[-3000:]
@@ -162,7 +162,7 @@ def test_the_sanitizers_report_planted_bugs(emulated_gpu, mutant, tmp_path):
     """The check above can fail: each planted bug stops the sanitized run, saying what it is."""
     sanitizer, good, bad, report = MUTANTS[mutant]
     if sanitizer_runtime(sanitizer) is None:
-        pytest.skip(f"g++ has no {sanitizer} sanitizer runtime here")
+        pytest.skip(f"no {sanitizer} sanitizer runtime of g++ that a Python can preload here")
     launches, _ = recorded_launches(emulated_gpu)
     source = render_gpu.KERNEL_SOURCE.read_text()
     assert good in source

@@ -11,10 +11,12 @@ not CuPy itself or the device's speed.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import types
 from pathlib import Path
@@ -51,14 +53,22 @@ def compiler_available() -> bool:
     return shutil.which("g++") is not None
 
 
+@functools.cache
 def sanitizer_runtime(sanitizer: str) -> str | None:
-    """Path of g++'s runtime library for ``sanitizer`` ("address" or "thread"), or None."""
+    """Path of g++'s runtime library for ``sanitizer`` ("address" or "thread"), or None when
+    g++ has none or a Python that preloads it does not start cleanly here (ThreadSanitizer, for
+    one, refuses some kernels' memory layouts)."""
     if not compiler_available():
         return None
     name = RUNTIMES[sanitizer]
     found = subprocess.run(["g++", f"-print-file-name={name}"], capture_output=True,
                            text=True).stdout.strip()  # fmt: skip
-    return found if os.path.isabs(found) and os.path.exists(found) else None
+    if not (os.path.isabs(found) and os.path.exists(found)):
+        return None
+    env = {**os.environ, "LD_PRELOAD": found, "ASAN_OPTIONS": "detect_leaks=0"}
+    probe = subprocess.run([sys.executable, "-c", "import numpy"], env=env, capture_output=True,
+                           timeout=120)  # fmt: skip
+    return found if probe.returncode == 0 else None
 
 
 def build(source: str, workdir: Path, sanitizer: str | None = None) -> ctypes.CDLL:
