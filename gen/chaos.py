@@ -102,10 +102,35 @@ def alias_tables(probs, nmaps, prob, alias):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hist):
+def alias_picks(prob, alias, thresholds, picks):
+    """An alias table (prob [N] float64, alias [N] int64) in integers, for a draw without
+    branches: thresholds [N] uint64 = ceil(prob * 2^32), picks [2N] int64 = (k, alias[k]) pairs.
+
+    For a 32-bit u, ``u >= thresholds[k]`` exactly when ``u * 2^-32 >= prob[k]`` (both sides
+    are exact), so ``picks[2k + (u >= thresholds[k])]`` is the map the alias draw makes."""
+    for k in range(prob.shape[0]):
+        thresholds[k] = np.uint64(np.ceil(prob[k] * 4294967296.0))
+        picks[2 * k] = k
+        picks[2 * k + 1] = alias[k]
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def alias_draw(z, n, thresholds, picks):
+    """The map a 64-bit draw z (uint64) picks from n (uint64) maps: chaos.cu's alias draw,
+    k = int(float(z >> 32) 2^-32 n), then alias[k] if (z & 0xFFFFFFFF) 2^-32 >= prob[k], in
+    integers: the same k exactly (every step of both is exact), with no float conversion on the
+    path to the loads that follow, and an indexed pick the compiler cannot turn into a branch
+    mispredicted half the time (1.5x the points/s of a linear IFS)."""
+    k = np.int64(((z >> _S32) * n) >> _S32)
+    return picks[2 * k + np.int64((z & _MASK32) >= thresholds[k])]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, burn, hist):
     """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
 
-    coef [N, 6]; prob/alias [N]; view (x_left, y_top, px/unit x, px/unit y, W, H).
+    coef [N, 6]; thresholds [N] uint64 and picks [2N] int64: the alias table (``alias_picks``);
+    view (x_left, y_top, px/unit x, px/unit y, W, H).
     Returns the number of chain restarts (points that escaped to infinity or NaN).
     """
     n = coef.shape[0]
@@ -124,7 +149,7 @@ def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hi
         xs[c] = 2.0 * unit53(z1) - 1.0
         ys[c] = 2.0 * unit53(z2) - 1.0
     escapes = 0
-    nf = np.float64(n)
+    nu = np.uint64(n)
     randomized = draws_randoms(vid)
     for step in range(iters):
         keep = step >= burn
@@ -132,10 +157,7 @@ def _frame_histogram(coef, prob, alias, vid, view, seed, chains, iters, burn, hi
             s = st[c] + GOLDEN
             st[c] = s
             z = mix64(s)
-            k = np.int64(np.float64(z >> _S32) * _INV32 * nf)
-            frac = np.float64(z & _MASK32) * _INV32
-            if frac >= prob[k]:
-                k = alias[k]
+            k = alias_draw(z, nu, thresholds, picks)
             x = xs[c]
             y = ys[c]
             nx = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
@@ -205,10 +227,12 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
         prob = np.empty(m)
         alias = np.empty(m, np.int64)
         alias_table(probs[f, :m], prob, alias)
+        thresholds = np.empty(m, np.uint64)
+        picks = np.empty(2 * m, np.int64)
+        alias_picks(prob, alias, thresholds, picks)
         hist = np.zeros(height * width, np.int32)
-        escapes[f] = _frame_histogram(
-            coefs[f, :m], prob, alias, variations[f], views[f], seeds[f], chains, iters, burn, hist
-        )
+        escapes[f] = _frame_histogram(coefs[f, :m], thresholds, picks, variations[f], views[f],
+                                      seeds[f], chains, iters, burn, hist)  # fmt: skip
         if splat:
             _box3(hist, out[f], height, width)
         else:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fractalvid.gen.chaos import alias_table, chaos_histograms
+from fractalvid.gen.chaos import alias_draw, alias_picks, alias_table, chaos_histograms
 from fractalvid.gen.framing import clip_window, trim_box
 from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
 from fractalvid.gen.tonemap import tone_map
@@ -84,6 +84,29 @@ def test_alias_table_reproduces_the_probabilities(p):
     implied = prob.copy()
     np.add.at(implied, alias, 1.0 - prob)
     np.testing.assert_allclose(implied / n, p, atol=1e-9)
+
+
+@given(p=st.lists(st.floats(0, 1), min_size=1, max_size=8).filter(lambda v: sum(v) > 1e-6),
+       draws=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_the_integer_alias_draw_picks_the_maps_the_float_draw_picks(p, draws):
+    """numba draws in integers, chaos.cu in floats: the same map for every 64-bit draw z,
+    the edge cases included (a draw exactly at a threshold, the first and last map)."""
+    p = np.array(p) / np.sum(p)
+    n = len(p)
+    prob, alias = np.empty(n), np.empty(n, np.int64)
+    alias_table(p, prob, alias)
+    thresholds, picks = np.empty(n, np.uint64), np.empty(2 * n, np.int64)
+    alias_picks(prob, alias, thresholds, picks)
+    # for each map, a draw landing on it whose low half sits exactly at its threshold, and one
+    # just below
+    edges = [(-(-(k << 32) // n) << 32) | min(int(t) - d, 2**32 - 1)
+             for k, t in enumerate(thresholds) for d in (0, 1) if int(t) >= 1]  # fmt: skip
+    for z in [*draws, *edges, 0, 2**64 - 1]:
+        k = int(float(z >> 32) * 2.0**-32 * n)  # chaos.cu's draw
+        if float(z & 0xFFFFFFFF) * 2.0**-32 >= prob[k]:
+            k = int(alias[k])
+        assert alias_draw(np.uint64(z), np.uint64(n), thresholds, picks) == k, (z, prob, alias)
 
 
 def test_box_filter_equals_a_3x3_splat():
