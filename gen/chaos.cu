@@ -246,6 +246,7 @@ extern "C" __global__ void chaos_frames(
         for (int step = 0; step < iters; ++step) {
             st += GOLDEN;
             const u64 z = mix64(st);
+            // numba draws the same map in integers (chaos.alias_draw; equal for every z)
             long long k = (long long)((double)(z >> 32) * INV32 * nf);
             const double frac = (double)(z & 0xFFFFFFFFULL) * INV32;
             if (frac >= pr[k]) k = al[k];
