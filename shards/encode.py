@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,35 +81,61 @@ def encode_mp4s(clips: list[np.ndarray], fmt: VideoFormat, tmpdir: str | None = 
     """Clips, each frames [T, H, W] or [T, H, W, 3] uint8 (H, W even) -> their MP4 bytes, in
     one ffmpeg process; each clip's bytes equal ``encode_mp4`` of it alone.
 
-    Raw frames go to temporary files (ffmpeg reads its inputs concurrently, which pipes fed from
-    one thread would deadlock), and MP4 needs a seekable output; all are removed afterwards.
+    Each clip's raw frames reach ffmpeg through a pipe of its own, fed by a thread of its own
+    (ffmpeg reads its inputs side by side, so one thread feeding them in turn would deadlock).
+    MP4 needs a seekable output: ffmpeg writes temporary files in ``tmpdir``, removed after.
     """
     for frames in clips:
         _check_frames(frames)
     if not clips:
         return []
     with tempfile.TemporaryDirectory(prefix="fractalvid-enc-", dir=tmpdir) as work:
+        outputs = [os.path.join(work, f"{i}.mp4") for i in range(len(clips))]
+        pipes = [os.pipe() for _ in clips]
+        reads, writes = [r for r, _ in pipes], [w for _, w in pipes]
         cmd = [ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error"]
-        for i, frames in enumerate(clips):
-            raw = os.path.join(work, f"{i}.raw")
-            np.ascontiguousarray(frames).tofile(raw)
+        for read, frames in zip(reads, clips):
             h, w = frames.shape[1:3]
             pix = "gray" if frames.ndim == 3 else "rgb24"
             cmd += ["-f", "rawvideo", "-pix_fmt", pix, "-s", f"{w}x{h}", "-r", str(fmt.fps),
-                    "-i", raw]  # fmt: skip
-        outputs = [os.path.join(work, f"{i}.mp4") for i in range(len(clips))]
+                    "-i", f"pipe:{read}"]  # fmt: skip
         for i, path in enumerate(outputs):
             cmd += ["-map", f"{i}:v", *_codec_options(fmt), "-pix_fmt", "yuv420p",
                     "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
                     "-f", "mp4", path]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, pass_fds=reads)  # fmt: skip
+        except BaseException:
+            for fd in writes:
+                os.close(fd)
+            raise
+        finally:
+            for fd in reads:
+                os.close(fd)  # ffmpeg holds its own copies
+        feeders = [threading.Thread(target=_feed, args=(fd, frames), daemon=True)
+                   for fd, frames in zip(writes, clips)]  # fmt: skip
+        for feeder in feeders:
+            feeder.start()
+        _, stderr = proc.communicate()
+        for feeder in feeders:
+            feeder.join()
         if proc.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed to encode: {proc.stderr.decode(errors='replace')}")
+            raise RuntimeError(f"ffmpeg failed to encode: {stderr.decode(errors='replace')}")
         result = []
         for path in outputs:
             with open(path, "rb") as fh:
                 result.append(fh.read())
         return result
+
+
+def _feed(fd: int, frames: np.ndarray) -> None:
+    """Write a clip's raw frames into the pipe ``fd`` and close it: the end of that input."""
+    try:
+        with open(fd, "wb", closefd=True) as pipe:
+            pipe.write(np.ascontiguousarray(frames).data.cast("B"))
+    except BrokenPipeError:
+        pass  # ffmpeg stopped early: its exit status and message say why
 
 
 _SIZE = re.compile(rb"Video: .*?, (\d{2,5})x(\d{2,5})")
