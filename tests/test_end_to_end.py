@@ -168,6 +168,11 @@ def test_a_group_encodes_each_clip_as_it_would_alone(shapes, codec, seed):
 
 
 def test_a_bad_clip_stops_the_group_before_ffmpeg_and_leaves_no_files(tmp_path):
+    import os
+
+    open_fds = (lambda: len(os.listdir("/proc/self/fd"))) if os.path.isdir("/proc/self/fd") \
+        else (lambda: 0)  # fmt: skip
+    before = open_fds()
     good = np.zeros((3, 16, 16), np.uint8)
     with pytest.raises(ValueError, match="even"):
         encode_mp4s([good, np.zeros((3, 16, 15), np.uint8)], VideoFormat(), str(tmp_path))
@@ -177,7 +182,8 @@ def test_a_bad_clip_stops_the_group_before_ffmpeg_and_leaves_no_files(tmp_path):
         encode_mp4s([good, good], VideoFormat(preset="no-such-preset"), str(tmp_path))
     assert encode_mp4s([], VideoFormat()) == []
     assert len(encode_mp4s([good] * 3, VideoFormat(), str(tmp_path))) == 3
-    assert list(tmp_path.iterdir()) == []  # raw inputs and MP4 outputs removed, even on failure
+    assert list(tmp_path.iterdir()) == []  # MP4 outputs removed, even on failure
+    assert open_fds() == before  # every pipe closed, even on failure
 
 
 def test_every_clip_records_its_compose_operations(dataset):
