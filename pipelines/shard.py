@@ -121,13 +121,14 @@ def run_shard(
             made = clip_jobs(cfg, chunk, screener)
             rendered = renderer.render([job for job, _ in made], cfg.render_settings)
             donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
-            recs, clips = [], []
+            recs, futures, group = [], [], []
             for i, (s, (job, drawn), r) in enumerate(zip(chunk, made, rendered)):
                 clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i))
                 recs.append(clip_record(cfg, s, shard.name, drawn, job, r, clip, ops))
-                clips.append(clip)
-            futures = [pool.submit(encode_mp4s, clips[g : g + ENCODE_GROUP], fmt, tmpdir)
-                       for g in range(0, len(clips), ENCODE_GROUP)]  # fmt: skip
+                group.append(clip)
+                if len(group) == ENCODE_GROUP or i == len(chunk) - 1:  # encode while composing
+                    futures.append(pool.submit(encode_mp4s, group, fmt, tmpdir))
+                    group = []
             pending.append((recs, futures))
             drain(keep=1)
         drain(keep=0)
