@@ -139,11 +139,6 @@ def clip_jobs(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = No
     ]
 
 
-def clip_job(cfg: Config, spec: ClipSpec) -> tuple[RenderJob, Drawn]:
-    """The render job of one clip, and the draw it came from."""
-    return clip_jobs(cfg, [spec])[0]
-
-
 def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:
     """The clips that may lend clip ``at`` of a shard its background: the others of its block of
     DONOR_GROUP consecutive clips, preferring other classes. Blocks follow positions in the
