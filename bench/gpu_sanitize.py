@@ -8,23 +8,20 @@ racecheck), where out-of-bounds accesses and shared-memory races are the device'
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from fractalvid.gen.chaos import chaos_histograms
-from fractalvid.gen.ifs import class_coefficients, sample_class
-from fractalvid.gen.render import RenderJob, _stack_jobs, _view
+from fractalvid.gen.render import _stack_jobs, _view
 from fractalvid.gen.render_gpu import chaos_histograms_gpu
-from fractalvid.gen.variations import VARIATIONS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from outputs import every_variation  # noqa: E402  (the tests' jobs: one clip per variation)
 
 
 def main() -> int:
-    jobs = []
-    for i, (name, vid) in enumerate(sorted(VARIATIONS.items(), key=lambda kv: kv[1])):
-        cls = sample_class(np.random.default_rng(i), variations=(name,) if vid else (),
-                           linear_fraction=0.0 if vid else 1.0)  # fmt: skip
-        jobs.append(RenderJob(class_coefficients(cls)[:1], vid, 1000 + i))
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1))
     failed = 0
     for size in (48, 200):  # shared-memory histogram; global atomics
         views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
