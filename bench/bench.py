@@ -14,6 +14,8 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numba
@@ -84,13 +86,21 @@ def encode_ms_per_clip(group: int, clips: int = 16) -> float:
         jobs.append(RenderJob(class_coefficients(cls), variation_id("linear"), i + 1))
     frames = [r.frames for r in CpuRenderer().render(jobs, cfg.render_settings)]
     frames = (frames * (clips // len(frames) + 1))[:clips]
-    allowed = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, allowed[:1])  # ffmpeg inherits it
-    try:
+    with pinned(1):
         start = time.perf_counter()
         for at in range(0, clips, group):
             encode_mp4s(frames[at : at + group], cfg.video_format)
         return (time.perf_counter() - start) / clips * 1e3
+
+
+@contextmanager
+def pinned(cores: int) -> Iterator[None]:
+    """This process, and every process it starts meanwhile (workers, ffmpeg), on its first
+    ``cores`` allowed cores."""
+    allowed = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, allowed[:cores])
+    try:
+        yield
     finally:
         os.sched_setaffinity(0, allowed)
 
@@ -98,12 +108,8 @@ def encode_ms_per_clip(group: int, clips: int = 16) -> float:
 def end_to_end(clips: int, workers: int, augment: bool) -> dict:
     """Generate ``clips`` clips at paper settings with ``workers`` processes pinned to
     ``workers`` cores (ffmpeg included: children inherit the affinity); time and size."""
-    allowed = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, allowed[:workers])
-    try:
+    with pinned(workers):
         return _end_to_end(clips, workers, augment)
-    finally:
-        os.sched_setaffinity(0, allowed)
 
 
 def _end_to_end(clips: int, workers: int, augment: bool) -> dict:
