@@ -14,7 +14,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-from fractalvid.gen.variations import apply_variation, draws_randoms
+from fractalvid.gen.variations import apply_variations, draws_randoms, uses_coefficients
 
 
 def _drop_stale_cache() -> None:
@@ -125,6 +125,11 @@ def alias_draw(z, n, thresholds, picks):
     return picks[2 * k + np.int64((z & _MASK32) >= thresholds[k])]
 
 
+# Chains per pass of each step's three phases: the per-chain arrays stay in L1 whatever the
+# config's chain count.
+_BLOCK = 128
+
+
 @nb.njit(cache=True, error_model="numpy")
 def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, burn, hist):
     """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
@@ -132,6 +137,11 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
     coef [N, 6]; thresholds [N] uint64 and picks [2N] int64: the alias table (``alias_picks``);
     view (x_left, y_top, px/unit x, px/unit y, W, H).
     Returns the number of chain restarts (points that escaped to infinity or NaN).
+
+    Each step runs over a block of chains in three phases: draw (random map and affine part,
+    scalar: its loads are gathers), vary (the variation over the whole block, a loop the compiler
+    vectorizes) and count (restarts and histogram increments, scattered). Every chain's points
+    are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
     """
     n = coef.shape[0]
     x_left, y_top, sx, sy = view[0], view[1], view[2], view[3]
@@ -148,42 +158,62 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
         z2 = mix64(s ^ _M2)
         xs[c] = 2.0 * unit53(z1) - 1.0
         ys[c] = 2.0 * unit53(z2) - 1.0
+    block = min(chains, _BLOCK)
+    tx = np.empty(block)  # the block's points after the affine part, then the variation
+    ty = np.empty(block)
+    zs = np.empty(block, np.uint64)  # each point's draw, for its restart
+    # What the variation reads per point; zeros where it reads nothing.
+    r1 = np.zeros(block)
+    r2 = np.zeros(block)
+    pb = np.zeros(block)
+    pc = np.zeros(block)
+    pe = np.zeros(block)
+    pf = np.zeros(block)
     escapes = 0
     nu = np.uint64(n)
     randomized = draws_randoms(vid)
+    gathers = uses_coefficients(vid)
     for step in range(iters):
         keep = step >= burn
-        for c in range(chains):
-            s = st[c] + GOLDEN
-            st[c] = s
-            z = mix64(s)
-            k = alias_draw(z, nu, thresholds, picks)
-            x = xs[c]
-            y = ys[c]
-            nx = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
-            ny = coef[k, 3] * x + coef[k, 4] * y + coef[k, 5]
-            if vid != 0:
-                r1 = 0.0
-                r2 = 0.0
+        for c0 in range(0, chains, block):
+            m = min(block, chains - c0)
+            for j in range(m):  # draw
+                c = c0 + j
+                s = st[c] + GOLDEN
+                st[c] = s
+                z = mix64(s)
+                zs[j] = z
+                k = alias_draw(z, nu, thresholds, picks)
+                x = xs[c]
+                y = ys[c]
+                tx[j] = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
+                ty[j] = coef[k, 3] * x + coef[k, 4] * y + coef[k, 5]
+                if gathers:
+                    pb[j] = coef[k, 1]
+                    pc[j] = coef[k, 2]
+                    pe[j] = coef[k, 4]
+                    pf[j] = coef[k, 5]
                 if randomized:  # extra uniforms only for the variations that draw them
                     z2 = mix64(z ^ _M2)
-                    r1 = unit53(z2)
-                    r2 = np.float64(z2 & _MASK32) * _INV32
-                nx, ny = apply_variation(
-                    vid, nx, ny, coef[k, 1], coef[k, 2], coef[k, 4], coef[k, 5], r1, r2
-                )
-            if not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE):
-                z3 = mix64(z ^ _M1)
-                nx = 2.0 * unit53(z3) - 1.0
-                ny = 2.0 * np.float64(z3 & _MASK32) * _INV32 - 1.0
-                escapes += 1
-            xs[c] = nx
-            ys[c] = ny
-            if keep:
-                fx = (nx - x_left) * sx
-                fy = (y_top - ny) * sy
-                if fx >= 0.0 and fx < width and fy >= 0.0 and fy < height:
-                    hist[np.int64(fy) * wi + np.int64(fx)] += 1
+                    r1[j] = unit53(z2)
+                    r2[j] = np.float64(z2 & _MASK32) * _INV32
+            if vid != 0:  # vary
+                apply_variations(vid, tx, ty, pb, pc, pe, pf, r1, r2, m)
+            for j in range(m):  # count
+                nx = tx[j]
+                ny = ty[j]
+                if not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE):
+                    z3 = mix64(zs[j] ^ _M1)
+                    nx = 2.0 * unit53(z3) - 1.0
+                    ny = 2.0 * np.float64(z3 & _MASK32) * _INV32 - 1.0
+                    escapes += 1
+                xs[c0 + j] = nx
+                ys[c0 + j] = ny
+                if keep:
+                    fx = (nx - x_left) * sx
+                    fy = (y_top - ny) * sy
+                    if fx >= 0.0 and fx < width and fy >= 0.0 and fy < height:
+                        hist[np.int64(fy) * wi + np.int64(fx)] += 1
     return escapes
 
 

@@ -49,11 +49,14 @@ def emulated_gpu(monkeypatch):
     render_gpu._kernel.cache_clear()
 
 
-@pytest.mark.parametrize("size", [64, 200])  # 16 KB: shared memory; 160 KB: global atomics
-def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size):
+# 16 KB: shared memory; 160 KB: global atomics. 300 chains: numba's blocks of 128 chains and a
+# partial one, against the kernel's chain at a time.
+@pytest.mark.parametrize(("size", "chains", "iters"), [(64, 32, 1500), (200, 32, 1500),
+                                                       (64, 300, 200)])  # fmt: skip
+def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, chains, iters):
     coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=3))
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, 32, 1500, 20)
+    args = (coefs, probs, nmaps, vids, views, seeds, chains, iters, 20)
     hist, escapes = render_gpu.chaos_histograms_gpu(*args)
     expected = np.empty_like(hist)
     expected_escapes = chaos_histograms(*args, False, expected)

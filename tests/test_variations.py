@@ -2,11 +2,18 @@
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, apply_variation, variation_id
+from fractalvid.gen.variations import (
+    DEFAULT_NONLINEAR,
+    VARIATIONS,
+    apply_variation,
+    apply_variations,
+    variation_id,
+)
 
 PI = math.pi
 # (name, x, y, (b, c, e, f), expected (x', y')) -- worked by hand from the flame paper.
@@ -135,3 +142,23 @@ def test_portable_atan2_matches_libm(y, x):
     if y == 0.0:  # the signs of zeros are not looked at: 0 or pi, never -0 or -pi
         expected = PI if x < 0.0 else 0.0
     assert abs(a - expected) <= 1e-15 and -PI <= a <= PI
+
+
+# The chaos game varies a block of chains at a time, in loops the compiler vectorizes. Each point
+# must come out bit for bit as it does alone (no reassociation, no fused multiply-adds), whatever
+# its neighbours: ordinary points, huge ones, and the inf and NaN a chain meets before it restarts.
+coordinate = st.floats(-4.0, 4.0) | st.floats(allow_nan=True, allow_infinity=True)
+uniform = st.floats(0.0, 1.0, exclude_max=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(sorted(VARIATIONS)),
+       points=st.lists(st.tuples(*[coordinate] * 6, uniform, uniform), min_size=1, max_size=40))
+def test_a_block_of_points_varies_bit_for_bit_as_each_point_alone(name, points):  # fmt: skip
+    vid = variation_id(name)
+    columns = [np.array(column, np.float64) for column in zip(*points, strict=True)]
+    xs, ys = columns[0].copy(), columns[1].copy()
+    apply_variations(vid, xs, ys, *columns[2:], len(points))
+    alone = np.array([apply_variation(vid, *point) for point in points])
+    bits = np.stack([xs, ys], axis=1).view(np.uint64)  # tells -0.0 from 0.0, and NaNs apart
+    np.testing.assert_array_equal(bits, alone.view(np.uint64), err_msg=name)
