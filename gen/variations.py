@@ -120,6 +120,35 @@ def _float_from_bits(typingctx, bits):
     return sig, codegen
 
 
+@intrinsic
+def _bits_of_float(typingctx, value):
+    """The int64 holding the IEEE bits of the float64 ``value`` (CUDA's __double_as_longlong)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return sig, codegen
+
+
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+_TWO_54 = 18014398509481984.0
+_EXPONENT_BITS = 0x7FF << 52
+
+
+@nb.njit(cache=True, error_model="numpy")
+def portable_frexp(x):
+    """math.frexp(x) -> (m, e), float64 -> (float64, int64): x = m 2^e, |m| in [0.5, 1) with
+    x's sign; (x, 0) for zeros, infinities and NaN. Read off the bits (subnormals scaled by 2^54
+    first, exactly), with no library call, so that a loop around it vectorizes."""
+    tiny = abs(x) < _SMALLEST_NORMAL
+    bits = _bits_of_float(x * _TWO_54 if tiny else x)
+    m = _float_from_bits((bits & ~_EXPONENT_BITS) | (1022 << 52))
+    e = ((bits >> 52) & 0x7FF) - (1076 if tiny else 1022)
+    special = x == 0.0 or not abs(x) < math.inf
+    return (x if special else m), (0 if special else e)
+
+
 @nb.njit(cache=True, error_model="numpy")
 def fast_exp(x):
     """exp(x), float64 -> float64: x = k ln2 + r with |r| <= ln2 / 2, a degree-13 Taylor
@@ -150,7 +179,7 @@ def fast_log(x):
     """log(x) for finite x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
     log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172, by its odd series to s^21
     (Estrin's scheme)."""
-    m, e = math.frexp(x)
+    m, e = portable_frexp(x)
     if m < _SQRT_HALF:
         m = m * 2.0
         e = e - 1
@@ -169,12 +198,13 @@ def fast_log(x):
     return ef * _LN2_HI + (ef * _LN2_LO + log_m)  # fmt: skip
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def fast_pow(r, s):
-    """r ** s for r >= 0 (a radius): exp(s log r); 0 ** s is 0, 1 or inf as s > 0, = 0, < 0."""
-    if r == 0.0:
-        return 0.0 if s > 0.0 else (1.0 if s == 0.0 else math.inf)
-    return fast_exp(s * fast_log(r))
+    """r ** s for r >= 0 (a radius): exp(s log r); 0 ** s is 0, 1 or inf as s > 0, = 0, < 0.
+    Both are computed and one selected (no branch, so a loop around it vectorizes)."""
+    at_zero = 0.0 if s > 0.0 else (1.0 if s == 0.0 else math.inf)
+    power = fast_exp(s * fast_log(r))
+    return at_zero if r == 0.0 else power
 
 
 @nb.njit(cache=True, error_model="numpy")
