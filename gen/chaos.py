@@ -177,12 +177,13 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
         keep = step >= burn
         for c0 in range(0, chains, block):
             m = min(block, chains - c0)
-            for j in range(m):  # draw
+            for j in range(m):  # draw: the random numbers (a loop that vectorizes)
+                s = st[c0 + j] + GOLDEN
+                st[c0 + j] = s
+                zs[j] = mix64(s)
+            for j in range(m):  # draw: the maps and their affine parts
                 c = c0 + j
-                s = st[c] + GOLDEN
-                st[c] = s
-                z = mix64(s)
-                zs[j] = z
+                z = zs[j]
                 k = alias_draw(z, nu, thresholds, picks)
                 x = xs[c]
                 y = ys[c]
