@@ -158,7 +158,7 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
         z2 = mix64(s ^ _M2)
         xs[c] = 2.0 * unit53(z1) - 1.0
         ys[c] = 2.0 * unit53(z2) - 1.0
-    block = min(chains, _BLOCK)
+    block = max(1, min(chains, _BLOCK))  # (no chains: no block to run)
     tx = np.empty(block)  # the block's points after the affine part, then the variation
     ty = np.empty(block)
     zs = np.empty(block, np.uint64)  # each point's draw, for its restart
