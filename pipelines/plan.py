@@ -72,14 +72,14 @@ def estimates(cfg: Config) -> tuple[float, float]:
     project's 2-core x86_64 machine: 0.044 bytes per pixel-frame of H.264 at CRF 23 for plain
     renders and 0.026 composed, rounded up to 0.05 and 0.04 (colour adds about half); about
     110 M chaos-game points/s per core (half the classes linear), about 550 frames/s of encoding
-    per core (groups of 8 clips per ffmpeg), and about 58 ms of compose per 256 px clip of 19
+    per core (groups of 8 clips per ffmpeg), and about 37 ms of compose per 256 px clip of 19
     frames."""
     frames = (cfg.train_clips + cfg.val_clips) * (cfg.frames_min + cfg.frames_max) / 2
     pixels = frames * cfg.resolution**2
     per_pixel = 0.04 if cfg.augment else 0.05
     disk = pixels * per_pixel * (1.5 if cfg.color else 1.0)
     points = frames * cfg.render_settings.points_per_frame
-    compose = pixels * (0.058 / (19 * 256**2)) if cfg.augment else 0.0
+    compose = pixels * (0.037 / (19 * 256**2)) if cfg.augment else 0.0
     return disk, points / 110e6 + pixels / (550 * 256**2) + compose
 
 
