@@ -349,10 +349,6 @@ def _waves(x, y, b, c, e, f, r1, r2):
     return x + b * fast_sin(y / (c * c + _EPS)), y + e * fast_sin(x / (f * f + _EPS))
 
 
-@_V
-def _fisheye(x, y, b, c, e, f, r1, r2):
-    s = 2.0 / (math.sqrt(x * x + y * y) + 1.0)
-    return s * y, s * x
 
 
 @_V
@@ -402,6 +398,12 @@ def _fan(x, y, b, c, e, f, r1, r2):
 def _eyefish(x, y, b, c, e, f, r1, r2):
     s = 2.0 / (math.sqrt(x * x + y * y) + 1.0)
     return s * x, s * y
+
+
+@_V
+def _fisheye(x, y, b, c, e, f, r1, r2):
+    u, v = _eyefish(x, y, b, c, e, f, r1, r2)  # the flame paper's fisheye swaps eyefish's
+    return v, u
 
 
 @_V
