@@ -50,13 +50,14 @@ def _sync() -> None:
     cupy.cuda.Device().synchronize()
 
 
-def chaos_rate(jobs: list[RenderJob], exact: bool) -> tuple[float, float]:
-    """(points/s, frames/s) of the full chaos pass alone over all jobs' frames, one launch."""
+def chaos_rate(jobs: list[RenderJob], exact: bool, size: int = 0) -> tuple[float, float]:
+    """(points/s, frames/s) of the full chaos pass alone over all jobs' frames, one launch, at
+    the paper's resolution or ``size`` px."""
     from fractalvid.gen.render import _stack_jobs, _view
 
     s = build_config("paper").render_settings
     coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
-    views = np.tile(_view((-1.0, 1.0, -1.0, 1.0), s.resolution), (coefs.shape[0], 1))
+    views = np.tile(_view((-1.0, 1.0, -1.0, 1.0), size or s.resolution), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, s.chains, s.iterations, s.burn_in, exact)
     chaos_histograms_gpu(*args)  # compile and warm up
     _sync()
@@ -134,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{pts:.3g} points/s, {fps:.0f} frames/s",
                      f"{len(jobs)} clips a launch; " +
                      ("target >= 2e10 points/s" if exact else "statistically equal renders")))
+    # The paper's 256 px histograms (256 KB a frame) take global atomics; 128 px ones fit in
+    # shared memory. Same points: the gap is what global atomics cost.
+    pts, fps = chaos_rate(jobs, True, size=128)
+    rows.append(("chaos game, paper mix, exact, 128 px", f"{pts:.3g} points/s, {fps:.0f} frames/s",
+                 "histograms in shared memory (256 px: global atomics)"))
     if len(jobs) > GPU_BATCH:  # the pipeline's launches are smaller: is the last wave a cost?
         pts, fps = chaos_rate(jobs[:GPU_BATCH], True)
         rows.append(("chaos game, paper mix, exact, at --batch", f"{pts:.3g} points/s, "
