@@ -275,3 +275,12 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
 def _copy(src, dst):
     for i in range(src.shape[0]):
         dst[i] = src[i]
+
+
+def compiled_before() -> bool:
+    """Whether numba's disk cache already holds the chaos kernel. A first run compiles the CPU
+    kernels, about 15 s on one core, before its first clip; later runs load them in a moment."""
+    try:
+        return Path(chaos_histograms._cache._cache_file._index_path).exists()
+    except AttributeError:  # another numba's internals: assume cached and say nothing
+        return True

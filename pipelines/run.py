@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid import __version__
+from fractalvid.gen.chaos import compiled_before
 from fractalvid.gen.render import get_renderer
 from fractalvid.pipelines.config import Config, ConfigError
 from fractalvid.pipelines.plan import ShardSpec
@@ -142,6 +143,10 @@ def run_shards(
     total = sum(s.count for s in shards)
     bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True,
                desc=f"{out.name}")  # fmt: skip
+    if renderer == "cpu" and shards and not compiled_before():
+        note = "first run: compiling the CPU kernels (about 15 s; cached for later runs)"
+        bar.set_postfix_str(note)
+        log.info(note)
     start = time.perf_counter()
     made = skipped = clips = 0
     peak = 0.0

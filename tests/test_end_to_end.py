@@ -266,3 +266,34 @@ def test_three_shard_ranges_then_finalize_equal_one_run(dataset, cli, tmp_path):
     assert not (out / "dataset.json").exists()
     assert cli("finalize", out).exit_code == 0
     assert digests(out) == digests(dataset)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_first_run_says_it_compiles_the_kernels_and_later_runs_do_not(tmp_path, monkeypatch,
+                                                                        cached):  # fmt: skip
+    from fractalvid.pipelines import run
+    from fractalvid.pipelines.config import build_config
+    from fractalvid.pipelines.plan import plan_shards
+
+    monkeypatch.setattr(run, "compiled_before", lambda: cached)
+    cfg = build_config("tiny", {"classes": 2, "train_per_class": 1, "val_per_class": 0,
+                                "resolution": 32, "chains": 8, "iterations": 200,
+                                "burn_in": 10})  # fmt: skip
+    run.run_shards(cfg, plan_shards(cfg), tmp_path, "cpu", 1, progress=False)
+    log = (tmp_path / run.LOG_FILE).read_text()
+    assert ("compiling the CPU kernels" in log) == (not cached), log
+
+
+def test_the_kernel_cache_is_found_once_the_kernels_have_run():
+    """compiled_before reads numba's own index file (internals that a numba upgrade may move:
+    this fails then, instead of the note going silent)."""
+    from pathlib import Path
+
+    from fractalvid.gen.chaos import chaos_histograms, compiled_before
+    from fractalvid.gen.render import CpuRenderer, RenderJob
+    from fractalvid.pipelines.config import build_config
+
+    coefs = np.tile(np.array([[0.5, 0, 0, 0, 0.5, 0], [0.5, 0, 0.5, 0, 0.5, 0]]), (2, 1, 1))
+    CpuRenderer().render([RenderJob(coefs, 0, 1)], build_config("tiny").render_settings)
+    assert Path(chaos_histograms._cache._cache_file._index_path).exists()
+    assert compiled_before()
