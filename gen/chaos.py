@@ -162,6 +162,7 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
     tx = np.empty(block)  # the block's points after the affine part, then the variation
     ty = np.empty(block)
     zs = np.empty(block, np.uint64)  # each point's draw, for its restart
+    pixel = np.empty(block, np.int64)  # each point's histogram cell, -1 outside the view
     # What the variation reads per point; zeros where it reads nothing.
     r1 = np.zeros(block)
     r2 = np.zeros(block)
@@ -200,21 +201,26 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
                     r2[j] = np.float64(z2 & _MASK32) * _INV32
             if vid != 0:  # vary
                 apply_variations(vid, tx, ty, pb, pc, pe, pf, r1, r2, m)
-            for j in range(m):  # count
+            for j in range(m):  # restart escaped points; each point's pixel, or -1
                 nx = tx[j]
                 ny = ty[j]
-                if not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE):
-                    z3 = mix64(zs[j] ^ _M1)
-                    nx = 2.0 * unit53(z3) - 1.0
-                    ny = 2.0 * np.float64(z3 & _MASK32) * _INV32 - 1.0
-                    escapes += 1
+                escaped = not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE)
+                z3 = mix64(zs[j] ^ _M1)
+                nx = 2.0 * unit53(z3) - 1.0 if escaped else nx
+                ny = 2.0 * np.float64(z3 & _MASK32) * _INV32 - 1.0 if escaped else ny
+                escapes += escaped
                 xs[c0 + j] = nx
                 ys[c0 + j] = ny
-                if keep:
-                    fx = (nx - x_left) * sx
-                    fy = (y_top - ny) * sy
-                    if fx >= 0.0 and fx < width and fy >= 0.0 and fy < height:
-                        hist[np.int64(fy) * wi + np.int64(fx)] += 1
+                fx = (nx - x_left) * sx
+                fy = (y_top - ny) * sy
+                seen = fx >= 0.0 and fx < width and fy >= 0.0 and fy < height
+                fx = fx if seen else 0.0
+                fy = fy if seen else 0.0
+                pixel[j] = np.int64(fy) * wi + np.int64(fx) if seen else -1
+            if keep:  # count (scattered increments: scalar)
+                for j in range(m):
+                    if pixel[j] >= 0:
+                        hist[pixel[j]] += 1
     return escapes
 
 
