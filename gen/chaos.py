@@ -138,10 +138,11 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
     view (x_left, y_top, px/unit x, px/unit y, W, H).
     Returns the number of chain restarts (points that escaped to infinity or NaN).
 
-    Each step runs over a block of chains in three phases: draw (random map and affine part,
-    scalar: its loads are gathers), vary (the variation over the whole block, a loop the compiler
-    vectorizes) and count (restarts and histogram increments, scattered). Every chain's points
-    are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
+    Each step runs over a block of chains as a series of simple loops, which the compiler
+    vectorizes, each over the whole block: the random numbers, the maps they pick, the affine
+    parts, the variation (one loop per variation), the restarts of escaped points and each
+    point's pixel; only the scattered histogram increments stay scalar. Every chain's points are
+    those of a one-chain-at-a-time loop, and so the CUDA kernel's.
     """
     n = coef.shape[0]
     x_left, y_top, sx, sy = view[0], view[1], view[2], view[3]
@@ -162,6 +163,7 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
     tx = np.empty(block)  # the block's points after the affine part, then the variation
     ty = np.empty(block)
     zs = np.empty(block, np.uint64)  # each point's draw, for its restart
+    ks = np.empty(block, np.int64)
     pixel = np.empty(block, np.int64)  # each point's histogram cell, -1 outside the view
     # What the variation reads per point; zeros where it reads nothing.
     r1 = np.zeros(block)
@@ -182,21 +184,24 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
                 s = st[c0 + j] + GOLDEN
                 st[c0 + j] = s
                 zs[j] = mix64(s)
-            for j in range(m):  # draw: the maps and their affine parts
-                c = c0 + j
-                z = zs[j]
-                k = alias_draw(z, nu, thresholds, picks)
-                x = xs[c]
-                y = ys[c]
+            for j in range(m):  # draw: the maps
+                ks[j] = alias_draw(zs[j], nu, thresholds, picks)
+            for j in range(m):  # draw: their affine parts
+                k = ks[j]
+                x = xs[c0 + j]
+                y = ys[c0 + j]
                 tx[j] = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
                 ty[j] = coef[k, 3] * x + coef[k, 4] * y + coef[k, 5]
-                if gathers:
+            if gathers:  # the coefficients, for the variations that read them
+                for j in range(m):
+                    k = ks[j]
                     pb[j] = coef[k, 1]
                     pc[j] = coef[k, 2]
                     pe[j] = coef[k, 4]
                     pf[j] = coef[k, 5]
-                if randomized:  # extra uniforms only for the variations that draw them
-                    z2 = mix64(z ^ _M2)
+            if randomized:  # extra uniforms, for the variations that draw them
+                for j in range(m):
+                    z2 = mix64(zs[j] ^ _M2)
                     r1[j] = unit53(z2)
                     r2[j] = np.float64(z2 & _MASK32) * _INV32
             if vid != 0:  # vary
