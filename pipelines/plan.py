@@ -71,7 +71,7 @@ def estimates(cfg: Config) -> tuple[float, float]:
     """(disk bytes, CPU core-seconds) of the whole data set, from `make bench` figures on the
     project's 2-core x86_64 machine: 0.044 bytes per pixel-frame of H.264 at CRF 23 for plain
     renders and 0.026 composed, rounded up to 0.05 and 0.04 (colour adds about half); about
-    110 M chaos-game points/s per core (half the classes linear), about 550 frames/s of encoding
+    120 M chaos-game points/s per core (half the classes linear), about 550 frames/s of encoding
     per core (groups of 8 clips per ffmpeg), and about 37 ms of compose per 256 px clip of 19
     frames."""
     frames = (cfg.train_clips + cfg.val_clips) * (cfg.frames_min + cfg.frames_max) / 2
@@ -80,7 +80,7 @@ def estimates(cfg: Config) -> tuple[float, float]:
     disk = pixels * per_pixel * (1.5 if cfg.color else 1.0)
     points = frames * cfg.render_settings.points_per_frame
     compose = pixels * (0.037 / (19 * 256**2)) if cfg.augment else 0.0
-    return disk, points / 110e6 + pixels / (550 * 256**2) + compose
+    return disk, points / 120e6 + pixels / (550 * 256**2) + compose
 
 
 def parse_range(text: str, total: int) -> range:
