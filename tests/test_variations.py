@@ -183,3 +183,13 @@ def test_a_block_of_points_varies_bit_for_bit_as_each_point_alone(name, points):
     numbers = ~np.isnan(alone)
     np.testing.assert_array_equal(block[numbers].view(np.uint64), alone[numbers].view(np.uint64),
                                   err_msg=name)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [k for k in VARIATIONS if k != "linear"])
+def test_every_variation_has_its_loop_and_is_not_the_identity(name):
+    """apply_variations leaves unknown ids alone, so a variation missing from its dispatch would
+    pass silently as linear."""
+    points = [(0.3, 0.4), (-0.7, -0.2), (0.05, -0.6)]
+    moved = [apply_variation(variation_id(name), x, y, 0.2, 0.7, 0.4, -0.5, 0.25, 0.75) != (x, y)
+             for x, y in points]  # fmt: skip
+    assert any(moved), name
