@@ -211,13 +211,13 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
 }
 
 // Chaos-game histograms for F frames, one block per frame (gridDim.x = F).
-//   coefs [F, nmax, 6] double; prob [F, nmax] double, alias [F, nmax] long long: alias tables of
-//   the first nmaps[f] maps; vids [F]; views [F, 6] (x_left, y_top, px/unit x, px/unit y, W, H);
+//   coefs [F, nmax, 6] double; thresholds [F, nmax] u64 = ceil(prob 2^32), alias [F, nmax]
+//   long long: alias tables of the first nmaps[f] maps (chaos.alias_picks); vids [F]; views [F, 6] (x_left, y_top, px/unit x, px/unit y, W, H);
 //   seeds [F] (frames of one clip share a seed); hist [F, H * W] int, zeroed by the caller;
 //   escapes [F] u64, zeroed by the caller. Dynamic shared memory: H * W ints, or 0 for global
 //   atomics.
 extern "C" __global__ void chaos_frames(
-    const double* coefs, const double* prob, const long long* alias, const long long* nmaps,
+    const double* coefs, const u64* thresholds, const long long* alias, const long long* nmaps,
     const long long* vids, const double* views, const u64* seeds, int nmax, int chains,
     int iters, int burn, int use_shared, int* hist, u64* escapes) {
     extern __shared__ int local[];
@@ -227,9 +227,8 @@ extern "C" __global__ void chaos_frames(
     const double width = view[4], height = view[5];
     const int wi = (int)width, npix = (int)width * (int)height;
     const int n = (int)nmaps[f], vid = (int)vids[f];
-    const double nf = (double)n;
     const double* coef = coefs + (long long)f * nmax * 6;
-    const double* pr = prob + (long long)f * nmax;
+    const u64* th = thresholds + (long long)f * nmax;
     const long long* al = alias + (long long)f * nmax;
     int* out = hist + (long long)f * npix;
     int* target = use_shared ? local : out;
@@ -246,10 +245,11 @@ extern "C" __global__ void chaos_frames(
         for (int step = 0; step < iters; ++step) {
             st += GOLDEN;
             const u64 z = mix64(st);
-            // numba draws the same map in integers (chaos.alias_draw; equal for every z)
-            long long k = (long long)((double)(z >> 32) * INV32 * nf);
-            const double frac = (double)(z & 0xFFFFFFFFULL) * INV32;
-            if (frac >= pr[k]) k = al[k];
+            // The map, as numba draws it (chaos.alias_draw): k = floor(hi32(z) n / 2^32), the
+            // high half of a 32 x 32-bit product; its alias when the low 32 bits reach k's
+            // threshold. No float conversion on the way.
+            long long k = (long long)__umulhi((unsigned)(z >> 32), (unsigned)n);
+            if ((z & 0xFFFFFFFFULL) >= th[k]) k = al[k];
             const double* m = coef + 6 * k;
             double nx = m[0] * x + m[1] * y + m[2];
             double ny = m[3] * x + m[4] * y + m[5];

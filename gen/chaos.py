@@ -116,11 +116,11 @@ def alias_picks(prob, alias, thresholds, picks):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def alias_draw(z, n, thresholds, picks):
-    """The map a 64-bit draw z (uint64) picks from n (uint64) maps: chaos.cu's alias draw,
-    k = int(float(z >> 32) 2^-32 n), then alias[k] if (z & 0xFFFFFFFF) 2^-32 >= prob[k], in
-    integers: the same k exactly (every step of both is exact), with no float conversion on the
-    path to the loads that follow, and an indexed pick the compiler cannot turn into a branch
-    mispredicted half the time (1.5x the points/s of a linear IFS)."""
+    """The map a 64-bit draw z (uint64) picks from n (uint64) maps (chaos.cu draws alike): the
+    alias draw k = int(float(z >> 32) 2^-32 n), then alias[k] if (z & 0xFFFFFFFF) 2^-32 >=
+    prob[k], in integers: the same map exactly (every step of both is exact), with no float
+    conversion on the path to the loads that follow, and an indexed pick the compiler cannot
+    turn into a branch mispredicted half the time (1.5x the points/s of a linear IFS)."""
     k = np.int64(((z >> _S32) * n) >> _S32)
     return picks[2 * k + np.int64((z & _MASK32) >= thresholds[k])]
 

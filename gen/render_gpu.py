@@ -63,13 +63,16 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
     prob = np.ones((f, nmax))
     alias = np.zeros((f, nmax), np.int64)
     alias_tables(probs, nmaps, prob, alias)
+    # The integer draw's thresholds, as chaos.alias_picks makes them (exact: a power-of-two
+    # scaling and a ceiling). A probability of 1 gives 2^32, which no 32-bit draw reaches.
+    thresholds = np.ceil(prob * 4294967296.0).astype(np.uint64)
     height, width = int(views[0, 5]), int(views[0, 4])
     hist = cupy.zeros((f, height * width), cupy.int32)
     escapes = cupy.zeros(f, cupy.uint64)
     shared = height * width * 4
     use_shared = shared <= SHARED_LIMIT
     args = (
-        cupy.asarray(coefs, cupy.float64), cupy.asarray(prob), cupy.asarray(alias),
+        cupy.asarray(coefs, cupy.float64), cupy.asarray(thresholds), cupy.asarray(alias),
         cupy.asarray(nmaps, cupy.int64), cupy.asarray(vids, cupy.int64),
         cupy.asarray(views, cupy.float64), cupy.asarray(seeds, cupy.uint64),
         np.int32(nmax), np.int32(chains), np.int32(iters), np.int32(burn),
