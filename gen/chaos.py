@@ -125,8 +125,8 @@ def alias_draw(z, n, thresholds, picks):
     return picks[2 * k + np.int64((z & _MASK32) >= thresholds[k])]
 
 
-# Chains per pass of each step's three phases: the per-chain arrays stay in L1 whatever the
-# config's chain count.
+# Chains per pass of each step's loops: the per-chain arrays stay in L1 whatever the config's
+# chain count.
 _BLOCK = 128
 
 
