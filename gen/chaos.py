@@ -138,11 +138,12 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
     view (x_left, y_top, px/unit x, px/unit y, W, H).
     Returns the number of chain restarts (points that escaped to infinity or NaN).
 
-    Each step runs over a block of chains as a series of simple loops, which the compiler
-    vectorizes, each over the whole block: the random numbers, the maps they pick, the affine
-    parts, the variation (one loop per variation), the restarts of escaped points and each
-    point's pixel; only the scattered histogram increments stay scalar. Every chain's points are
-    those of a one-chain-at-a-time loop, and so the CUDA kernel's.
+    Each step runs over a block of chains as a series of simple loops, each over the whole
+    block: the random numbers, the maps they pick, the affine parts, the variation (one loop per
+    variation), the restarts of escaped points and each point's pixel, then the histogram
+    increments. The compiler vectorizes the loops without gathered loads (random numbers,
+    variation, restarts and pixels); the others stay scalar, but simple. Every chain's points
+    are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
     """
     n = coef.shape[0]
     x_left, y_top, sx, sy = view[0], view[1], view[2], view[3]
