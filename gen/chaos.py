@@ -102,14 +102,21 @@ def alias_tables(probs, nmaps, prob, alias):
 
 
 @nb.njit(cache=True, error_model="numpy")
+def alias_thresholds(prob):
+    """The integer draw's thresholds of alias-table probabilities, prob [...] float64 ->
+    ceil(prob * 2^32) [...] uint64 (exact: a power-of-two scaling and a ceiling). For a 32-bit
+    u, ``u >= threshold`` exactly when ``u * 2^-32 >= prob``; a probability of 1 gives 2^32,
+    which no 32-bit draw reaches. For numba (``alias_picks``) and the host (the GPU path)."""
+    return np.ceil(prob * 4294967296.0).astype(np.uint64)
+
+
+@nb.njit(cache=True, error_model="numpy")
 def alias_picks(prob, alias, thresholds, picks):
     """An alias table (prob [N] float64, alias [N] int64) in integers, for a draw without
-    branches: thresholds [N] uint64 = ceil(prob * 2^32), picks [2N] int64 = (k, alias[k]) pairs.
-
-    For a 32-bit u, ``u >= thresholds[k]`` exactly when ``u * 2^-32 >= prob[k]`` (both sides
-    are exact), so ``picks[2k + (u >= thresholds[k])]`` is the map the alias draw makes."""
+    branches: thresholds [N] uint64 (``alias_thresholds``), picks [2N] int64 = (k, alias[k])
+    pairs, so that ``picks[2k + (u >= thresholds[k])]`` is the map the alias draw makes."""
+    thresholds[:] = alias_thresholds(prob)
     for k in range(prob.shape[0]):
-        thresholds[k] = np.uint64(np.ceil(prob[k] * 4294967296.0))
         picks[2 * k] = k
         picks[2 * k + 1] = alias[k]
 

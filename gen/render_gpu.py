@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fractalvid.gen.chaos import alias_tables
+from fractalvid.gen.chaos import alias_tables, alias_thresholds
 from fractalvid.gen.render import Rendered, RenderJob, RenderSettings, render_batch
 
 KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
@@ -63,9 +63,7 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
     prob = np.ones((f, nmax))
     alias = np.zeros((f, nmax), np.int64)
     alias_tables(probs, nmaps, prob, alias)
-    # The integer draw's thresholds, as chaos.alias_picks makes them (exact: a power-of-two
-    # scaling and a ceiling). A probability of 1 gives 2^32, which no 32-bit draw reaches.
-    thresholds = np.ceil(prob * 4294967296.0).astype(np.uint64)
+    thresholds = alias_thresholds(prob)  # what the CPU's integer draw compares against
     height, width = int(views[0, 5]), int(views[0, 4])
     hist = cupy.zeros((f, height * width), cupy.int32)
     escapes = cupy.zeros(f, cupy.uint64)
