@@ -116,7 +116,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         raise UsageFailure(str(exc)) from None
     workers = workers or default_workers(renderer)
     workers = min(workers, max(1, len(selected)))
-    summary = run_shards(cfg, selected, out_path, backend, workers, batch, progress=not quiet)
+    summary = run_shards(cfg, selected, out_path, renderer, workers, batch, progress=not quiet)
     click.echo(
         f"{summary.made} shards made, {summary.skipped} already done; {summary.clips} clips in "
         f"{summary.seconds:.1f} s ({summary.clips_per_s:.2f} clips/s) -> {out_path}",
