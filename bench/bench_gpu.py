@@ -50,15 +50,17 @@ def _sync() -> None:
     cupy.cuda.Device().synchronize()
 
 
-def chaos_rate(jobs: list[RenderJob], exact: bool, size: int = 0) -> tuple[float, float]:
+def chaos_rate(jobs: list[RenderJob], exact: bool, size: int = 0,
+               histogram: str = "auto") -> tuple[float, float]:  # fmt: skip
     """(points/s, frames/s) of the full chaos pass alone over all jobs' frames, one launch, at
-    the paper's resolution or ``size`` px."""
+    the paper's resolution or ``size`` px, counting the ``histogram`` way (render_gpu)."""
     from fractalvid.gen.render import _stack_jobs, _view
 
     s = build_config("paper").render_settings
     coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
     views = np.tile(_view((-1.0, 1.0, -1.0, 1.0), size or s.resolution), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, s.chains, s.iterations, s.burn_in, exact)
+    args = (coefs, probs, nmaps, vids, views, seeds, s.chains, s.iterations, s.burn_in, exact,
+            histogram)  # fmt: skip
     chaos_histograms_gpu(*args)  # compile and warm up
     _sync()
     start = time.perf_counter()
@@ -135,11 +137,18 @@ def main(argv: list[str] | None = None) -> int:
                      f"{pts:.3g} points/s, {fps:.0f} frames/s",
                      f"{len(jobs)} clips a launch; " +
                      ("target >= 2e10 points/s" if exact else "statistically equal renders")))
-    # The paper's 256 px histograms (256 KB a frame) take global atomics; 128 px ones fit in
-    # shared memory. Same points: the gap is what global atomics cost.
-    pts, fps = chaos_rate(jobs, True, size=128)
-    rows.append(("chaos game, paper mix, exact, 128 px", f"{pts:.3g} points/s, {fps:.0f} frames/s",
-                 "histograms in shared memory (256 px: global atomics)"))
+    # Where the counts go (render_gpu.choose_histogram). The paper's 256 px take global atomics
+    # by default (int counters would need 256 KB of shared memory); 16-bit counters fit in
+    # 128 KB, one block per SM. 128 px fit as ints (64 KB, 3 blocks per SM) or 16-bit (32 KB).
+    # Same points in each: the fastest should become "auto".
+    for size, histogram, note in (
+        (256, "packed", "16-bit counters in shared memory (above: global atomics)"),
+        (128, "auto", "int counters in shared memory (the default at 128 px)"),
+        (128, "packed", "16-bit counters in shared memory"),
+    ):  # fmt: skip
+        pts, fps = chaos_rate(jobs, True, size, histogram)
+        rows.append((f"chaos game, paper mix, exact, {size} px, {histogram}",
+                     f"{pts:.3g} points/s, {fps:.0f} frames/s", note))  # fmt: skip
     if len(jobs) > GPU_BATCH:  # the pipeline's launches are smaller: is the last wave a cost?
         pts, fps = chaos_rate(jobs[:GPU_BATCH], True)
         rows.append(("chaos game, paper mix, exact, at --batch", f"{pts:.3g} points/s, "

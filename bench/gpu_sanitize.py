@@ -23,14 +23,18 @@ from outputs import every_variation  # noqa: E402  (the tests' jobs: one clip pe
 def main() -> int:
     coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1))
     failed = 0
-    for size in (48, 200):  # shared-memory histogram; global atomics
+    # int counters in shared memory; global atomics; 16-bit counters in shared memory (160
+    # chains of 128 threads, 600 steps: two rounds, the second partial, of two spans each)
+    for size, chains, iters, histogram in ((48, 64, 300, "auto"), (200, 64, 300, "auto"),
+                                           (200, 160, 600, "packed")):  # fmt: skip
         views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-        args = (coefs, probs, nmaps, vids, views, seeds, 64, 300, 10)
-        hist, escapes = chaos_histograms_gpu(*args)
+        args = (coefs, probs, nmaps, vids, views, seeds, chains, iters, 10)
+        hist, escapes = chaos_histograms_gpu(*args, histogram=histogram)
         expected = np.empty(hist.shape, np.int32)
         expected_escapes = chaos_histograms(*args, False, expected)
         same = bool((hist.get() == expected).all() and (escapes.get() == expected_escapes).all())
-        print(f"{size} px: {'counts equal numba' if same else 'COUNTS DIFFER from numba'}")
+        verdict = "counts equal numba" if same else "COUNTS DIFFER from numba"
+        print(f"{size} px, {histogram}: {verdict}")
         failed += not same
     return 1 if failed else 0
 

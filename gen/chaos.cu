@@ -4,8 +4,9 @@
 // same counter-based splitmix64 sequence as on the CPU (keyed by the clip seed and c, advanced
 // by the golden-ratio increment), map choice uses the same alias tables, the variations the same
 // formulas, and escaping points restart the same way. Counts go to a shared-memory histogram
-// when it fits (flushed once at the end), else straight to the frame's histogram in global
-// memory; single increments, the 3x3 box filter runs afterwards on the device.
+// when it fits (int counters, or 16-bit ones added out every few hundred steps; see hist_mode),
+// else straight to the frame's histogram in global memory; single increments, the 3x3 box
+// filter runs afterwards on the device.
 //
 // No headers: NVRTC provides the math functions, and the RNG needs none.
 
@@ -210,16 +211,28 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
     *ox = x; *oy = y;
 }
 
+// Where a block counts its frame's points (hist_mode):
+//   GLOBAL: atomics straight into the frame's histogram in global memory (any size);
+//   SHARED: an int per pixel in shared memory, copied out once at the end (H W 4 bytes);
+//   PACKED: two 16-bit counters per int in shared memory (H W 2 bytes: 256 px fits, 128 KB),
+//     added into the frame's histogram every PACKED_SPAN steps, before any counter can wrap:
+//     a block counts at most blockDim.x points a step, so PACKED_SPAN blockDim.x <= 65535.
+// The counts are the same in every mode (integer sums in any order).
+#define GLOBAL 0
+#define SHARED 1
+#define PACKED 2
+#define PACKED_SPAN(threads) (65535 / (threads))
+
 // Chaos-game histograms for F frames, one block per frame (gridDim.x = F).
 //   coefs [F, nmax, 6] double; thresholds [F, nmax] u64 = ceil(prob 2^32), alias [F, nmax]
 //   long long: alias tables of the first nmaps[f] maps (chaos.alias_picks); vids [F]; views [F, 6] (x_left, y_top, px/unit x, px/unit y, W, H);
 //   seeds [F] (frames of one clip share a seed); hist [F, H * W] int, zeroed by the caller;
-//   escapes [F] u64, zeroed by the caller. Dynamic shared memory: H * W ints, or 0 for global
-//   atomics.
+//   escapes [F] u64, zeroed by the caller. Dynamic shared memory: H * W ints (SHARED),
+//   ceil(H * W / 2) ints (PACKED), or none (GLOBAL).
 extern "C" __global__ void chaos_frames(
     const double* coefs, const u64* thresholds, const long long* alias, const long long* nmaps,
     const long long* vids, const double* views, const u64* seeds, int nmax, int chains,
-    int iters, int burn, int use_shared, int* hist, u64* escapes) {
+    int iters, int burn, int hist_mode, int* hist, u64* escapes) {
     extern __shared__ int local[];
     const int f = blockIdx.x;
     const double* view = views + 6 * f;
@@ -231,54 +244,74 @@ extern "C" __global__ void chaos_frames(
     const u64* th = thresholds + (long long)f * nmax;
     const long long* al = alias + (long long)f * nmax;
     int* out = hist + (long long)f * npix;
-    int* target = use_shared ? local : out;
-    if (use_shared) {
-        for (int i = threadIdx.x; i < npix; i += blockDim.x) local[i] = 0;
-        __syncthreads();
-    }
+    const int nlocal = hist_mode == SHARED ? npix : hist_mode == PACKED ? (npix + 1) / 2 : 0;
+    for (int i = threadIdx.x; i < nlocal; i += blockDim.x) local[i] = 0;
+    __syncthreads();
     const bool randomized = draws_randoms(vid);
+    // PACKED stops every `span` steps for the whole block to add its counters into `out`, so
+    // all threads run the same rounds and spans; chains past the last are idle, not absent.
+    const int span = hist_mode == PACKED ? PACKED_SPAN(blockDim.x) : iters;
     u64 escaped = 0;
-    for (int ch = threadIdx.x; ch < chains; ch += blockDim.x) {
+    for (int ch = threadIdx.x; ch - (int)threadIdx.x < chains; ch += blockDim.x) {
+        const bool live = ch < chains;
         u64 st = mix64(seeds[f] ^ ((u64)(ch + 1) * GOLDEN));
         double x = 2.0 * unit53(mix64(st ^ MIX1)) - 1.0;
         double y = 2.0 * unit53(mix64(st ^ MIX2)) - 1.0;
-        for (int step = 0; step < iters; ++step) {
-            st += GOLDEN;
-            const u64 z = mix64(st);
-            // The map, as numba draws it (chaos.alias_draw): k = floor(hi32(z) n / 2^32), the
-            // high half of a 32 x 32-bit product; its alias when the low 32 bits reach k's
-            // threshold. No float conversion on the way.
-            long long k = (long long)__umulhi((unsigned)(z >> 32), (unsigned)n);
-            if ((z & 0xFFFFFFFFULL) >= th[k]) k = al[k];
-            const double* m = coef + 6 * k;
-            double nx = m[0] * x + m[1] * y + m[2];
-            double ny = m[3] * x + m[4] * y + m[5];
-            if (vid != 0) {
-                double r1 = 0.0, r2 = 0.0;
-                if (randomized) {
-                    const u64 z2 = mix64(z ^ MIX2);
-                    r1 = unit53(z2);
-                    r2 = (double)(z2 & 0xFFFFFFFFULL) * INV32;
+        for (int start = 0; start < iters; start += span) {
+            const int stop = iters - start < span ? iters : start + span;
+            for (int step = start; live && step < stop; ++step) {
+                st += GOLDEN;
+                const u64 z = mix64(st);
+                // The map, as numba draws it (chaos.alias_draw): k = floor(hi32(z) n / 2^32),
+                // the high half of a 32 x 32-bit product; its alias when the low 32 bits reach
+                // k's threshold. No float conversion on the way.
+                long long k = (long long)__umulhi((unsigned)(z >> 32), (unsigned)n);
+                if ((z & 0xFFFFFFFFULL) >= th[k]) k = al[k];
+                const double* m = coef + 6 * k;
+                double nx = m[0] * x + m[1] * y + m[2];
+                double ny = m[3] * x + m[4] * y + m[5];
+                if (vid != 0) {
+                    double r1 = 0.0, r2 = 0.0;
+                    if (randomized) {
+                        const u64 z2 = mix64(z ^ MIX2);
+                        r1 = unit53(z2);
+                        r2 = (double)(z2 & 0xFFFFFFFFULL) * INV32;
+                    }
+                    apply_variation(vid, nx, ny, m[1], m[2], m[4], m[5], r1, r2, &nx, &ny);
                 }
-                apply_variation(vid, nx, ny, m[1], m[2], m[4], m[5], r1, r2, &nx, &ny);
+                if (!(fabs(nx) < ESCAPE && fabs(ny) < ESCAPE)) {  // also catches NaN
+                    const u64 z3 = mix64(z ^ MIX1);
+                    nx = 2.0 * unit53(z3) - 1.0;
+                    ny = 2.0 * (double)(z3 & 0xFFFFFFFFULL) * INV32 - 1.0;
+                    ++escaped;
+                }
+                x = nx;
+                y = ny;
+                if (step >= burn) {
+                    const double fx = (x - x_left) * sx, fy = (y_top - y) * sy;
+                    if (fx >= 0.0 && fx < width && fy >= 0.0 && fy < height) {
+                        const int p = (int)fy * wi + (int)fx;
+                        if (hist_mode == GLOBAL) atomicAdd(out + p, 1);
+                        else if (hist_mode == SHARED) atomicAdd(local + p, 1);
+                        else atomicAdd(local + (p >> 1), (p & 1) ? 0x10000 : 1);
+                    }
+                }
             }
-            if (!(fabs(nx) < ESCAPE && fabs(ny) < ESCAPE)) {  // also catches NaN
-                const u64 z3 = mix64(z ^ MIX1);
-                nx = 2.0 * unit53(z3) - 1.0;
-                ny = 2.0 * (double)(z3 & 0xFFFFFFFFULL) * INV32 - 1.0;
-                ++escaped;
-            }
-            x = nx;
-            y = ny;
-            if (step >= burn) {
-                const double fx = (x - x_left) * sx, fy = (y_top - y) * sy;
-                if (fx >= 0.0 && fx < width && fy >= 0.0 && fy < height)
-                    atomicAdd(target + (int)fy * wi + (int)fx, 1);
+            if (hist_mode == PACKED && stop > burn) {  // the same decision in every thread
+                __syncthreads();
+                for (int i = threadIdx.x; i < nlocal; i += blockDim.x) {
+                    const unsigned pair = (unsigned)local[i];
+                    if (pair == 0) continue;  // most of a frame is empty: skip its memory
+                    out[2 * i] += (int)(pair & 0xFFFF);
+                    if (2 * i + 1 < npix) out[2 * i + 1] += (int)(pair >> 16);
+                    local[i] = 0;
+                }
+                __syncthreads();
             }
         }
     }
     if (escaped) atomicAdd(escapes + f, escaped);
-    if (use_shared) {
+    if (hist_mode == SHARED) {
         __syncthreads();
         for (int i = threadIdx.x; i < npix; i += blockDim.x) out[i] = local[i];
     }

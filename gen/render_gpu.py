@@ -23,7 +23,10 @@ from fractalvid.gen.render import Rendered, RenderJob, RenderSettings, render_ba
 
 KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
 THREADS = 128  # chains per block at a time; paper settings run 128 chains per frame
-SHARED_LIMIT = 96 * 1024  # bytes of shared memory a block may take for its histogram
+SHARED_LIMIT = 96 * 1024  # bytes of shared memory "auto" lets a block take for its histogram
+MAX_SHARED = 227 * 1024  # the most dynamic shared memory a block may have on Hopper (sm_90)
+# Where the kernel counts a frame's points (chaos.cu, hist_mode): the kernel's number for each.
+HISTOGRAMS = {"global": 0, "shared": 1, "packed": 2}
 
 
 def gpu_available() -> bool:
@@ -48,38 +51,60 @@ def _kernel(fmad: bool = True):
     return cupy.RawKernel(KERNEL_SOURCE.read_text(), "chaos_frames", options=kernel_options(fmad))
 
 
+def histogram_bytes(histogram: str, npix: int) -> int:
+    """Dynamic shared memory a block takes for an ``npix``-pixel histogram kept ``histogram``
+    way: 4 bytes a pixel ("shared"), 2 ("packed", 16-bit counters in pairs), none ("global")."""
+    return {"global": 0, "shared": 4 * npix, "packed": 4 * ((npix + 1) // 2)}[histogram]
+
+
+def choose_histogram(npix: int, histogram: str = "auto") -> str:
+    """Where the kernel counts: ``histogram`` itself if it fits in a block's shared memory; for
+    "auto", int counters in shared memory up to SHARED_LIMIT (128 px), else global atomics (the
+    paper's 256 px). "packed" (256 px in 128 KB, one block per SM) is measured beside both by
+    bench_gpu.py; "auto" stays as it is until a device shows which is faster."""
+    if histogram == "auto":
+        return "shared" if histogram_bytes("shared", npix) <= SHARED_LIMIT else "global"
+    if histogram not in HISTOGRAMS:
+        raise ValueError(f"histogram: {histogram!r} is not one of auto, {', '.join(HISTOGRAMS)}")
+    if histogram_bytes(histogram, npix) > MAX_SHARED:
+        raise ValueError(f"histogram: {npix} pixels do not fit in shared memory as {histogram!r} "
+                         f"({histogram_bytes(histogram, npix)} > {MAX_SHARED} bytes)")  # fmt: skip
+    return histogram
+
+
 def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn,
-                         exact=True):  # fmt: skip
+                         exact=True, histogram="auto"):  # fmt: skip
     """Device twin of ``chaos.chaos_histograms``: host arrays in (as there), returns
     (hist [F, H * W] int32 cupy, escapes [F] uint64 cupy). Frames of a launch share H and W.
 
     exact: compile without fused multiply-adds, so every operation rounds as on the CPU and
     the counts equal the CPU's bit for bit (the kernel uses no device math library function
     whose last bits differ from the CPU's: see the portable functions in chaos.cu). exact=False
-    lets the compiler fuse; the renders then agree with the CPU's statistically."""
+    lets the compiler fuse; the renders then agree with the CPU's statistically.
+    histogram: where the kernel counts (choose_histogram); the counts are the same in each."""
     import cupy
 
     f, nmax = probs.shape
+    height, width = int(views[0, 5]), int(views[0, 4])
+    mode = choose_histogram(height * width, histogram)
     prob = np.ones((f, nmax))
     alias = np.zeros((f, nmax), np.int64)
     alias_tables(probs, nmaps, prob, alias)
     thresholds = alias_thresholds(prob)  # what the CPU's integer draw compares against
-    height, width = int(views[0, 5]), int(views[0, 4])
     hist = cupy.zeros((f, height * width), cupy.int32)
     escapes = cupy.zeros(f, cupy.uint64)
-    shared = height * width * 4
-    use_shared = shared <= SHARED_LIMIT
+    shared = histogram_bytes(mode, height * width)
     args = (
         cupy.asarray(coefs, cupy.float64), cupy.asarray(thresholds), cupy.asarray(alias),
         cupy.asarray(nmaps, cupy.int64), cupy.asarray(vids, cupy.int64),
         cupy.asarray(views, cupy.float64), cupy.asarray(seeds, cupy.uint64),
         np.int32(nmax), np.int32(chains), np.int32(iters), np.int32(burn),
-        np.int32(use_shared), hist, escapes,
+        np.int32(HISTOGRAMS[mode]), hist, escapes,
     )  # fmt: skip
     kernel = _kernel(fmad=not exact)
-    if use_shared:
+    if shared:
         kernel.max_dynamic_shared_size_bytes = shared
-    kernel((f,), (min(THREADS, chains),), args, shared_mem=shared if use_shared else 0)
+    kernel((f,), (min(THREADS, chains),), args, shared_mem=shared)
     return hist, escapes
 
 
@@ -97,18 +122,21 @@ def box3(counts, xp):
 
 class GpuRenderer:
     """CuPy chaos game; one launch per pass for the whole batch of clips. ``exact`` (the
-    default): frames equal the CPU renderer's, byte for byte (see chaos_histograms_gpu)."""
+    default): frames equal the CPU renderer's, byte for byte (see chaos_histograms_gpu);
+    ``histogram``: where the kernel counts (choose_histogram), the same frames in each."""
 
     name = "gpu"
 
-    def __init__(self, exact: bool = True):
+    def __init__(self, exact: bool = True, histogram: str = "auto"):
+        choose_histogram(1, histogram)  # a bad name fails here, before any work
         self.exact = exact
+        self.histogram = histogram
 
     def _histograms(self, coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
         import cupy
 
         hist, escapes = chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains,
-                                             iters, burn, self.exact)  # fmt: skip
+                                             iters, burn, self.exact, self.histogram)  # fmt: skip
         if splat:
             size = (hist.shape[0], int(views[0, 5]), int(views[0, 4]))
             hist = box3(hist.reshape(size), cupy).reshape(hist.shape)

@@ -155,8 +155,10 @@ def test_fused_gpu_renders_agree_with_the_cpu_statistically():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("size", [64, 256])  # shared-memory and global-atomics histograms
-def test_the_device_counts_exactly_what_numba_counts(size):
+# 64 px: int counters in shared memory; 256 px: global atomics, or 16-bit counters in shared
+# memory added out every 511 steps (four times in 2,000)
+@pytest.mark.parametrize(("size", "histogram"), [(64, "auto"), (256, "auto"), (256, "packed")])
+def test_the_device_counts_exactly_what_numba_counts(size, histogram):
     """Compiled without FMA and using no device math library function, the kernel must give
     numba's counts bit for bit, for every variation: any difference is a bug, not rounding."""
     from fractalvid.gen.chaos import chaos_histograms
@@ -166,7 +168,7 @@ def test_the_device_counts_exactly_what_numba_counts(size):
     coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation())
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, 128, 2000, 20)
-    hist, escapes = chaos_histograms_gpu(*args)
+    hist, escapes = chaos_histograms_gpu(*args, histogram=histogram)
     expected = np.empty(hist.shape, np.int32)
     expected_escapes = chaos_histograms(*args, False, expected)
     hist = hist.get()

@@ -3,8 +3,9 @@ kernel computes, and the GPU renderer's host code around it makes the CPU's data
 
 Same splitmix64 streams, same alias tables, same variation formulas, same float operations in
 the same order (no FMA contraction on either side, portable exp/log/pow/atan2): the histograms
-must be equal count for count, through the shared-memory path and the global-atomics path
-alike. test_gpu.py asks the same of a real device (the kernel compiled with --fmad=false).
+must be equal count for count, whichever way the kernel counts (int counters in shared
+memory, 16-bit ones added out in spans, or global atomics). test_gpu.py asks the same of a
+real device (the kernel compiled with --fmad=false).
 
 Built with AddressSanitizer (and UBSan) or ThreadSanitizer, the kernel must also run clean: no
 access out of bounds, shared memory included, and no race between a block's threads; planted
@@ -60,22 +61,70 @@ def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, ch
     hist, escapes = render_gpu.chaos_histograms_gpu(*args)
     expected = np.empty_like(hist)
     expected_escapes = chaos_histograms(*args, False, expected)
-    assert emulated_gpu[-1]["use_shared"] == (size * size * 4 <= render_gpu.SHARED_LIMIT)
+    assert emulated_gpu[-1]["hist_mode"] == (size * size * 4 <= render_gpu.SHARED_LIMIT)
     assert hist.sum() > 0
     for f, vid in enumerate(vids):
         np.testing.assert_array_equal(hist[f], expected[f], err_msg=f"variation {vid}")
     np.testing.assert_array_equal(escapes, expected_escapes)
 
 
-def test_shared_and_global_histograms_are_the_same(emulated_gpu, monkeypatch):
+# 48 x 47 px: an odd pixel count, so the last 16-bit pair is half a pair. 300 chains of 128
+# threads: the last round's idle threads still meet the packed counters' barriers. 1,200 steps:
+# three spans of 511.
+@pytest.mark.parametrize("histogram", ["shared", "packed", "global"])
+def test_every_histogram_counts_what_numba_counts(emulated_gpu, histogram):
     coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=2)[:8])
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 48), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, 64, 800, 10)
-    shared, _ = render_gpu.chaos_histograms_gpu(*args)
-    monkeypatch.setattr(render_gpu, "SHARED_LIMIT", 0)
-    global_, _ = render_gpu.chaos_histograms_gpu(*args)
-    assert [launch["use_shared"] for launch in emulated_gpu] == [1, 0]
-    np.testing.assert_array_equal(shared, global_)
+    views[:, 5] = 47
+    args = (coefs, probs, nmaps, vids, views, seeds, 300, 1200, 10)
+    hist, escapes = render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
+    assert emulated_gpu[-1]["hist_mode"] == render_gpu.HISTOGRAMS[histogram]
+    expected = np.empty_like(hist)
+    expected_escapes = chaos_histograms(*args, False, expected)
+    assert hist.sum() > 0
+    np.testing.assert_array_equal(hist, expected)
+    np.testing.assert_array_equal(escapes, expected_escapes)
+
+
+def one_pixel_histograms():
+    """Every point of 4 frames (128 chains x 1,490 counted steps) in one pixel, counted the
+    packed way: 190,720 a frame, 65,408 in each full span of 511 steps."""
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=4)[:1])
+    views = np.tile(_view((-1e9, 1e9, -1e9, 1e9), 1), (coefs.shape[0], 1))
+    args = (coefs, probs, nmaps, vids, views, seeds, 128, 1500, 10)
+    hist, _ = render_gpu.chaos_histograms_gpu(*args, histogram="packed")
+    expected = np.empty_like(hist)
+    chaos_histograms(*args, False, expected)
+    return hist, expected
+
+
+def test_packed_counters_never_wrap(emulated_gpu):
+    """A 16-bit counter takes at most 65,535 counts between two add-outs, however hot its pixel."""
+    hist, expected = one_pixel_histograms()
+    assert (expected == 128 * 1490).all()
+    np.testing.assert_array_equal(hist, expected)
+
+
+def test_a_span_too_long_for_16_bits_is_caught(emulated_gpu, monkeypatch, tmp_path):
+    """The test above can fail: with spans twice as long, counters wrap and counts are lost."""
+    span = "#define PACKED_SPAN(threads) (65535 / (threads))"
+    source = render_gpu.KERNEL_SOURCE.read_text()
+    assert span in source
+    (tmp_path / "chaos.cu").write_text(source.replace(span, span.replace("65535", "131070")))
+    monkeypatch.setattr(render_gpu, "KERNEL_SOURCE", tmp_path / "chaos.cu")
+    hist, expected = one_pixel_histograms()
+    assert (hist < expected).all()
+
+
+def test_a_histogram_that_does_not_fit_is_refused_before_launch(emulated_gpu):
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:1])
+    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 256), (coefs.shape[0], 1))
+    args = (coefs, probs, nmaps, vids, views, seeds, 32, 100, 10)
+    with pytest.raises(ValueError, match="do not fit in shared memory as 'shared'"):
+        render_gpu.chaos_histograms_gpu(*args, histogram="shared")
+    with pytest.raises(ValueError, match="not one of auto, global, shared, packed"):
+        render_gpu.GpuRenderer(histogram="fast")
+    assert not emulated_gpu
 
 
 def test_the_gpu_renderer_frames_clips_as_the_cpu_does(emulated_gpu):
@@ -116,19 +165,23 @@ def sanitized_replay(launches, sanitizer, source, tmp_path):
 
 
 def recorded_launches(emulated_gpu):
-    """One launch through shared memory (48 px), one through global atomics (200 px), of every
-    variation; returns them with their arguments and results."""
+    """Launches of every variation, one each way of counting: int counters in shared memory
+    (48 px), global atomics (200 px), 16-bit counters (200 px; 160 chains of 128 threads, 600
+    steps: two rounds, the second partial, of two spans each); returns them with their
+    arguments and results."""
     RawKernel.keep_arguments = True
     try:
         coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1))
         results = []
-        for size in (48, 200):
+        for size, chains, iters, histogram in ((48, 32, 300, "auto"), (200, 32, 300, "auto"),
+                                               (200, 160, 600, "packed")):  # fmt: skip
             views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
             results.append(render_gpu.chaos_histograms_gpu(coefs, probs, nmaps, vids, views,
-                                                           seeds, 32, 300, 10))  # fmt: skip
+                                                           seeds, chains, iters, 10,
+                                                           histogram=histogram))  # fmt: skip
     finally:
         RawKernel.keep_arguments = False
-    assert [launch["use_shared"] for launch in emulated_gpu] == [1, 0]
+    assert [launch["hist_mode"] for launch in emulated_gpu] == [1, 0, 2]
     return list(emulated_gpu), results
 
 
@@ -136,7 +189,7 @@ def recorded_launches(emulated_gpu):
 def test_the_kernel_is_clean_under_sanitizers(emulated_gpu, sanitizer, tmp_path):
     """AddressSanitizer (with UBSan): no access out of bounds, shared memory included (only the
     launch's bytes are the kernel's), no undefined behaviour. ThreadSanitizer: no data race
-    between a block's threads (the shared histogram's zeroing, counting and flushing)."""
+    between a block's threads (the shared histogram's zeroing, counting and adding out)."""
     if sanitizer_runtime(sanitizer) is None:
         pytest.skip(f"no {sanitizer} sanitizer runtime of g++ that a Python can preload here")
     launches, expected = recorded_launches(emulated_gpu)
@@ -149,9 +202,13 @@ def test_the_kernel_is_clean_under_sanitizers(emulated_gpu, sanitizer, tmp_path)
 
 
 FLUSH = "for (int i = threadIdx.x; i < npix; i += blockDim.x) out[i] = local[i];"
+PACKED_OUT = "every thread\n                __syncthreads();"
 MUTANTS = {  # a bug planted in the kernel -> what the sanitizer must say
-    "no barrier after zeroing": ("thread", "local[i] = 0;\n        __syncthreads();",
+    "no barrier after zeroing": ("thread", "local[i] = 0;\n    __syncthreads();",
                                  "local[i] = 0;", "ThreadSanitizer: data race"),
+    "no barrier before adding packed counters out": ("thread", PACKED_OUT,
+                                                     PACKED_OUT.replace("__syncthreads();", ""),
+                                                     "ThreadSanitizer: data race"),
     "shared read past the launch's bytes": ("address", FLUSH, FLUSH.replace("<", "<="),
                                             "AddressSanitizer: use-after-poison"),
     "global write past the last frame": ("address", "int* out = hist + (long long)f * npix;",
@@ -178,7 +235,7 @@ def test_a_write_past_the_launch_shared_memory_is_reported(emulated_gpu, monkeyp
     """The emulator gives a launch only the shared bytes it asked for."""
     coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:2])
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 48), (coefs.shape[0], 1))
-    zeroing = "for (int i = threadIdx.x; i < npix; i += blockDim.x) local[i] = 0;"
+    zeroing = "for (int i = threadIdx.x; i < nlocal; i += blockDim.x) local[i] = 0;"
     source = render_gpu.KERNEL_SOURCE.read_text()
     assert zeroing in source
     (tmp_path / "chaos.cu").write_text(source.replace(zeroing, zeroing.replace("<", "<=")))

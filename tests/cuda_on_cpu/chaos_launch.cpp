@@ -8,9 +8,9 @@ int local[CPU_SHARED_BYTES / sizeof(int)];  // chaos_frames' dynamic shared memo
 extern "C" int launch_chaos_frames(
     unsigned grid, unsigned block, unsigned shared_bytes, const double* coefs, const u64* thresholds,
     const long long* alias, const long long* nmaps, const long long* vids, const double* views,
-    const u64* seeds, int nmax, int chains, int iters, int burn, int use_shared, int* hist,
+    const u64* seeds, int nmax, int chains, int iters, int burn, int hist_mode, int* hist,
     u64* escapes) {
     return cpu_launch(chaos_frames, grid, block, reinterpret_cast<unsigned char*>(local),
                       shared_bytes, coefs, thresholds, alias, nmaps, vids, views, seeds, nmax, chains,
-                      iters, burn, use_shared, hist, escapes);
+                      iters, burn, hist_mode, hist, escapes);
 }

@@ -34,7 +34,7 @@ CHAOS_FRAMES = (
     ("coefs", np.float64), ("thresholds", np.uint64), ("alias", np.int64), ("nmaps", np.int64),
     ("vids", np.int64), ("views", np.float64), ("seeds", np.uint64), ("nmax", ctypes.c_int),
     ("chains", ctypes.c_int), ("iters", ctypes.c_int), ("burn", ctypes.c_int),
-    ("use_shared", ctypes.c_int), ("hist", np.int32), ("escapes", np.uint64),
+    ("hist_mode", ctypes.c_int), ("hist", np.int32), ("escapes", np.uint64),
 )  # fmt: skip
 
 
@@ -129,12 +129,14 @@ class RawKernel:
                 raise TypeError(f"{name}: pass a np.int32 for a C int, got {type(value)}")
         hist = args[12]
         npix = int(args[5][0, 4]) * int(args[5][0, 5])
-        if args[11] and shared_mem < 4 * npix:
-            raise ValueError(f"use_shared with {shared_mem} bytes for {npix} int counters")
+        needs = (0, 4 * npix, 4 * ((npix + 1) // 2))[int(args[11])]  # chaos.cu's hist_mode
+        if shared_mem < needs:
+            raise ValueError(f"hist_mode {int(args[11])} needs {needs} bytes of shared memory "
+                             f"for {npix} pixels, got {shared_mem}")  # fmt: skip
         if hist.shape != (gx, npix):
             raise ValueError(f"hist {hist.shape}, expected {(gx, npix)}")
         self.launches.append({"grid": gx, "block": bx, "shared_mem": shared_mem,
-                              "use_shared": int(args[11])})  # fmt: skip
+                              "hist_mode": int(args[11])})  # fmt: skip
         if self.keep_arguments:
             self.launches[-1]["arguments"] = {name: np.array(value) for (name, _), value
                                               in zip(CHAOS_FRAMES, args)}  # fmt: skip
