@@ -22,7 +22,13 @@ import numpy as np
 from bench import print_table  # bench/ is the script's folder
 from fractalvid.gen.ifs import class_coefficients, sample_class
 from fractalvid.gen.render import RenderJob
-from fractalvid.gen.render_gpu import GpuRenderer, chaos_histograms_gpu, gpu_available
+from fractalvid.gen.render_gpu import (
+    GpuRenderer,
+    chaos_histograms_gpu,
+    device_shared_limit,
+    gpu_available,
+    histogram_bytes,
+)
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
@@ -146,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         (128, "auto", "int counters in shared memory (the default at 128 px)"),
         (128, "packed", "16-bit counters in shared memory"),
     ):  # fmt: skip
+        name = f"chaos game, paper mix, exact, {size} px, {histogram}"
+        if histogram != "auto" and histogram_bytes(histogram, size * size) > device_shared_limit():
+            rows.append((name, "-", f"needs more shared memory than this device has ({note})"))
+            continue
         pts, fps = chaos_rate(jobs, True, size, histogram)
-        rows.append((f"chaos game, paper mix, exact, {size} px, {histogram}",
-                     f"{pts:.3g} points/s, {fps:.0f} frames/s", note))  # fmt: skip
+        rows.append((name, f"{pts:.3g} points/s, {fps:.0f} frames/s", note))
     if len(jobs) > GPU_BATCH:  # the pipeline's launches are smaller: is the last wave a cost?
         pts, fps = chaos_rate(jobs[:GPU_BATCH], True)
         rows.append(("chaos game, paper mix, exact, at --batch", f"{pts:.3g} points/s, "

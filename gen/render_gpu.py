@@ -24,7 +24,6 @@ from fractalvid.gen.render import Rendered, RenderJob, RenderSettings, render_ba
 KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
 THREADS = 128  # chains per block at a time; paper settings run 128 chains per frame
 SHARED_LIMIT = 96 * 1024  # bytes of shared memory "auto" lets a block take for its histogram
-MAX_SHARED = 227 * 1024  # the most dynamic shared memory a block may have on Hopper (sm_90)
 # Where the kernel counts a frame's points (chaos.cu, hist_mode): the kernel's number for each.
 HISTOGRAMS = {"global": 0, "shared": 1, "packed": 2}
 
@@ -57,18 +56,29 @@ def histogram_bytes(histogram: str, npix: int) -> int:
     return {"global": 0, "shared": 4 * npix, "packed": 4 * ((npix + 1) // 2)}[histogram]
 
 
-def choose_histogram(npix: int, histogram: str = "auto") -> str:
-    """Where the kernel counts: ``histogram`` itself if it fits in a block's shared memory; for
-    "auto", int counters in shared memory up to SHARED_LIMIT (128 px), else global atomics (the
-    paper's 256 px). "packed" (256 px in 128 KB, one block per SM) is measured beside both by
-    bench_gpu.py; "auto" stays as it is until a device shows which is faster."""
+def device_shared_limit() -> int:
+    """The most dynamic shared memory a block may opt in to on the current device: 227 KB on
+    Hopper, 163 KB on A100, 99 KB on consumer GPUs (sm_86, sm_89, sm_120)."""
+    import cupy
+
+    return int(cupy.cuda.Device().attributes["MaxSharedMemoryPerBlockOptin"])
+
+
+def choose_histogram(npix: int, histogram: str = "auto", limit: int = 227 * 1024) -> str:
+    """Where the kernel counts: ``histogram`` itself if it fits in ``limit`` bytes of shared
+    memory (device_shared_limit); for "auto", int counters in shared memory up to SHARED_LIMIT
+    (128 px), else global atomics (the paper's 256 px). "packed" (256 px in 128 KB, one block
+    per SM) is measured beside both by bench_gpu.py; "auto" stays as it is until a device
+    shows which is faster."""
     if histogram == "auto":
-        return "shared" if histogram_bytes("shared", npix) <= SHARED_LIMIT else "global"
+        fits = histogram_bytes("shared", npix) <= min(SHARED_LIMIT, limit)
+        return "shared" if fits else "global"
     if histogram not in HISTOGRAMS:
         raise ValueError(f"histogram: {histogram!r} is not one of auto, {', '.join(HISTOGRAMS)}")
-    if histogram_bytes(histogram, npix) > MAX_SHARED:
-        raise ValueError(f"histogram: {npix} pixels do not fit in shared memory as {histogram!r} "
-                         f"({histogram_bytes(histogram, npix)} > {MAX_SHARED} bytes)")  # fmt: skip
+    if histogram_bytes(histogram, npix) > limit:
+        raise ValueError(f"histogram: {npix} pixels do not fit in this device's shared memory "
+                         f"as {histogram!r} ({histogram_bytes(histogram, npix)} > {limit} "
+                         "bytes); use 'global'")  # fmt: skip
     return histogram
 
 
@@ -86,7 +96,7 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
 
     f, nmax = probs.shape
     height, width = int(views[0, 5]), int(views[0, 4])
-    mode = choose_histogram(height * width, histogram)
+    mode = choose_histogram(height * width, histogram, device_shared_limit())
     prob = np.ones((f, nmax))
     alias = np.zeros((f, nmax), np.int64)
     alias_tables(probs, nmaps, prob, alias)

@@ -120,11 +120,32 @@ def test_a_histogram_that_does_not_fit_is_refused_before_launch(emulated_gpu):
     coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:1])
     views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 256), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, 32, 100, 10)
-    with pytest.raises(ValueError, match="do not fit in shared memory as 'shared'"):
+    with pytest.raises(ValueError, match="do not fit in this device's shared memory as 'shared'"):
         render_gpu.chaos_histograms_gpu(*args, histogram="shared")
     with pytest.raises(ValueError, match="not one of auto, global, shared, packed"):
         render_gpu.GpuRenderer(histogram="fast")
     assert not emulated_gpu
+
+
+def test_the_device_shared_memory_bounds_every_choice(emulated_gpu, monkeypatch):
+    """On a GPU with less shared memory than Hopper's, nothing asks for more than it has:
+    99 KB (consumer GPUs) refuses 256 px packed; 48 KB (older GPUs) counts 128 px globally."""
+    import cupy
+
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:2])
+    attributes = cupy.cuda.Device().attributes
+    for limit, size, histogram, mode in ((101376, 128, "auto", 1), (101376, 256, "packed", None),
+                                         (49152, 128, "auto", 0), (49152, 128, "packed", 2)):
+        monkeypatch.setitem(attributes, "MaxSharedMemoryPerBlockOptin", limit)
+        views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
+        args = (coefs, probs, nmaps, vids, views, seeds, 32, 100, 10)
+        if mode is None:
+            with pytest.raises(ValueError, match=f"131072 > {limit} bytes"):
+                render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
+        else:
+            render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
+            assert emulated_gpu[-1]["hist_mode"] == mode
+            assert emulated_gpu[-1]["shared_mem"] <= limit
 
 
 def test_the_gpu_renderer_frames_clips_as_the_cpu_does(emulated_gpu):

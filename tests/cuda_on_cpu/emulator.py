@@ -178,7 +178,8 @@ def fake_cupy() -> types.ModuleType:
         getDeviceCount=lambda: 1,
         getDeviceProperties=lambda i: {"name": b"CUDA kernel emulated on the CPU"},
     )
-    device = types.SimpleNamespace(synchronize=lambda: None)
+    device = types.SimpleNamespace(synchronize=lambda: None, id=0,
+                                   attributes={"MaxSharedMemoryPerBlockOptin": MAX_SHARED})
     mod.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda *a: device)
     mod.get_default_memory_pool = _MemoryPool
     return mod
