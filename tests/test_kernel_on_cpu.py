@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from cuda_on_cpu.emulator import (
     SANITIZE_VARIABLE,
+    WORKDIR_VARIABLE,
     RawKernel,
     compiler_available,
     fake_cupy,
@@ -175,7 +176,8 @@ def sanitized_replay(launches, sanitizer, source, tmp_path):
         np.savez(tmp_path / f"launch{i}.npz", grid=launch["grid"], block=launch["block"],
                  shared_mem=launch["shared_mem"], **launch["arguments"])  # fmt: skip
         argv += [str(tmp_path / f"launch{i}.npz"), str(tmp_path / f"result{i}.npz")]
-    env = {**os.environ, SANITIZE_VARIABLE: sanitizer, "LD_PRELOAD": sanitizer_runtime(sanitizer),
+    env = {**os.environ, SANITIZE_VARIABLE: sanitizer, WORKDIR_VARIABLE: str(tmp_path / "kernels"),
+           "LD_PRELOAD": sanitizer_runtime(sanitizer),
            "ASAN_OPTIONS": "detect_leaks=0", "TSAN_OPTIONS": "halt_on_error=1"}  # fmt: skip
     here = Path(__file__).parent / "cuda_on_cpu"
     command = [sys.executable, str(here / "sanitized_launch.py"), str(source), *argv]

@@ -42,6 +42,7 @@ CHAOS_FRAMES = (
 # must also preload the sanitizer's runtime (``sanitizer_runtime``), as ctypes loads the kernel
 # into a Python that was not built with it.
 SANITIZE_VARIABLE = "CUDA_ON_CPU_SANITIZE"
+WORKDIR_VARIABLE = "CUDA_ON_CPU_WORKDIR"
 SANITIZE_FLAGS = {
     "address": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
     "thread": ["-fsanitize=thread"],
@@ -79,6 +80,7 @@ def build(source: str, workdir: Path, sanitizer: str | None = None) -> ctypes.CD
     digest = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:16]
     lib = workdir / f"chaos_cpu_{digest}.so"
     if not lib.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "chaos.cu").write_text(source)
         subprocess.run(
             ["g++", "-std=c++17", *flags, "-ffp-contract=off", "-fPIC", "-shared", "-pthread",
@@ -101,7 +103,11 @@ def build(source: str, workdir: Path, sanitizer: str | None = None) -> ctypes.CD
 class RawKernel:
     """cupy.RawKernel for ``chaos_frames``, run on the CPU."""
 
-    workdir = Path(tempfile.mkdtemp(prefix="cuda_on_cpu_"))
+    # Built kernels go to a folder removed when Python exits, or to WORKDIR_VARIABLE's folder
+    # (a process that may not exit cleanly, such as a sanitized one, gets its caller's).
+    _workdir = None if os.environ.get(WORKDIR_VARIABLE) else tempfile.TemporaryDirectory(
+        prefix="cuda_on_cpu_")  # fmt: skip
+    workdir = Path(os.environ.get(WORKDIR_VARIABLE) or _workdir.name)
     launches: list[dict] = []  # what each launch asked for, for tests to inspect
     keep_arguments = False  # True: launches also keep a copy of the arguments, as passed
 
