@@ -4,19 +4,24 @@ No torch needed: ``ClipReader`` is a plain iterable that handles shard lists (a 
 URL pattern, a wids index JSON or a list of paths), shard shuffling, splitting across nodes and
 data-loader workers, MP4 decoding and clip sampling (e.g. 8 frames at stride 2). For torch,
 ``torch_dataset`` wraps it as an ``IterableDataset``; for the webdataset library,
-``mp4_decoder`` is a decode handler.
+``mp4_decoder`` is a decode handler; for wids, ``WidsInPlace`` reads shards where they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import shutil
 import sys
 import tarfile
+import tempfile
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -214,3 +219,40 @@ def torch_dataset(reader: ClipReader):
                 yield torch.from_numpy(np.ascontiguousarray(frames)), label, meta
 
     return _Clips()
+
+
+class WidsInPlace:
+    """A ``localname`` for ``wids.ShardListDataset`` that reads local shards where they are:
+    ``wids.ShardListDataset("OUT/index.train.json", localname=WidsInPlace())``.
+
+    By default wids copies each shard it opens into /tmp/_wids_cache (or $WIDS_CACHE) and keeps
+    the copy, so an epoch leaves a second copy of the data set there. ``localname=lambda u: u``
+    avoids the copy but puts wids' lock files beside the shards, which fails on read-only
+    storage. This maps each local shard to a symbolic link in ``scratch`` (by default a new
+    temporary folder, removed with this object): wids finds the link, opens the original
+    through it, and keeps its lock files there. Remote URLs (http, s3, ...) map to a plain
+    file in ``scratch``, which wids downloads into. Picklable, for DataLoader workers.
+    """
+
+    def __init__(self, scratch: str | Path | None = None):
+        if scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix="fractalvid_wids_"))
+            weakref.finalize(self, shutil.rmtree, self.scratch, ignore_errors=True)
+        else:
+            self.scratch = Path(scratch)
+            self.scratch.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, url: str) -> str:
+        parsed = urlparse(url)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]  # one name per URL, and short
+        link = self.scratch / f"{digest}-{Path(parsed.path).name}"
+        if parsed.scheme not in ("", "file"):
+            return str(link)  # remote: wids downloads into it
+        target = Path(parsed.path if parsed.scheme == "file" else url).resolve()
+        if not target.is_file():
+            raise FileNotFoundError(f"{url}: no such shard")
+        try:
+            link.symlink_to(target)
+        except FileExistsError:  # made earlier, or by another worker at the same time
+            pass
+        return str(link)

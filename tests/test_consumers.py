@@ -3,6 +3,7 @@
 import json
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,7 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fractalvid.shards.encode import decode_mp4
-from fractalvid.shards.reader import ClipReader, mp4_decoder, sample_window, shard_urls
+from fractalvid.shards.reader import (
+    ClipReader,
+    WidsInPlace,
+    mp4_decoder,
+    sample_window,
+    shard_urls,
+)
 
 from outputs import generate, small_args
 
@@ -127,15 +134,76 @@ def test_webdataset_pipeline_with_our_decoder(ds, rows):
     assert n == 16
 
 
-def test_wids_index_loads(ds, rows):
+def test_wids_index_loads(ds, rows, tmp_path):
     import wids  # needs torch and pillow, which it does not declare
 
-    dataset = wids.ShardListDataset(str(ds / "index.train.json"))
+    dataset = wids.ShardListDataset(str(ds / "index.train.json"), localname=WidsInPlace(tmp_path))
     assert len(dataset) == 16
     sample = dataset[5]
     frames = decode_mp4(sample[".mp4"].read())
     assert frames.shape[1:] == (64, 64)
     assert sample[".cls"] == rows[sample["__key__"]]["class_id"]
+
+
+def test_wids_copies_every_shard_it_opens_by_default(ds, tmp_path, monkeypatch):
+    """Why WidsInPlace exists: without a localname, wids copies each shard into its cache."""
+    import wids
+
+    monkeypatch.setenv("WIDS_CACHE", str(tmp_path / "cache"))
+    wids.ShardListDataset(str(ds / "index.train.json"))[5]
+    (copy,) = (tmp_path / "cache").iterdir()
+    assert not copy.is_symlink() and copy.stat().st_size == (ds / "train-000001.tar").stat().st_size
+
+
+def test_wids_reads_shards_in_place_through_our_localname(ds, rows, tmp_path, monkeypatch):
+    """No copy, and nothing written beside the shards (wids' lock files go to the scratch
+    folder), so read-only storage works; the localname survives pickling (DataLoader workers)."""
+    import pickle
+
+    import wids
+    import wids.wids_dl
+
+    monkeypatch.setenv("WIDS_CACHE", str(tmp_path / "cache"))
+    locks = []
+    lock_init = wids.wids_dl.ULockFile.__init__
+
+    def recording_init(self, path):
+        locks.append(Path(path))
+        lock_init(self, path)
+
+    monkeypatch.setattr(wids.wids_dl.ULockFile, "__init__", recording_init)
+    before = sorted(os.listdir(ds))
+    localname = pickle.loads(pickle.dumps(WidsInPlace(tmp_path / "scratch")))
+    dataset = wids.ShardListDataset(str(ds / "index.train.json"), localname=localname)
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        assert sample[".cls"] == rows[sample["__key__"]]["class_id"]
+    assert sorted(os.listdir(ds)) == before
+    assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")
+    shard_locks = [lock for lock in locks if lock.name.endswith(".tar.lock")]
+    assert shard_locks and {lock.parent for lock in shard_locks} == {tmp_path / "scratch"}
+    links = sorted((tmp_path / "scratch").iterdir())
+    assert len(links) == len(list(ds.glob("train-*.tar")))
+    assert all(link.is_symlink() and link.resolve().parent == ds.resolve() for link in links)
+
+
+def test_wids_in_place_names_and_cleanup(ds, tmp_path):
+    import gc
+
+    localname = WidsInPlace()
+    scratch = localname.scratch
+    shard = str(ds / "train-000000.tar")
+    plain, file_url = Path(localname(shard)), Path(localname("file://" + shard))
+    assert plain.parent == file_url.parent == scratch
+    assert plain.resolve() == file_url.resolve() == Path(shard).resolve()
+    assert localname(shard) == str(plain)  # the same name again; the link is already there
+    remote = localname("https://example.org/data/train-000000.tar")
+    assert Path(remote).parent == scratch and not Path(remote).exists()  # wids downloads here
+    with pytest.raises(FileNotFoundError, match="no such shard"):
+        localname(str(ds / "train-999999.tar"))
+    del localname
+    gc.collect()
+    assert not scratch.exists()
 
 
 def test_hugging_face_datasets_loads_the_shards(ds, rows, tmp_path):
