@@ -222,6 +222,25 @@ def test_hugging_face_datasets_loads_the_shards(ds, rows, tmp_path):
         assert decode_mp4(r["mp4"]["bytes"]).shape[1:] == (64, 64)
 
 
+def test_hugging_face_datasets_streams_the_shards_without_a_copy(ds, rows, tmp_path):
+    """The README's way: streaming=True reads the tars in place; nothing lands in the cache."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import datasets
+
+    hf = datasets.load_dataset("webdataset", data_files={"train": shard_urls(ds)}, split="train",
+                               streaming=True, cache_dir=str(tmp_path / "hf"))  # fmt: skip
+    hf = hf.cast_column("mp4", datasets.Video(decode=False))
+    seen = []
+    for r in hf:
+        assert r["cls"] == rows[r["__key__"]]["class_id"]
+        assert decode_mp4(r["mp4"]["bytes"]).shape[1:] == (64, 64)
+        seen.append(r["__key__"])
+    assert sorted(seen) == train_keys(rows)
+    cached = sum(p.stat().st_size for p in (tmp_path / "hf").rglob("*") if p.is_file())
+    assert cached < 1024  # a lock file at most; no Arrow copy of the clips
+
+
 def test_duckdb_and_pyarrow_query_the_metadata_joined_by_key(ds, rows):
     import duckdb
     path = str(ds / "clips.parquet")
