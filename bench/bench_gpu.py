@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append((f"H.264 encoding alone, {cores} threads x {ENCODE_GROUP} clips per ffmpeg",
                  f"{encode_ceiling(jobs, cores):.0f} "
                  "frames/s", "the host's ceiling for end to end"))  # fmt: skip
-    default = default_workers("gpu")
+    default = default_workers("gpu", build_config("paper"), GPU_BATCH)
     sweep = [default] if args.quick else sorted({2, max(1, cores // 4), default, cores})
     for augment in (False, True):
         for workers in sweep:

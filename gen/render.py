@@ -123,6 +123,7 @@ def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp
     coarse, _ = histograms(coefs, probs, nmaps, vids, coarse_views, seeds, COARSE_CHAINS,
                            coarse_iters, COARSE_BURN, False)  # fmt: skip
     occupancy = to_host(coarse > 0).reshape(nframes, c, c)
+    del coarse  # before the full pass allocates its counts (device memory on the GPU)
     boxes = [
         clip_window(occupancy[a:b], w, settings.keep, settings.pad)
         for a, b in zip(starts[:-1], starts[1:])

@@ -23,6 +23,7 @@ from fractalvid.gen.render import Rendered, RenderJob, RenderSettings, render_ba
 
 KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
 THREADS = 128  # chains per block at a time; paper settings run 128 chains per frame
+BOX_CHUNK = 256  # frames box-filtered at a time (two temporaries of 64 MB each at 256 px)
 SHARED_LIMIT = 96 * 1024  # bytes of shared memory "auto" lets a block take for its histogram
 # Where the kernel counts a frame's points (chaos.cu, hist_mode): the kernel's number for each.
 HISTOGRAMS = {"global": 0, "shared": 1, "packed": 2}
@@ -147,9 +148,10 @@ class GpuRenderer:
 
         hist, escapes = chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains,
                                              iters, burn, self.exact, self.histogram)  # fmt: skip
-        if splat:
-            size = (hist.shape[0], int(views[0, 5]), int(views[0, 4]))
-            hist = box3(hist.reshape(size), cupy).reshape(hist.shape)
+        if splat:  # in chunks of frames: a whole batch at once would hold three copies
+            counts = hist.reshape(hist.shape[0], int(views[0, 5]), int(views[0, 4]))
+            for at in range(0, counts.shape[0], BOX_CHUNK):
+                counts[at : at + BOX_CHUNK] = box3(counts[at : at + BOX_CHUNK], cupy)
         return hist, escapes
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:

@@ -114,9 +114,17 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         claim_output(cfg, out_path, overwrite)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
-    workers = workers or default_workers(renderer)
+    workers = workers or default_workers(renderer, cfg, batch)
     workers = min(workers, max(1, len(selected)))
-    summary = run_shards(cfg, selected, out_path, renderer, workers, batch, progress=not quiet)
+    try:
+        summary = run_shards(cfg, selected, out_path, renderer, workers, batch,
+                             progress=not quiet)  # fmt: skip
+    except Exception as exc:
+        if type(exc).__name__ != "OutOfMemoryError":  # cupy's, raised in a worker
+            raise
+        raise click.ClickException(
+            f"the GPU ran out of memory with {workers} worker(s): pass fewer --workers or a "
+            "smaller --batch; finished shards are kept, and a rerun resumes") from None
     click.echo(
         f"{summary.made} shards made, {summary.skipped} already done; {summary.clips} clips in "
         f"{summary.seconds:.1f} s ({summary.clips_per_s:.2f} clips/s) -> {out_path}",

@@ -149,7 +149,10 @@ def test_the_device_shared_memory_bounds_every_choice(emulated_gpu, monkeypatch)
             assert emulated_gpu[-1]["shared_mem"] <= limit
 
 
-def test_the_gpu_renderer_frames_clips_as_the_cpu_does(emulated_gpu):
+# box chunk 7: the 3x3 filter runs over 124 frames 7 at a time, the last chunk partial
+@pytest.mark.parametrize("box_chunk", [render_gpu.BOX_CHUNK, 7])
+def test_the_gpu_renderer_frames_clips_as_the_cpu_does(emulated_gpu, monkeypatch, box_chunk):
+    monkeypatch.setattr(render_gpu, "BOX_CHUNK", box_chunk)
     jobs = every_variation(frames=4)
     gpu = render_gpu.GpuRenderer().render(jobs, SMALL)
     cpu = CpuRenderer().render(jobs, SMALL)
@@ -265,3 +268,43 @@ def test_a_write_past_the_launch_shared_memory_is_reported(emulated_gpu, monkeyp
     monkeypatch.setattr(render_gpu, "KERNEL_SOURCE", tmp_path / "chaos.cu")
     with pytest.raises(RuntimeError, match="past the 9216 bytes"):
         render_gpu.chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, 32, 300, 10)
+
+
+def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monkeypatch):
+    """Half the cores up to 8, and no more workers than 90% of the GPU's memory holds at
+    gpu_worker_bytes each (2.25 GB at paper settings, batch 128): a 16 GB card gets 6."""
+    import cupy
+
+    from fractalvid.pipelines import run
+    from fractalvid.pipelines.config import build_config
+
+    monkeypatch.setattr(run, "cpu_count", lambda: 16)
+    paper = build_config("paper")
+    memory = {}
+    monkeypatch.setattr(cupy.cuda.runtime, "getDeviceProperties",
+                        lambda i: {"totalGlobalMem": memory["bytes"]})  # fmt: skip
+    for gigabytes, cfg, batch, workers in ((80, paper, None, 8), (16, paper, None, 6),
+                                           (16, paper, 64, 8), (4, paper, None, 1),
+                                           (1, paper, None, 1),
+                                           (16, build_config("paper", {"color": True}), None, 4)):
+        memory["bytes"] = gigabytes * 10**9
+        assert run.default_workers("gpu", cfg, batch) == workers, (gigabytes, batch)
+    assert run.gpu_worker_bytes(paper, 128) == 2**30 + 128 * 20 * 256**2 * 7
+    assert run.default_workers("gpu") == 8  # without a config: cores alone
+    assert run.default_workers("cpu", paper) == 16
+
+
+def test_gpu_out_of_memory_says_what_to_do(emulated_gpu, monkeypatch, cli, tmp_path):
+    from fractalvid.pipelines import run
+
+    class OutOfMemoryError(MemoryError):  # cupy.cuda.memory's, as a worker re-raises it
+        pass
+
+    def exhausted(*args, **kwargs):
+        raise OutOfMemoryError("out of memory allocating 671,088,640 bytes")
+
+    monkeypatch.setattr(run, "run_shards", exhausted)
+    result = cli("generate", "--out", tmp_path / "x", "--backend", "gpu", "--workers", "3")
+    assert result.exit_code == 1
+    assert "GPU ran out of memory with 3 worker(s): pass fewer --workers" in result.output
+    assert "Traceback" not in result.output

@@ -182,7 +182,8 @@ def fake_cupy() -> types.ModuleType:
     mod.RawKernel = RawKernel
     runtime = types.SimpleNamespace(
         getDeviceCount=lambda: 1,
-        getDeviceProperties=lambda i: {"name": b"CUDA kernel emulated on the CPU"},
+        getDeviceProperties=lambda i: {"name": b"CUDA kernel emulated on the CPU",
+                                       "totalGlobalMem": 80 * 2**30},
     )
     device = types.SimpleNamespace(synchronize=lambda: None, id=0,
                                    attributes={"MaxSharedMemoryPerBlockOptin": MAX_SHARED})
