@@ -11,6 +11,9 @@ set -uo pipefail
 OUT=${OUT:-/tmp/out}
 BUDGET=${BUDGET:-580}
 mkdir -p "$OUT"
+# A rerun on the same warm machine must test this tree: pip --target keeps what is there, and
+# setuptools' build/ keeps modules deleted since.
+rm -rf /tmp/site build
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site .
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
