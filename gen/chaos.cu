@@ -252,7 +252,8 @@ extern "C" __global__ void chaos_frames(
     // all threads run the same rounds and spans; chains past the last are idle, not absent.
     const int span = hist_mode == PACKED ? PACKED_SPAN(blockDim.x) : iters;
     u64 escaped = 0;
-    for (int ch = threadIdx.x; ch - (int)threadIdx.x < chains; ch += blockDim.x) {
+    for (int round = 0; round * (int)blockDim.x < chains; ++round) {
+        const int ch = round * blockDim.x + threadIdx.x;
         const bool live = ch < chains;
         u64 st = mix64(seeds[f] ^ ((u64)(ch + 1) * GOLDEN));
         double x = 2.0 * unit53(mix64(st ^ MIX1)) - 1.0;
