@@ -25,7 +25,8 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
   "$OLDPWD/tests/test_gpu.py" "$OLDPWD/tests/test_kernel_on_cpu.py" \
   "$OLDPWD/tests/test_render.py" 2>&1) | tee "$OUT/test-gpu.txt"
 left=$((BUDGET - SECONDS - 70))
-timeout $((left < 300 ? left : 300)) python3 bench/bench_gpu.py --clips "${CLIPS:-512}" 2>&1 \
+timeout $((left < 300 ? left : 300)) python3 bench/bench_gpu.py --clips "${CLIPS:-512}" \
+  --e2e-clips "${E2E_CLIPS:-2048}" 2>&1 \
   | tee "$OUT/bench-gpu.txt"
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 for tool in memcheck racecheck; do
