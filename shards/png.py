@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +27,3 @@ def encode_png(image: np.ndarray) -> bytes:
         + _chunk(b"IDAT", zlib.compress(raw, 6))
         + _chunk(b"IEND", b"")
     )
-
-
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    Path(path).write_bytes(encode_png(image))
