@@ -79,11 +79,12 @@ def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int,
 def gpu_worker_bytes(cfg: Config, batch: int) -> int:
     """Device memory one GPU worker may take (an estimate): a base, plus per pixel of a
     batch's frames 4 bytes of counts, 1 for the box filter's chunks and the tone map, and the
-    finished frames (1 byte, 3 in colour) of this batch and the one being encoded. Measured on
-    the array-module path: 830 MiB at the peak of rendering 128 paper clips (5.4 bytes a
-    pixel), against 7 estimated here."""
+    rendered frames (1 byte) of this batch and of the previous one, whose clips are still being
+    composed while this one renders (composed clips, colour ones too, go to the host one at a
+    time). Measured on the array-module path: 830 MiB at the peak of rendering 128 paper
+    clips (5.4 bytes a pixel), against 7 estimated here."""
     pixels = batch * cfg.frames_max * cfg.resolution**2
-    return GPU_WORKER_BASE + pixels * (5 + 2 * (3 if cfg.color else 1))
+    return GPU_WORKER_BASE + pixels * 7
 
 
 def gpu_memory() -> int:

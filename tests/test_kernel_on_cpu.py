@@ -280,13 +280,14 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
 
     monkeypatch.setattr(run, "cpu_count", lambda: 16)
     paper = build_config("paper")
+    small = build_config("paper", {"resolution": 128})  # a quarter of the pixels
     memory = {}
     monkeypatch.setattr(cupy.cuda.runtime, "getDeviceProperties",
                         lambda i: {"totalGlobalMem": memory["bytes"]})  # fmt: skip
     for gigabytes, cfg, batch, workers in ((80, paper, None, 8), (16, paper, None, 6),
                                            (16, paper, 64, 8), (4, paper, None, 1),
                                            (1, paper, None, 1),
-                                           (16, build_config("paper", {"color": True}), None, 4)):
+                                           (4, small, None, 2)):
         memory["bytes"] = gigabytes * 10**9
         assert run.default_workers("gpu", cfg, batch) == workers, (gigabytes, batch)
     assert run.gpu_worker_bytes(paper, 128) == 2**30 + 128 * 20 * 256**2 * 7
