@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -101,7 +102,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     """Generate (or resume) a data set into OUT."""
     from fractalvid.gen.render import get_renderer
     from fractalvid.pipelines.finalize import finalize
-    from fractalvid.pipelines.run import claim_output, default_workers, run_shards
+    from fractalvid.pipelines.run import claim_output, default_workers, disk_warning, run_shards
 
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
@@ -116,15 +117,22 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         raise UsageFailure(str(exc)) from None
     workers = workers or default_workers(renderer, cfg, batch)
     workers = min(workers, max(1, len(selected)))
+    warning = disk_warning(cfg, selected, out_path)
+    if warning:
+        click.echo(warning, err=True)
     try:
         summary = run_shards(cfg, selected, out_path, renderer, workers, batch,
                              progress=not quiet)  # fmt: skip
     except Exception as exc:
-        if type(exc).__name__ != "OutOfMemoryError":  # cupy's, raised in a worker
-            raise
-        raise click.ClickException(
-            f"the GPU ran out of memory with {workers} worker(s): pass fewer --workers or a "
-            "smaller --batch; finished shards are kept, and a rerun resumes") from None
+        if type(exc).__name__ == "OutOfMemoryError":  # cupy's, raised in a worker
+            raise click.ClickException(
+                f"the GPU ran out of memory with {workers} worker(s): pass fewer --workers or "
+                "a smaller --batch; finished shards are kept, and a rerun resumes") from None
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise click.ClickException(
+                f"no space left on the device of {out_path}: free space and rerun; finished "
+                "shards are kept, and a rerun resumes") from None
+        raise
     click.echo(
         f"{summary.made} shards made, {summary.skipped} already done; {summary.clips} clips in "
         f"{summary.seconds:.1f} s ({summary.clips_per_s:.2f} clips/s) -> {out_path}",

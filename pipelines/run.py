@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from fractalvid import __version__
 from fractalvid.gen.chaos import compiled_before
 from fractalvid.gen.render import get_renderer
 from fractalvid.pipelines.config import Config, ConfigError
-from fractalvid.pipelines.plan import ShardSpec
-from fractalvid.pipelines.shard import DEFAULT_BATCH, ShardResult, run_shard
+from fractalvid.pipelines.plan import ShardSpec, estimates
+from fractalvid.pipelines.shard import DEFAULT_BATCH, ShardResult, run_shard, shard_done
 from fractalvid.shards.atomic import write_atomic
 
 GPU_WORKERS = 8  # processes sharing one GPU, at most (see default_workers)
@@ -111,6 +112,21 @@ def default_workers(renderer: str, cfg: Config | None = None, batch: int | None 
         per_worker = gpu_worker_bytes(cfg, batch or GPU_BATCH)
         workers = min(workers, int(0.9 * memory) // per_worker)
     return max(1, workers)
+
+
+def disk_warning(cfg: Config, shards: Sequence[ShardSpec], out: Path) -> str | None:
+    """A line saying ``out`` looks too small for the shards still to make, or None. The need
+    is plan.estimates' (rounded up from measured sizes) for the clips of shards without a
+    done marker; it warns rather than refuses, as the estimate is not exact."""
+    pending = sum(s.count for s in shards if not shard_done(out, s, cfg, check_sha=False))
+    total = cfg.train_clips + cfg.val_clips
+    need = estimates(cfg)[0] * pending / max(1, total)
+    free = shutil.disk_usage(out).free
+    if need <= free:
+        return None
+    return (f"warning: {out} has {free / 1e9:.2f} GB free; the {pending} clips still to make "
+            f"need about {need / 1e9:.2f} GB (an estimate). A run that fills the disk stops; "
+            "free space and rerun to resume.")  # fmt: skip
 
 
 def default_batch(renderer: str) -> int:

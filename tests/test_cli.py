@@ -96,3 +96,36 @@ def test_every_key_round_trips_through_set_as_keys_shows_it(cli):
         shown[key] = value
     assert set(shown) == set(Config().to_dict())
     assert build_config("tiny", shown) == Config()
+
+
+def test_a_disk_too_small_is_named_before_work_and_not_after(cli, tmp_path, monkeypatch):
+    """A warning line (the estimate may be off, so the run goes on); none once all is made."""
+    import shutil
+
+    from fractalvid.pipelines import run
+
+    out = tmp_path / "out"
+    full = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full._replace(free=1000))
+    result = cli("generate", "--out", out, "--quiet", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {out} has 0.00 GB free; the 6 clips still to make need about" in result.output
+    again = cli("generate", "--out", out, "--quiet", *SMALL)
+    assert again.exit_code == 0 and "warning" not in again.output
+    monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full)
+    assert "warning" not in cli("generate", "--out", tmp_path / "roomy", "--quiet", *SMALL).output
+
+
+def test_a_full_disk_mid_run_says_what_to_do(cli, tmp_path, monkeypatch):
+    import errno
+
+    from fractalvid.pipelines import run
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run, "run_shards", full)
+    result = cli("generate", "--out", tmp_path / "out", *SMALL)
+    assert result.exit_code == 1
+    assert "no space left on the device of" in result.output and "rerun resumes" in result.output
+    assert "Traceback" not in result.output
