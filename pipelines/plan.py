@@ -67,17 +67,25 @@ def clip_specs(cfg: Config, shard: ShardSpec) -> list[ClipSpec]:
     return specs
 
 
+# Bytes a clip takes whatever its size: tar headers and padding, KEY.json, the MP4's own
+# headers and its Parquet rows. Measured: 8.4 kB a clip at 32 px, of which pixels are little.
+CLIP_OVERHEAD = 8000
+
+
 def estimates(cfg: Config) -> tuple[float, float]:
     """(disk bytes, CPU core-seconds) of the whole data set, from `make bench` figures on the
-    project's 2-core x86_64 machine: 0.044 bytes per pixel-frame of H.264 at CRF 23 for plain
-    renders and 0.026 composed, rounded up to 0.05 and 0.04 (colour adds about half); about
-    120 M chaos-game points/s per core (half the classes linear), about 550 frames/s of encoding
-    per core (groups of 8 clips per ffmpeg), and about 37 ms of compose per 256 px clip of 19
-    frames."""
-    frames = (cfg.train_clips + cfg.val_clips) * (cfg.frames_min + cfg.frames_max) / 2
+    project's 2-core x86_64 machine: CLIP_OVERHEAD a clip, plus 0.044 bytes per pixel-frame of
+    H.264 at CRF 23 for plain renders and 0.026 composed, rounded up to 0.05 and 0.04 (colour
+    adds about half); about 120 M chaos-game points/s per core (half the classes linear), about
+    550 frames/s of encoding per core (groups of 8 clips per ffmpeg), and about 37 ms of compose
+    per 256 px clip of 19 frames. Measured sizes of 40-clip sets at 32, 64 and 128 px (compose
+    on and off) fall from 4% under to 20% over these (at 256 px, 45-50 kB a composed clip
+    against 58 kB here): an estimate that errs high, as a disk check should."""
+    clips = cfg.train_clips + cfg.val_clips
+    frames = clips * (cfg.frames_min + cfg.frames_max) / 2
     pixels = frames * cfg.resolution**2
     per_pixel = 0.04 if cfg.augment else 0.05
-    disk = pixels * per_pixel * (1.5 if cfg.color else 1.0)
+    disk = clips * CLIP_OVERHEAD + pixels * per_pixel * (1.5 if cfg.color else 1.0)
     points = frames * cfg.render_settings.points_per_frame
     compose = pixels * (0.037 / (19 * 256**2)) if cfg.augment else 0.0
     return disk, points / 120e6 + pixels / (550 * 256**2) + compose

@@ -124,9 +124,13 @@ def disk_warning(cfg: Config, shards: Sequence[ShardSpec], out: Path) -> str | N
     free = shutil.disk_usage(out).free
     if need <= free:
         return None
-    return (f"warning: {out} has {free / 1e9:.2f} GB free; the {pending} clips still to make "
-            f"need about {need / 1e9:.2f} GB (an estimate). A run that fills the disk stops; "
-            "free space and rerun to resume.")  # fmt: skip
+    return (f"warning: {out} has {_size(free)} free; the {pending} clips still to make need "
+            f"about {_size(need)} (an estimate). A run that fills the disk stops; free space and "
+            "rerun to resume.")  # fmt: skip
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.2f} MB"
 
 
 def default_batch(renderer: str) -> int:

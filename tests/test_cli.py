@@ -109,7 +109,7 @@ def test_a_disk_too_small_is_named_before_work_and_not_after(cli, tmp_path, monk
     monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full._replace(free=1000))
     result = cli("generate", "--out", out, "--quiet", *SMALL)
     assert result.exit_code == 0, result.output
-    assert f"warning: {out} has 0.00 GB free; the 6 clips still to make need about" in result.output
+    assert f"warning: {out} has 0.00 MB free; the 6 clips still to make need about" in result.output
     again = cli("generate", "--out", out, "--quiet", *SMALL)
     assert again.exit_code == 0 and "warning" not in again.output
     monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full)
