@@ -79,8 +79,8 @@ def estimates(cfg: Config) -> tuple[float, float]:
     adds about half); about 120 M chaos-game points/s per core (half the classes linear), about
     550 frames/s of encoding per core (groups of 8 clips per ffmpeg), and about 37 ms of compose
     per 256 px clip of 19 frames. Measured sizes of 40-clip sets at 32, 64 and 128 px (compose
-    on and off) fall from 4% under to 20% over these (at 256 px, 45-50 kB a composed clip
-    against 58 kB here): an estimate that errs high, as a disk check should."""
+    on and off) fall from 4% under to 20% over these (at 256 px, `make bench` measured 32-50 kB
+    a composed clip, against 58 kB here): an estimate that errs high, as a disk check should."""
     clips = cfg.train_clips + cfg.val_clips
     frames = clips * (cfg.frames_min + cfg.frames_max) / 2
     pixels = frames * cfg.resolution**2
