@@ -10,28 +10,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from fractalvid.gen.chaos import chaos_histograms
-from fractalvid.gen.render import _stack_jobs, _view
 from fractalvid.gen.render_gpu import chaos_histograms_gpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from outputs import every_variation  # noqa: E402  (the tests' jobs: one clip per variation)
+# the tests' jobs (one clip per variation), the kernels' arguments and numba's counts
+from outputs import every_variation, histogram_args, numba_histograms  # noqa: E402
 
 
 def main() -> int:
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1))
+    jobs = every_variation(frames=1)
     failed = 0
     # int counters in shared memory; global atomics; 16-bit counters in shared memory (160
     # chains of 128 threads, 600 steps: two rounds, the second partial, of two spans each)
     for size, chains, iters, histogram in ((48, 64, 300, "auto"), (200, 64, 300, "auto"),
                                            (200, 160, 600, "packed")):  # fmt: skip
-        views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-        args = (coefs, probs, nmaps, vids, views, seeds, chains, iters, 10)
+        args = histogram_args(jobs, size, chains, iters, 10)
         hist, escapes = chaos_histograms_gpu(*args, histogram=histogram)
-        expected = np.empty(hist.shape, np.int32)
-        expected_escapes = chaos_histograms(*args, False, expected)
+        expected, expected_escapes = numba_histograms(args)
         same = bool((hist.get() == expected).all() and (escapes.get() == expected_escapes).all())
         verdict = "counts equal numba" if same else "COUNTS DIFFER from numba"
         print(f"{size} px, {histogram}: {verdict}")

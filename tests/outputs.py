@@ -1,5 +1,5 @@
-"""Helpers for tests: small data sets from settings, comparing whole data-set folders, and
-render jobs of every variation."""
+"""Helpers for tests: small data sets from settings, comparing whole data-set folders, render
+jobs of every variation, and the chaos kernels' arguments and numba's counts for them."""
 
 import hashlib
 
@@ -42,3 +42,27 @@ def every_variation(frames=4):
                            linear_fraction=0.0 if vid else 1.0)  # fmt: skip
         jobs.append(RenderJob(class_coefficients(cls)[:frames], vid, 1000 + i))
     return jobs
+
+
+def histogram_args(jobs, size, chains, iters, burn, half=1.5):
+    """The arguments of ``chaos_histograms`` and ``chaos_histograms_gpu`` (before ``splat`` or
+    ``exact``) for every frame of ``jobs``, on a size x size canvas of the box [-half, half]^2:
+    (coefs, probs, nmaps, vids, views, seeds, chains, iters, burn)."""
+    import numpy as np
+
+    from fractalvid.gen.render import _stack_jobs, _view
+
+    coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
+    views = np.tile(_view((-half, half, -half, half), size), (coefs.shape[0], 1))
+    return coefs, probs, nmaps, vids, views, seeds, chains, iters, burn
+
+
+def numba_histograms(args):
+    """What the CPU kernel counts for ``histogram_args``: (hist [F, H * W] int32, escapes [F])."""
+    import numpy as np
+
+    from fractalvid.gen.chaos import chaos_histograms
+
+    views = args[4]
+    hist = np.empty((views.shape[0], int(views[0, 4]) * int(views[0, 5])), np.int32)
+    return hist, chaos_histograms(*args, False, hist)

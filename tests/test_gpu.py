@@ -13,7 +13,7 @@ from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
 from fractalvid.gen.render_gpu import KERNEL_SOURCE, box3, gpu_available
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, variation_id
 
-from outputs import every_variation
+from outputs import every_variation, histogram_args, numba_histograms
 
 # Paper-like point counts on a small canvas, so sampling noise stays far below the 0.99 bar.
 SETTINGS = RenderSettings(resolution=64, chains=128, iterations=7500, burn_in=200,
@@ -161,18 +161,13 @@ def test_fused_gpu_renders_agree_with_the_cpu_statistically():
 def test_the_device_counts_exactly_what_numba_counts(size, histogram):
     """Compiled without FMA and using no device math library function, the kernel must give
     numba's counts bit for bit, for every variation: any difference is a bug, not rounding."""
-    from fractalvid.gen.chaos import chaos_histograms
-    from fractalvid.gen.render import _stack_jobs, _view
     from fractalvid.gen.render_gpu import chaos_histograms_gpu
 
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation())
-    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, 128, 2000, 20)
+    args = histogram_args(every_variation(), size, 128, 2000, 20)
     hist, escapes = chaos_histograms_gpu(*args, histogram=histogram)
-    expected = np.empty(hist.shape, np.int32)
-    expected_escapes = chaos_histograms(*args, False, expected)
+    expected, expected_escapes = numba_histograms(args)
     hist = hist.get()
-    for f, vid in enumerate(vids):
+    for f, vid in enumerate(args[3]):
         np.testing.assert_array_equal(hist[f], expected[f], err_msg=f"variation {vid}")
     np.testing.assert_array_equal(escapes.get(), expected_escapes)
 

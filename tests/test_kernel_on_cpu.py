@@ -30,10 +30,16 @@ from cuda_on_cpu.emulator import (
 )
 
 from fractalvid.gen import render_gpu
-from fractalvid.gen.chaos import chaos_histograms
-from fractalvid.gen.render import CpuRenderer, RenderSettings, _stack_jobs, _view
+from fractalvid.gen.render import CpuRenderer, RenderSettings
 
-from outputs import digests, every_variation, generate, small_args
+from outputs import (
+    digests,
+    every_variation,
+    generate,
+    histogram_args,
+    numba_histograms,
+    small_args,
+)
 
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="g++ not installed")
 
@@ -56,15 +62,12 @@ def emulated_gpu(monkeypatch):
 @pytest.mark.parametrize(("size", "chains", "iters"), [(64, 32, 1500), (200, 32, 1500),
                                                        (64, 300, 200)])  # fmt: skip
 def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, chains, iters):
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=3))
-    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, chains, iters, 20)
+    args = histogram_args(every_variation(frames=3), size, chains, iters, 20)
     hist, escapes = render_gpu.chaos_histograms_gpu(*args)
-    expected = np.empty_like(hist)
-    expected_escapes = chaos_histograms(*args, False, expected)
+    expected, expected_escapes = numba_histograms(args)
     assert emulated_gpu[-1]["hist_mode"] == (size * size * 4 <= render_gpu.SHARED_LIMIT)
     assert hist.sum() > 0
-    for f, vid in enumerate(vids):
+    for f, vid in enumerate(args[3]):
         np.testing.assert_array_equal(hist[f], expected[f], err_msg=f"variation {vid}")
     np.testing.assert_array_equal(escapes, expected_escapes)
 
@@ -74,14 +77,11 @@ def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, ch
 # three spans of 511.
 @pytest.mark.parametrize("histogram", ["shared", "packed", "global"])
 def test_every_histogram_counts_what_numba_counts(emulated_gpu, histogram):
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=2)[:8])
-    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 48), (coefs.shape[0], 1))
-    views[:, 5] = 47
-    args = (coefs, probs, nmaps, vids, views, seeds, 300, 1200, 10)
+    args = histogram_args(every_variation(frames=2)[:8], 48, 300, 1200, 10)
+    args[4][:, 5] = 47  # the views' height
     hist, escapes = render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
     assert emulated_gpu[-1]["hist_mode"] == render_gpu.HISTOGRAMS[histogram]
-    expected = np.empty_like(hist)
-    expected_escapes = chaos_histograms(*args, False, expected)
+    expected, expected_escapes = numba_histograms(args)
     assert hist.sum() > 0
     np.testing.assert_array_equal(hist, expected)
     np.testing.assert_array_equal(escapes, expected_escapes)
@@ -90,13 +90,9 @@ def test_every_histogram_counts_what_numba_counts(emulated_gpu, histogram):
 def one_pixel_histograms():
     """Every point of 4 frames (128 chains x 1,490 counted steps) in one pixel, counted the
     packed way: 190,720 a frame, 65,408 in each full span of 511 steps."""
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=4)[:1])
-    views = np.tile(_view((-1e9, 1e9, -1e9, 1e9), 1), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, 128, 1500, 10)
+    args = histogram_args(every_variation(frames=4)[:1], 1, 128, 1500, 10, half=1e9)
     hist, _ = render_gpu.chaos_histograms_gpu(*args, histogram="packed")
-    expected = np.empty_like(hist)
-    chaos_histograms(*args, False, expected)
-    return hist, expected
+    return hist, numba_histograms(args)[0]
 
 
 def test_packed_counters_never_wrap(emulated_gpu):
@@ -118,9 +114,7 @@ def test_a_span_too_long_for_16_bits_is_caught(emulated_gpu, monkeypatch, tmp_pa
 
 
 def test_a_histogram_that_does_not_fit_is_refused_before_launch(emulated_gpu):
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:1])
-    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 256), (coefs.shape[0], 1))
-    args = (coefs, probs, nmaps, vids, views, seeds, 32, 100, 10)
+    args = histogram_args(every_variation(frames=1)[:1], 256, 32, 100, 10)
     with pytest.raises(ValueError, match="do not fit in this device's shared memory as 'shared'"):
         render_gpu.chaos_histograms_gpu(*args, histogram="shared")
     with pytest.raises(ValueError, match="not one of auto, global, shared, packed"):
@@ -133,13 +127,12 @@ def test_the_device_shared_memory_bounds_every_choice(emulated_gpu, monkeypatch)
     99 KB (consumer GPUs) refuses 256 px packed; 48 KB (older GPUs) counts 128 px globally."""
     import cupy
 
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:2])
+    jobs = every_variation(frames=1)[:2]
     attributes = cupy.cuda.Device().attributes
     for limit, size, histogram, mode in ((101376, 128, "auto", 1), (101376, 256, "packed", None),
                                          (49152, 128, "auto", 0), (49152, 128, "packed", 2)):
         monkeypatch.setitem(attributes, "MaxSharedMemoryPerBlockOptin", limit)
-        views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-        args = (coefs, probs, nmaps, vids, views, seeds, 32, 100, 10)
+        args = histogram_args(jobs, size, 32, 100, 10)
         if mode is None:
             with pytest.raises(ValueError, match=f"131072 > {limit} bytes"):
                 render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
@@ -197,14 +190,12 @@ def recorded_launches(emulated_gpu):
     arguments and results."""
     RawKernel.keep_arguments = True
     try:
-        coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1))
+        jobs = every_variation(frames=1)
         results = []
         for size, chains, iters, histogram in ((48, 32, 300, "auto"), (200, 32, 300, "auto"),
                                                (200, 160, 600, "packed")):  # fmt: skip
-            views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), size), (coefs.shape[0], 1))
-            results.append(render_gpu.chaos_histograms_gpu(coefs, probs, nmaps, vids, views,
-                                                           seeds, chains, iters, 10,
-                                                           histogram=histogram))  # fmt: skip
+            args = histogram_args(jobs, size, chains, iters, 10)
+            results.append(render_gpu.chaos_histograms_gpu(*args, histogram=histogram))
     finally:
         RawKernel.keep_arguments = False
     assert [launch["hist_mode"] for launch in emulated_gpu] == [1, 0, 2]
@@ -259,15 +250,14 @@ def test_the_sanitizers_report_planted_bugs(emulated_gpu, mutant, tmp_path):
 
 def test_a_write_past_the_launch_shared_memory_is_reported(emulated_gpu, monkeypatch, tmp_path):
     """The emulator gives a launch only the shared bytes it asked for."""
-    coefs, probs, nmaps, vids, seeds = _stack_jobs(every_variation(frames=1)[:2])
-    views = np.tile(_view((-1.5, 1.5, -1.5, 1.5), 48), (coefs.shape[0], 1))
+    args = histogram_args(every_variation(frames=1)[:2], 48, 32, 300, 10)
     zeroing = "for (int i = threadIdx.x; i < nlocal; i += blockDim.x) local[i] = 0;"
     source = render_gpu.KERNEL_SOURCE.read_text()
     assert zeroing in source
     (tmp_path / "chaos.cu").write_text(source.replace(zeroing, zeroing.replace("<", "<=")))
     monkeypatch.setattr(render_gpu, "KERNEL_SOURCE", tmp_path / "chaos.cu")
     with pytest.raises(RuntimeError, match="past the 9216 bytes"):
-        render_gpu.chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, 32, 300, 10)
+        render_gpu.chaos_histograms_gpu(*args)
 
 
 def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monkeypatch):
