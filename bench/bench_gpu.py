@@ -92,9 +92,10 @@ def encode_ceiling(jobs: list[RenderJob], threads: int) -> float:
     """Frames/s of H.264 encoding alone on ``threads`` threads, each driving one ffmpeg at a
     time for ENCODE_GROUP clips, as the pipeline does: the most the host can take whatever the
     GPU does."""
-    s = build_config("paper").render_settings
-    clips = [r.frames.get() for r in GpuRenderer().render(jobs[: max(threads, 8)], s)]
-    fmt = build_config("paper").video_format
+    cfg = build_config("paper")
+    clips = [r.frames.get() for r in GpuRenderer().render(jobs[: max(threads, 8)],
+                                                          cfg.render_settings)]  # fmt: skip
+    fmt = cfg.video_format
     work = clips * max(1, (4 * threads * ENCODE_GROUP) // len(clips))
     groups = [work[at : at + ENCODE_GROUP] for at in range(0, len(work), ENCODE_GROUP)]
     with ThreadPoolExecutor(threads) as pool:
