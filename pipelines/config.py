@@ -24,6 +24,13 @@ class ConfigError(ValueError):
     """A bad config key or value; the message names it and says what is allowed."""
 
 
+# Limits the output formats set, checked before any work rather than met half way through.
+MAX_SEED = 2**63 - 1  # clips.parquet keeps the seed in an int64 column
+MAX_POINTS = 2**31 - 1  # points a frame (and steps a chain): int32 counts and kernel arguments
+MAX_CLIPS = 10**9 - 1  # keys are 9-digit clip numbers (plan.KEY_DIGITS)
+MAX_SHARDS = 10**6  # per split: shard names have 6 digits (train-000000)
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that determines a data set. Field docs are in ``FIELD_HELP``."""
@@ -311,9 +318,16 @@ def validate(c: Config) -> None:
         if base is float and isinstance(v, int) and not isinstance(v, bool):
             ok = True
         _require(ok, f"{f.name}={v!r}: expected {getattr(base, '__name__', base)}")
+    _require(0 <= c.seed <= MAX_SEED, f"seed={c.seed}: must be in 0..2^63-1")
     for name in ("classes", "train_per_class", "shard_size", "fps", "chains", "iterations"):
         _require(getattr(c, name) >= 1, f"{name}={getattr(c, name)}: must be at least 1")
     _require(c.val_per_class >= 0, f"val_per_class={c.val_per_class}: must be >= 0")
+    clips = c.train_clips + c.val_clips
+    _require(clips <= MAX_CLIPS, f"classes x (train_per_class + val_per_class) = {clips:,} "
+             f"clips: at most {MAX_CLIPS:,} (9-digit keys)")  # fmt: skip
+    shards = -(-max(c.train_clips, c.val_clips) // c.shard_size)
+    _require(shards <= MAX_SHARDS, f"shard_size={c.shard_size}: {shards:,} shards in a split, "
+             f"at most {MAX_SHARDS:,} (6-digit names); raise shard_size")  # fmt: skip
     _require(
         16 <= c.resolution <= 4096 and c.resolution % 2 == 0,
         f"resolution={c.resolution}: must be an even number of pixels in 16..4096",
@@ -326,11 +340,18 @@ def validate(c: Config) -> None:
         0 <= c.burn_in < c.iterations,
         f"burn_in={c.burn_in}: must be in 0..iterations-1 ({c.iterations - 1})",
     )
+    _require(c.iterations <= MAX_POINTS, f"iterations={c.iterations}: at most {MAX_POINTS}")
+    points = c.chains * (c.iterations - c.burn_in)
+    _require(points <= MAX_POINTS, f"chains x (iterations - burn_in) = {points:,} points a "
+             f"frame: at most {MAX_POINTS:,} (32-bit counts)")  # fmt: skip
     _require(
         8 <= c.coarse_resolution <= 1024,
         f"coarse_resolution={c.coarse_resolution}: must be in 8..1024",
     )
-    _require(c.coarse_points >= 10, f"coarse_points={c.coarse_points}: must be at least 10")
+    _require(
+        10 <= c.coarse_points <= 10**9,
+        f"coarse_points={c.coarse_points}: must be in 10..10^9",
+    )
     _require(0 < c.framing_keep <= 1, f"framing_keep={c.framing_keep}: must be in (0, 1]")
     _require(0 <= c.framing_pad <= 1, f"framing_pad={c.framing_pad}: must be in [0, 1]")
     _require(0 <= c.linear_fraction <= 1, f"linear_fraction={c.linear_fraction}: not in [0, 1]")

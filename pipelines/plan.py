@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fractalvid.pipelines.config import Config
+from fractalvid.pipelines.config import MAX_CLIPS, MAX_SHARDS, Config
 
-KEY_DIGITS = 9
+KEY_DIGITS = len(str(MAX_CLIPS))
+SHARD_DIGITS = len(str(MAX_SHARDS - 1))
 SPLITS = ("train", "val")
 
 
@@ -35,7 +36,7 @@ class ShardSpec:
 
     @property
     def name(self) -> str:
-        return f"{self.split}-{self.number:06d}"
+        return f"{self.split}-{self.number:0{SHARD_DIGITS}d}"
 
 
 def split_sizes(cfg: Config) -> dict[str, int]:

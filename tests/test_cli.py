@@ -24,6 +24,12 @@ SMALL = ["--set", "classes=2", "--set", "train_per_class=2", "--set", "val_per_c
         ("variations=bent,sparkle", "sparkle"),
         ("codec=mpeg2", "codec"),
         ("novalue", "KEY=VALUE"),
+        # limits of the output formats: refused here, not after a shard is half written
+        ("seed=-1", "seed"),
+        ("seed=9223372036854775808", "seed"),  # int64 column of clips.parquet
+        ("classes=40000000", "9-digit keys"),  # 1.2e9 clips
+        ("iterations=3000000000", "iterations"),
+        ("chains=2000000", "32-bit counts"),  # 2e6 x 1900 points a frame
     ],
 )
 def test_bad_setting_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, setting, named):
@@ -34,6 +40,28 @@ def test_bad_setting_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, set
     assert len(lines) == 1, result.output
     assert named in lines[0]
     assert not out.exists()
+
+
+def test_the_largest_values_the_formats_hold_are_accepted():
+    from fractalvid.pipelines.config import MAX_CLIPS, MAX_POINTS, MAX_SEED, MAX_SHARDS, Config
+
+    assert Config(seed=MAX_SEED).seed == MAX_SEED
+    assert Config(classes=MAX_CLIPS, train_per_class=1, val_per_class=0, shard_size=1000)
+    assert Config(chains=MAX_POINTS // 1000, iterations=1000, burn_in=0)
+    assert Config(classes=MAX_SHARDS, train_per_class=1, val_per_class=0, shard_size=1)
+    with pytest.raises(ConfigError, match="6-digit names"):
+        Config(classes=MAX_SHARDS + 1, train_per_class=1, val_per_class=0, shard_size=1)
+
+
+def test_the_largest_seed_survives_into_the_metadata(cli, tmp_path):
+    import pyarrow.parquet as pq
+
+    from fractalvid.pipelines.config import MAX_SEED
+
+    out = tmp_path / "out"
+    result = cli("generate", "--out", out, *SMALL, "--set", f"seed={MAX_SEED}", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert set(pq.read_table(out / "clips.parquet").column("seed").to_pylist()) == {MAX_SEED}
 
 
 def test_bad_shard_range_is_refused_before_work(cli, tmp_path):
