@@ -57,6 +57,8 @@ def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
     try:
         if shards_opt and array_task:
             raise ValueError("use either --shards or --array-task, not both")
+        if array_tasks and not array_task:  # else every task would make the whole data set
+            raise ValueError("--array-tasks needs --array-task K (or auto), this task's number")
         if shards_opt:
             return [shards[i] for i in parse_range(shards_opt, len(shards))], True
         if array_task:
@@ -71,6 +73,19 @@ def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
     except ValueError as exc:
         raise UsageFailure(str(exc)) from None
     return shards, False
+
+
+def _claim(cfg: Config, out: str, overwrite: bool) -> Path:
+    """OUT made ready for ``cfg`` (run.claim_output), or one line saying why it cannot be."""
+    from fractalvid.pipelines.run import claim_output
+
+    try:
+        claim_output(cfg, Path(out), overwrite)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    except OSError as exc:  # read-only, no permission, a file on the path
+        raise UsageFailure(f"--out {out}: cannot write there ({exc.strerror})") from None
+    return Path(out)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +117,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     """Generate (or resume) a data set into OUT."""
     from fractalvid.gen.render import get_renderer
     from fractalvid.pipelines.finalize import finalize
-    from fractalvid.pipelines.run import claim_output, default_workers, disk_warning, run_shards
+    from fractalvid.pipelines.run import default_workers, disk_warning, run_shards
 
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
@@ -110,11 +125,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         renderer = get_renderer(backend).name
     except (RuntimeError, ValueError) as exc:
         raise UsageFailure(str(exc)) from None
-    out_path = Path(out)
-    try:
-        claim_output(cfg, out_path, overwrite)
-    except ConfigError as exc:
-        raise UsageFailure(str(exc)) from None
+    out_path = _claim(cfg, out, overwrite)
     workers = workers or default_workers(renderer, cfg, batch)
     workers = min(workers, max(1, len(selected)))
     warning = disk_warning(cfg, selected, out_path)
@@ -215,7 +226,7 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     SLURM_ARRAY_TASK_COUNT); finalize runs after all succeed (--dependency=afterok).
     """
     from fractalvid.pipelines.plan import plan_shards
-    from fractalvid.pipelines.run import CONFIG_FILE, claim_output
+    from fractalvid.pipelines.run import CONFIG_FILE
     from fractalvid.pipelines.slurm import SlurmJob, write_scripts
     from fractalvid.pipelines.slurm import submit as run_submit
 
@@ -226,12 +237,11 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
                            f"use at most {n_shards} tasks (or a smaller shard_size)")  # fmt: skip
     if wait and not submit:
         raise UsageFailure("--wait needs --submit")
-    out_path = Path(out)
     try:
-        claim_output(cfg, out_path, overwrite)
-    except ConfigError as exc:
+        job = SlurmJob(tasks, throttle, cpus_per_task, time_limit, partition, mem, account)
+    except ValueError as exc:
         raise UsageFailure(str(exc)) from None
-    job = SlurmJob(tasks, throttle, cpus_per_task, time_limit, partition, mem, account)
+    out_path = _claim(cfg, out, overwrite)
     scripts = write_scripts(out_path, out_path / CONFIG_FILE, job)
     click.echo(f"wrote {scripts[0]} ({tasks} tasks, {n_shards} shards) and {scripts[1]}")
     if not submit:

@@ -3,6 +3,7 @@ dependent finalize job. Other schedulers run the same `generate --array-task aut
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import sys
@@ -12,6 +13,15 @@ from pathlib import Path
 from fractalvid.shards.atomic import write_atomic
 
 SLURM_DIR = "slurm"  # inside OUT: the scripts, the frozen config and the task logs
+# What sbatch takes (its man page), checked here so that a typo fails now, not at submission,
+# and no value can carry a newline into the script.
+_FORMATS = {
+    "time": (r"(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2}|unlimited|infinite)",
+             "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"),
+    "mem": (r"\d+([KMGT]B?)?", "a number of megabytes, or with a unit: 8G, 500M"),
+    "partition": (r"[\w.-]+(,[\w.-]+)*", "a name, or names separated by commas"),
+    "account": (r"[\w.-]+", "a name"),
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,12 @@ class SlurmJob:
     partition: str | None = None
     mem: str | None = None  # e.g. "8G"
     account: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, (pattern, form) in _FORMATS.items():
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(pattern, value, re.IGNORECASE):
+                raise ValueError(f"--{name} {value!r}: expected {form}")
 
 
 def _header(name: str, job: SlurmJob, logs: Path, cpus: int) -> list[str]:

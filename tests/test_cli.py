@@ -64,6 +64,22 @@ def test_the_largest_seed_survives_into_the_metadata(cli, tmp_path):
     assert set(pq.read_table(out / "clips.parquet").column("seed").to_pylist()) == {MAX_SEED}
 
 
+def test_an_out_folder_that_cannot_be_made_is_named_in_one_line(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli("generate", "--out", blocker / "out", *SMALL)
+    assert result.exit_code == 2
+    expected = f"Error: --out {blocker / 'out'}: cannot write there (Not a directory)"
+    assert result.output.strip() == expected
+
+
+def test_array_tasks_without_a_task_number_is_refused(cli, tmp_path):
+    """Else each task of an array job would make the whole data set."""
+    result = cli("generate", "--out", tmp_path / "out", *SMALL, "--array-tasks", "4")
+    assert result.exit_code == 2 and "--array-tasks needs --array-task" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_shard_range_is_refused_before_work(cli, tmp_path):
     out = tmp_path / "out"
     result = cli("generate", "--out", out, *SMALL, "--shards", "5:9")

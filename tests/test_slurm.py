@@ -55,6 +55,25 @@ def test_more_tasks_than_shards_is_refused(cli, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--time", "4h"), ("--time", "1:2:3:4"), ("--mem", "lots"), ("--mem", "8 G"),
+     ("--partition", "gpu\n#SBATCH --exclusive"), ("--account", "a b")],
+)
+def test_a_value_sbatch_would_refuse_is_named_before_anything_is_written(cli, tmp_path, option,
+                                                                          value):  # fmt: skip
+    result = cli("slurm", "--out", tmp_path / "x", *SMALL, "--tasks", "2", option, value)
+    assert result.exit_code == 2 and f"{option} {value!r}: expected" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_every_time_format_of_sbatch_is_taken(cli, tmp_path):
+    for value in ("90", "90:30", "04:00:00", "2-12", "2-12:30", "2-12:30:00", "UNLIMITED"):
+        out = tmp_path / value.replace(":", "_")
+        assert cli("slurm", "--out", out, *SMALL, "--tasks", "2", "--time", value).exit_code == 0
+        assert f"#SBATCH --time={value}\n" in _body(out / "slurm" / "generate.sbatch")
+
+
 def _cluster_up() -> str | None:
     """None when a SLURM cluster answers here; else why not."""
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
