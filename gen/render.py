@@ -20,6 +20,9 @@ from fractalvid.gen.tonemap import tone_map
 
 COARSE_CHAINS = 10
 COARSE_BURN = 20
+# Counts a CPU full pass holds at once (128 MB of int32): one pass for a batch of 8 clips up to
+# 512 px, whole clips a pass above, so a worker's memory stays bounded at large resolutions.
+CPU_PASS_PIXELS = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,15 @@ def _view(box: tuple[float, float, float, float], size: int) -> np.ndarray:
     )
 
 
-def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp) -> list[Rendered]:
+def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp,
+                 pass_pixels: int | None = None) -> list[Rendered]:  # fmt: skip
     """The steps every backend shares, around its ``histograms``.
 
     histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat) ->
     (counts [F, H * W] int32, escapes [F]) on the array module ``xp``; splat applies the 3x3
     box filter. A coarse pass frames each clip (from the occupancy of every frame, on the
     host), the full pass renders it, and the tone map turns counts into frames on ``xp``.
+    pass_pixels: the most counts (pixels x frames) a full pass holds at once; None: no limit.
     """
     if not jobs:
         return []
@@ -129,18 +134,39 @@ def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp
         for a, b in zip(starts[:-1], starts[1:])
     ]
 
-    # Full pass: every frame of a clip under its clip's window.
+    # Full pass: every frame of a clip under its clip's window, in passes of whole clips
+    # whose counts fit in pass_pixels (frames do not depend on what they are counted with).
     size = settings.resolution
     views = np.concatenate([np.tile(_view(b, size), (n, 1)) for b, n in zip(boxes, lengths)])
-    counts, escapes = histograms(coefs, probs, nmaps, vids, views, seeds, settings.chains,
-                                 settings.iterations, settings.burn_in, True)  # fmt: skip
-    counts = counts.reshape(nframes, size, size)
-    escapes = to_host(escapes)
     steps = settings.chains * settings.iterations
-    return [
-        Rendered(tone_map(counts[a:b], xp), box, float(escapes[a:b].sum()) / (steps * (b - a)))
-        for a, b, box in zip(starts[:-1], starts[1:], boxes)
-    ]
+    rendered = []
+    for first, last in _passes(lengths, size * size, pass_pixels):
+        a, b = starts[first], starts[last]
+        counts, escapes = histograms(coefs[a:b], probs[a:b], nmaps[a:b], vids[a:b], views[a:b],
+                                     seeds[a:b], settings.chains, settings.iterations,
+                                     settings.burn_in, True)  # fmt: skip
+        counts = counts.reshape(b - a, size, size)
+        escapes = to_host(escapes)
+        for clip in range(first, last):
+            s, e = starts[clip] - a, starts[clip + 1] - a
+            rendered.append(Rendered(tone_map(counts[s:e], xp), boxes[clip],
+                                     float(escapes[s:e].sum()) / (steps * (e - s))))  # fmt: skip
+        del counts  # before the next pass allocates its own
+    return rendered
+
+
+def _passes(lengths: list[int], pixels: int, pass_pixels: int | None) -> list[tuple[int, int]]:
+    """Clips [first, last) of each full pass: as many whole clips (of ``lengths`` frames of
+    ``pixels``) as fit in ``pass_pixels`` counts, at least one; None: all in one pass."""
+    if pass_pixels is None:
+        return [(0, len(lengths))]
+    passes, first, held = [], 0, 0
+    for clip, n in enumerate(lengths):
+        if clip > first and held + n * pixels > pass_pixels:
+            passes.append((first, clip))
+            first, held = clip, 0
+        held += n * pixels
+    return passes + [(first, len(lengths))]
 
 
 def _cpu_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
@@ -157,7 +183,7 @@ class CpuRenderer:
     exact = True
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
-        return render_batch(jobs, settings, _cpu_histograms, np)
+        return render_batch(jobs, settings, _cpu_histograms, np, CPU_PASS_PIXELS)
 
 
 def get_renderer(backend: str) -> Renderer:

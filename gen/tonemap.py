@@ -9,6 +9,7 @@ import numpy as np
 # float32 puts a pixel within 1e-4 of its exact place on the 0-255 scale; pixels closer than
 # this to a rounding boundary take their level from exact integer thresholds instead.
 _DOUBT = 1e-3
+CHUNK_PIXELS = 4 * 2**20  # pixels mapped at a time: 16 MB per float32 temporary
 
 
 def level_thresholds(peak: int) -> np.ndarray:
@@ -27,16 +28,26 @@ def tone_map(counts, xp=np):
     One scale for the whole clip, so brightness does not flicker from frame to frame. The
     level of a count is defined by ``level_thresholds``: float32 math (whose last bits differ
     between numpy builds and GPUs) only finds it fast, and is overruled near a boundary.
+    Frames go CHUNK_PIXELS at a time, which bounds the float temporaries at large sizes.
     """
     peak = int(counts.max())
+    out = xp.zeros(counts.shape, xp.uint8)
     if peak <= 0:
-        return xp.zeros(counts.shape, xp.uint8)
-    x = xp.log1p(counts.astype(xp.float32)) * xp.float32(255.0 / math.log1p(peak))
-    shifted = x + xp.float32(0.5)
+        return out
+    scale = xp.float32(255.0 / math.log1p(peak))
+    thresholds = xp.asarray(level_thresholds(peak).astype(counts.dtype))  # <= peak: fits
+    step = max(1, CHUNK_PIXELS // max(1, counts[0].size))
+    for at in range(0, counts.shape[0], step):
+        out[at : at + step] = _levels(counts[at : at + step], scale, thresholds, xp)
+    return out
+
+
+def _levels(counts, scale, thresholds, xp):
+    """Levels of counts [t, H, W] int32 (see tone_map) -> [t, H, W] uint8."""
+    shifted = xp.log1p(counts.astype(xp.float32)) * scale + xp.float32(0.5)
     levels = xp.floor(shifted)
     frac = shifted - levels
     near = (frac < _DOUBT) | (frac > 1.0 - _DOUBT)
     levels = levels.astype(xp.int32)
-    thresholds = xp.asarray(level_thresholds(peak).astype(counts.dtype))  # <= peak: fits
     levels[near] = xp.searchsorted(thresholds, counts[near], side="right").astype(xp.int32)
     return xp.clip(levels, 0, 255).astype(xp.uint8)

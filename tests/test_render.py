@@ -197,6 +197,53 @@ def test_batching_does_not_change_a_clip():
         assert t.window == a.window
 
 
+def test_passes_of_whole_clips_render_what_one_pass_renders():
+    """A full pass bounded to a few clips' counts (large frames) gives the same frames."""
+    from fractalvid.gen.ifs import class_coefficients, sample_class
+    from fractalvid.gen.render import _cpu_histograms, render_batch
+
+    rng = np.random.default_rng(4)
+    jobs = [RenderJob(class_coefficients(c), c.variation, 50 + i)
+            for i, c in enumerate(sample_class(rng, frames=(n, n)) for n in (3, 4, 5, 6))]
+    calls = []
+
+    def counted(*args):
+        calls.append(len(args[0]))
+        return _cpu_histograms(*args)
+
+    one = render_batch(jobs, SMALL, counted, np)
+    frame = SMALL.resolution**2
+    for limit, frames in ((None, [18]), (6 * frame, [3, 4, 5, 6]), (12 * frame, [12, 6])):
+        calls.clear()
+        split = render_batch(jobs, SMALL, counted, np, limit)
+        assert calls[1:] == frames  # calls[0] is the coarse pass, always one
+        for a, b in zip(one, split, strict=True):
+            assert np.array_equal(a.frames, b.frames) and a.escaped == b.escaped
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 30), min_size=1, max_size=20), limit=st.integers(1, 200))
+def test_passes_hold_whole_clips_in_order_within_the_limit(lengths, limit):
+    from fractalvid.gen.render import _passes
+
+    passes = _passes(lengths, 1, limit)
+    assert [a for a, _ in passes] == [0] + [b for _, b in passes[:-1]]
+    assert passes[-1][1] == len(lengths) and all(a < b for a, b in passes)
+    for a, b in passes:  # over the limit only as a single clip
+        assert sum(lengths[a:b]) <= limit or b == a + 1
+    for a, b in passes[:-1]:  # and never split early
+        assert sum(lengths[a : b + 1]) > limit
+
+
+def test_tone_map_in_chunks_maps_as_in_one(monkeypatch):
+    from fractalvid.gen import tonemap
+
+    counts = np.random.default_rng(2).integers(0, 5000, (7, 20, 20)).astype(np.int32)
+    whole = tone_map(counts)
+    monkeypatch.setattr(tonemap, "CHUNK_PIXELS", 3 * 400 - 1)  # two frames a chunk
+    assert np.array_equal(tone_map(counts), whole)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_count_does_not_change_the_output(threads):
     import numba
