@@ -152,6 +152,15 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     if not partial and not no_finalize:
         dataset = finalize(cfg, out_path)
         click.echo(f"finalized: {dataset['splits']} , {dataset['bytes'] / 1e6:.1f} MB", err=True)
+    elif partial:  # other tasks may still be writing: say where the data set stands, no more
+        from fractalvid.pipelines.plan import plan_shards
+        from fractalvid.pipelines.shard import shard_done
+
+        shards = plan_shards(cfg)
+        done = sum(shard_done(out_path, s, cfg, check_sha=False) for s in shards)
+        then = "now" if done == len(shards) else "once all are,"
+        click.echo(f"{done} of {len(shards)} shards of the data set are done; {then} run "
+                   f"`fractalvid finalize {out_path}`", err=True)  # fmt: skip
 
 
 @main.command()
