@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -25,6 +27,30 @@ class UsageFailure(click.ClickException):
     """One line on stderr, exit code 2, before any work."""
 
     exit_code = 2
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C or SIGTERM (a scheduler's time limit, scancel): one line, exit 128 + signal."""
+
+    def __init__(self, signum: int, out: Path):
+        super().__init__(f"stopped by {signal.Signals(signum).name}: finished shards are kept in "
+                         f"{out}; rerun the same command to resume")  # fmt: skip
+        self.exit_code = 128 + signum
+
+
+@contextmanager
+def _stoppable():
+    """SIGTERM raises KeyboardInterrupt (as Ctrl-C does) while the block runs, so both stop
+    through the same path: workers shut down, the log and the progress bar closed."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _config(preset: str | None, config_file: str | None, sets: tuple[str, ...]) -> Config:
@@ -132,8 +158,11 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     if warning:
         click.echo(warning, err=True)
     try:
-        summary = run_shards(cfg, selected, out_path, renderer, workers, batch,
-                             progress=not quiet)  # fmt: skip
+        with _stoppable():
+            summary = run_shards(cfg, selected, out_path, renderer, workers, batch,
+                                 progress=not quiet)  # fmt: skip
+    except KeyboardInterrupt as exc:
+        raise Interrupted(exc.args[0] if exc.args else signal.SIGINT, out_path) from None
     except Exception as exc:
         if type(exc).__name__ == "OutOfMemoryError":  # cupy's, raised in a worker
             raise click.ClickException(

@@ -217,6 +217,7 @@ def run_shards(
                      r.peak_rss_mb)  # fmt: skip
     except BaseException as exc:
         log.error("stopped: %r", exc)
+        results.close()  # now: stops the workers and frees their queues before the exit
         raise
     finally:
         bar.close()
