@@ -30,7 +30,7 @@ def _stop_mid_shard(proc, out, signum):
     """Send ``signum`` once a shard after the first is being written (a temporary tar)."""
     deadline = time.time() + 120
     while time.time() < deadline:
-        if (out / "train-000000.stats.json").exists() and list(out.glob(".train-*.tar.*.tmp")):
+        if (out / "train-000000.stats.json").exists() and list(out.glob(".train-*.tar@*.tmp")):
             break
         time.sleep(0.02)
     else:
@@ -96,6 +96,53 @@ def test_failed_write_leaves_no_shard_under_a_final_name(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         run_shard(cfg, shard, tmp_path, CpuRenderer())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_restart_removes_only_what_no_live_process_writes(tmp_path):
+    """Two runs making the same shard at once (a run started twice, a requeued task beside
+    its first try) both finish it; a dead writer's leftovers go."""
+    from fractalvid.shards.atomic import STALE_SECONDS, _host, abandoned, remove_temporaries
+
+    live = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        host = _host()
+        names = {
+            f".train-000000.tar@{host}.{live.pid}.tmp": False,  # still writing
+            f".train-000000.parquet@{host}.{dead.pid}.tmp": True,
+            f".train-000000.stats.json@{host}.{os.getpid()}.tmp": True,  # this process's own
+            ".train-000000.tar@other-node.12345.tmp": False,  # unknowable: by its age
+            ".train-000000.tar.4321.tmp": True,  # an older version's name
+            ".train-000001.tar@x.1.tmp": False,  # another shard: not asked about
+        }
+        for name in names:
+            (tmp_path / name).write_bytes(b"partial")
+        gone = {p.name for p in remove_temporaries(tmp_path, "train-000000")}
+        assert gone == {n for n, goes in names.items() if goes}
+        other = tmp_path / ".train-000000.tar@other-node.12345.tmp"
+        later = other.stat().st_mtime + STALE_SECONDS + 1
+        assert abandoned(other, now=later) and not abandoned(other, now=later - 2)
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_shard_being_written_elsewhere_is_left_to_its_writer(tmp_path):
+    from fractalvid.shards.atomic import _host
+
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        out = tmp_path / "ds"
+        assert generate(out, "--shards", "0:1").wait(timeout=300) == 0
+        (out / "train-000000.stats.json").unlink()  # the shard is to be made again
+        theirs = out / f".train-000000.tar@{_host()}.{live.pid}.tmp"
+        theirs.write_bytes(b"half a shard")
+        assert generate(out, "--shards", "0:1").wait(timeout=300) == 0
+        assert theirs.read_bytes() == b"half a shard"
+    finally:
+        live.kill()
+        live.wait()
 
 
 @pytest.fixture(scope="module")
