@@ -324,11 +324,16 @@ def finalize_cmd(out):
 @main.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
 @click.option("--deep", is_flag=True, help="Also decode every MP4.")
-def verify(out, deep):
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Shards checked at once (default: one per CPU core).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def verify(out, deep, workers, quiet):
     """Check every shard against dataset.json; exit 1 listing the problems."""
+    from fractalvid.pipelines.run import cpu_count
     from fractalvid.shards.verify import verify as run_verify
 
-    problems = run_verify(Path(out), deep=deep)
+    problems = run_verify(Path(out), deep=deep, workers=workers or cpu_count(),
+                          progress=not quiet)  # fmt: skip
     for p in problems:
         click.echo(p, err=True)
     if problems:

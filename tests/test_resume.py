@@ -172,3 +172,22 @@ def test_verify_detects_damage(finished, tmp_path, damage, cli):
     assert result.exit_code == 1
     assert "train-000001" in result.output
     assert cli("verify", finished).exit_code == 0
+
+
+def test_verify_in_parallel_finds_what_one_thread_finds_in_shard_order(finished, tmp_path):
+    import shutil
+
+    from fractalvid.shards.verify import verify
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    (copy / "val-000000.parquet").unlink()
+    data = bytearray((copy / "train-000000.tar").read_bytes())
+    data[700] ^= 0x01
+    (copy / "train-000000.tar").write_bytes(bytes(data))
+    (copy / "train-000002.tar").write_bytes(b"")
+    alone = verify(copy, deep=True, workers=1)
+    assert [p.split(":")[0] for p in alone] == [
+        "train-000000.tar", "train-000002.tar", "train-000002.tar", "val-000000.parquet"]
+    assert verify(copy, deep=True, workers=4) == alone
+    assert verify(finished, deep=True, workers=4) == []
