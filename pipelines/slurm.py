@@ -82,7 +82,7 @@ def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | Non
         f"#SBATCH --output={logs}/finalize_%j.out",
         "set -euo pipefail",
         f"{exe} finalize {target}",
-        f"exec {exe} verify {target}",
+        f"exec {exe} verify --quiet {target}",
     ]
     paths = folder / "generate.sbatch", folder / "finalize.sbatch"
     for path, lines in zip(paths, (gen, fin)):
