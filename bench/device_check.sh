@@ -19,6 +19,7 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tm
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc;
   python3 -c 'import cupy, numba, numpy; print(cupy.__version__, numba.__version__, numpy.__version__)'
+  (cd /tmp && python3 -m fractalvid info --preset paper)
 } > "$OUT/machine.txt" 2>&1
 # Tests from a folder outside the checkout, so the installed package (with chaos.cu) is used.
 (cd /tmp && timeout 200 python3 -m pytest -q -p no:cacheprovider -rs \

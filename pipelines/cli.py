@@ -379,5 +379,17 @@ def keys():
         click.echo(f"{k:<22} {shown:<24} {FIELD_HELP.get(k, '')}")
 
 
+@main.command()
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def info(preset, config_file, sets, as_json):
+    """What this machine offers: versions, cores, ffmpeg, the GPU (or why none is used), and the
+    defaults `generate` takes here for the config (default: the tiny preset)."""
+    from fractalvid.pipelines.info import format_report, machine_report
+
+    report = machine_report(_config(preset, config_file, sets))
+    click.echo(json.dumps(report, indent=1) if as_json else "\n".join(format_report(report)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -119,6 +119,40 @@ def test_gpu_backend_without_a_device_fails_with_one_clear_line(cli, tmp_path):
 
 
 @pytest.mark.skipif(gpu_available(), reason="CuPy sees a device (real or emulated)")
+def test_info_says_why_no_gpu_is_used_and_what_auto_takes(cli):
+    import json
+
+    from fractalvid.pipelines.run import cpu_count
+
+    text = cli("info").output
+    assert "gpu           none: CuPy" in text and "--backend auto uses the CPU" in text
+    report = json.loads(cli("info", "--json").output)
+    assert report["auto_backend"] == "cpu" and report["gpu"]["reason"]
+    assert report["defaults"] == {"cpu": {"workers": cpu_count(), "batch": 8}}
+    assert report["ffmpeg"]["version"].startswith("ffmpeg version")
+
+
+@pytest.mark.skipif(not gpu_available(), reason="no CUDA device (real or emulated)")
+def test_info_names_the_device_and_the_gpu_defaults(cli):
+    import json
+
+    import cupy
+
+    from fractalvid.pipelines.run import GPU_WORKERS, cpu_count
+
+    report = json.loads(cli("info", "--preset", "paper", "--json").output)
+    gpu = report["gpu"]
+    assert report["auto_backend"] == "gpu" and gpu["available"] and gpu["devices"] >= 1
+    assert gpu["memory_bytes"] == cupy.cuda.runtime.getDeviceProperties(0)["totalGlobalMem"]
+    # where the kernel counts follows the device's shared memory (227 KB on an H100)
+    fits = gpu["shared_per_block"] >= 64 * 1024
+    assert gpu["histogram"] == {"256 px": "global", "128 px": "shared" if fits else "global"}
+    assert report["defaults"]["gpu"]["batch"] == 128
+    assert 1 <= report["defaults"]["gpu"]["workers"] <= max(1, min(GPU_WORKERS, cpu_count() // 2))
+    assert f"gpu           {gpu['name']}, " in cli("info").output
+
+
+@pytest.mark.skipif(gpu_available(), reason="CuPy sees a device (real or emulated)")
 def test_auto_backend_falls_back_to_the_cpu():
     from fractalvid.gen.render import get_renderer
 

@@ -176,6 +176,7 @@ def fake_cupy() -> types.ModuleType:
     namespace (arrays made by it carry ``get()``), the emulated RawKernel, and a runtime that
     reports one device."""
     mod = types.ModuleType("cupy")
+    mod.__version__ = "emulated"
     mod.__dict__.update({k: v for k, v in np.__dict__.items() if not k.startswith("__")})
     for name in ("asarray", "array", "zeros", "zeros_like", "empty", "ones", "arange"):
         setattr(mod, name, _on_device(getattr(np, name)))
