@@ -230,9 +230,11 @@ __device__ void apply_variation(int vid, double x, double y, double b, double c,
 //   escapes [F] u64, zeroed by the caller. Dynamic shared memory: H * W ints (SHARED),
 //   ceil(H * W / 2) ints (PACKED), or none (GLOBAL).
 extern "C" __global__ void chaos_frames(
-    const double* coefs, const u64* thresholds, const long long* alias, const long long* nmaps,
-    const long long* vids, const double* views, const u64* seeds, int nmax, int chains,
-    int iters, int burn, int hist_mode, int* hist, u64* escapes) {
+    const double* __restrict__ coefs, const u64* __restrict__ thresholds,
+    const long long* __restrict__ alias, const long long* __restrict__ nmaps,
+    const long long* __restrict__ vids, const double* __restrict__ views,
+    const u64* __restrict__ seeds, int nmax, int chains, int iters, int burn, int hist_mode,
+    int* __restrict__ hist, u64* __restrict__ escapes) {
     extern __shared__ int local[];
     const int f = blockIdx.x;
     const double* view = views + 6 * f;
