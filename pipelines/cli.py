@@ -151,6 +151,12 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         renderer = get_renderer(backend).name
     except (RuntimeError, ValueError) as exc:
         raise UsageFailure(str(exc)) from None
+    if backend == "auto" and not quiet:  # say which, and why not the GPU
+        from fractalvid.pipelines.info import gpu_report
+
+        gpu = gpu_report()
+        click.echo(f"--backend auto: the GPU ({gpu['name']})" if renderer == "gpu" else
+                   f"--backend auto: the CPU (no GPU: {gpu['reason']})", err=True)  # fmt: skip
     out_path = _claim(cfg, out, overwrite)
     workers = workers or default_workers(renderer, cfg, batch)
     workers = min(workers, max(1, len(selected)))

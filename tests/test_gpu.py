@@ -159,6 +159,19 @@ def test_auto_backend_falls_back_to_the_cpu():
     assert get_renderer("auto").name == "cpu"
 
 
+def test_auto_says_which_backend_it_takes_and_why(cli, tmp_path):
+    from outputs import small_args
+
+    args = small_args(classes=1, train_per_class=1, val_per_class=0, resolution=32)
+    result = cli("generate", "--out", tmp_path / "x", "--backend", "auto", *args, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    if gpu_available():
+        assert first.startswith("--backend auto: the GPU (") and first.endswith(")")
+    else:
+        assert first.startswith("--backend auto: the CPU (no GPU: CuPy")
+
+
 def _jobs():
     jobs = []
     for i, v in enumerate(("linear", *DEFAULT_NONLINEAR)):
