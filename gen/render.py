@@ -192,17 +192,15 @@ def get_renderer(backend: str) -> Renderer:
         return CpuRenderer()
     if backend in ("gpu", "auto"):
         try:
-            from fractalvid.gen.render_gpu import GpuRenderer, gpu_available
+            from fractalvid.gen.render_gpu import GpuRenderer, gpu_status
         except ImportError as exc:
             if backend == "auto":
                 return CpuRenderer()
             raise RuntimeError(f"--backend gpu needs the GPU backend: {exc}") from exc
-        if gpu_available():
+        why_not = gpu_status()
+        if why_not is None:
             return GpuRenderer()
         if backend == "auto":
             return CpuRenderer()
-        raise RuntimeError(
-            "--backend gpu: no CUDA device visible to CuPy (install with `pip install .[gpu]` "
-            "on a machine with an NVIDIA GPU, or use --backend cpu)"
-        )
+        raise RuntimeError(f"--backend gpu: {why_not}; or use --backend cpu")
     raise ValueError(f"unknown backend {backend!r}; use cpu, gpu or auto")

@@ -29,14 +29,25 @@ SHARED_LIMIT = 96 * 1024  # bytes of shared memory "auto" lets a block take for 
 HISTOGRAMS = {"global": 0, "shared": 1, "packed": 2}
 
 
-def gpu_available() -> bool:
-    """True when CuPy imports and sees at least one CUDA device."""
+def gpu_status() -> str | None:
+    """None when CuPy imports and sees a CUDA device; else why not, in a phrase."""
     try:
         import cupy
+    except ImportError:
+        return "CuPy is not installed (pip install -e '.[gpu]' on a machine with an NVIDIA GPU)"
+    except Exception as exc:  # noqa: BLE001 - a broken install is also "no GPU"
+        return f"CuPy does not import ({exc})"
+    version = getattr(cupy, "__version__", "?")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - no driver, no runtime: each means "no GPU"
+        return f"CuPy {version} finds no CUDA driver or device ({exc})"
+    return None if count > 0 else f"CuPy {version} sees no CUDA device"
 
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # no cupy, no driver, no device: all mean "use the CPU"
-        return False
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    return gpu_status() is None
 
 
 def kernel_options(fmad: bool) -> tuple[str, ...]:

@@ -14,27 +14,19 @@ from fractalvid.pipelines.config import Config
 def gpu_report() -> dict[str, Any]:
     """{"available": bool, "reason": why not (or None), and for a device: its name, memory,
     shared memory a block may take and where the kernel counts at 256 and 128 px}."""
-    try:
-        import cupy
-    except ImportError:
-        return {"available": False,
-                "reason": "CuPy is not installed (pip install -e '.[gpu]' on a machine with an "
-                          "NVIDIA GPU)"}  # fmt: skip
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - no driver, no runtime: each is "not available"
-        return {"available": False, "cupy": cupy.__version__,
-                "reason": f"CuPy {cupy.__version__} finds no CUDA driver or device ({exc})"}
-    if count == 0:
-        return {"available": False, "cupy": cupy.__version__,
-                "reason": f"CuPy {cupy.__version__} sees no CUDA device"}
-    from fractalvid.gen.render_gpu import choose_histogram, device_shared_limit
+    from fractalvid.gen.render_gpu import choose_histogram, device_shared_limit, gpu_status
+
+    reason = gpu_status()
+    if reason is not None:
+        return {"available": False, "reason": reason}
+    import cupy
 
     props = cupy.cuda.runtime.getDeviceProperties(0)
     name = props["name"]
     limit = device_shared_limit()
     return {
-        "available": True, "reason": None, "cupy": cupy.__version__, "devices": count,
+        "available": True, "reason": None, "cupy": cupy.__version__,
+        "devices": cupy.cuda.runtime.getDeviceCount(),
         "name": name.decode() if isinstance(name, bytes) else str(name),
         "memory_bytes": int(props["totalGlobalMem"]), "shared_per_block": limit,
         "histogram": {f"{size} px": choose_histogram(size * size, "auto", limit)
