@@ -58,14 +58,16 @@ def read_stats(out: Path, shard: ShardSpec) -> dict | None:
 
 
 def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
-    """True when the shard's done marker exists and its tar and Parquet match it."""
+    """True when the shard's done marker exists and its tar and Parquet match it (their
+    sha256 too, with ``check_sha``: a damaged one is made again, not finalized)."""
     stats = read_stats(out, shard)
     tar, parquet, _ = shard_paths(out, shard)
     if stats is None or stats.get("fingerprint") != cfg.fingerprint():
         return False
     if not (tar.is_file() and parquet.is_file()) or tar.stat().st_size != stats["tar_bytes"]:
         return False
-    return not check_sha or sha256_file(tar) == stats["tar_sha256"]
+    return not check_sha or (sha256_file(tar) == stats["tar_sha256"]
+                             and sha256_file(parquet) == stats["parquet_sha256"])  # fmt: skip
 
 
 def run_shard(

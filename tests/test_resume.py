@@ -191,3 +191,20 @@ def test_verify_in_parallel_finds_what_one_thread_finds_in_shard_order(finished,
         "train-000000.tar", "train-000002.tar", "train-000002.tar", "val-000000.parquet"]
     assert verify(copy, deep=True, workers=4) == alone
     assert verify(finished, deep=True, workers=4) == []
+
+
+def test_a_damaged_shard_parquet_is_made_again_not_finalized(finished, tmp_path):
+    """The done marker vouches for the Parquet's checksum too: a rerun remakes the shard
+    instead of copying damaged rows into clips.parquet."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    parquet = copy / "train-000001.parquet"
+    data = bytearray(parquet.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    parquet.write_bytes(bytes(data))
+    proc = generate(copy)
+    assert proc.wait(timeout=300) == 0
+    assert "1 shards made, 4 already done" in proc.stderr.read().decode()
+    assert digests(copy) == digests(finished)
