@@ -101,6 +101,16 @@ def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
     return shards, False
 
 
+def _splits(dataset: dict) -> str:
+    """dataset.json's splits and size in words: 'train 240 clips in 15 shards, ...'."""
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
+    parts = [f"{name} {count(s['clips'], 'clip')} in {count(s['shards'], 'shard')}"
+             for name, s in dataset["splits"].items() if s["clips"]]  # fmt: skip
+    return f"{', '.join(parts)}; {dataset['bytes'] / 1e6:.1f} MB"
+
+
 def _claim(cfg: Config, out: str, overwrite: bool) -> Path:
     """OUT made ready for ``cfg`` (run.claim_output), or one line saying why it cannot be."""
     from fractalvid.pipelines.run import claim_output
@@ -186,7 +196,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     )
     if not partial and not no_finalize:
         dataset = finalize(cfg, out_path)
-        click.echo(f"finalized: {dataset['splits']} , {dataset['bytes'] / 1e6:.1f} MB", err=True)
+        click.echo(f"finalized {out_path}: {_splits(dataset)}", err=True)
     elif partial:  # other tasks may still be writing: say where the data set stands, no more
         from fractalvid.pipelines.plan import plan_shards
         from fractalvid.pipelines.shard import shard_done
@@ -324,7 +334,7 @@ def finalize_cmd(out):
         dataset = finalize(cfg, out_path)
     except IncompleteError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"finalized {out_path}: {dataset['splits']}, {dataset['bytes'] / 1e6:.1f} MB")
+    click.echo(f"finalized {out_path}: {_splits(dataset)}")
 
 
 @main.command()
