@@ -1,7 +1,19 @@
-"""Helpers for tests: small data sets from settings, comparing whole data-set folders, render
-jobs of every variation, and the chaos kernels' arguments and numba's counts for them."""
+"""Helpers for tests: small data sets from settings, comparing whole data-set folders, damaged
+copies of them, render jobs of every variation, and the chaos kernels' arguments and numba's
+counts for them."""
 
 import hashlib
+import shutil
+
+
+def damaged_copy(folder, to, name, at=None):
+    """A copy of data-set ``folder`` at ``to`` with one byte of file ``name`` flipped (the
+    middle one unless ``at``); returns ``to``."""
+    shutil.copytree(folder, to)
+    data = bytearray((to / name).read_bytes())
+    data[len(data) // 2 if at is None else at] ^= 0xFF
+    (to / name).write_bytes(bytes(data))
+    return to
 
 
 def digests(folder):

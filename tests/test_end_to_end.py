@@ -117,15 +117,10 @@ def test_unlabeled_mode_has_no_cls_and_a_fresh_ifs_per_clip(cli, tmp_path):
 
 
 def test_verify_passes_then_catches_a_flipped_byte(dataset, cli, tmp_path):
-    import shutil
+    from outputs import damaged_copy
 
     assert cli("verify", dataset).exit_code == 0
-    copy = tmp_path / "copy"
-    shutil.copytree(dataset, copy)
-    tar = copy / "train-000001.tar"
-    data = bytearray(tar.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    tar.write_bytes(bytes(data))
+    copy = damaged_copy(dataset, tmp_path / "copy", "train-000001.tar")
     result = cli("verify", copy)
     assert result.exit_code == 1 and "train-000001.tar" in result.output
 

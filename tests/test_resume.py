@@ -13,7 +13,7 @@ from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
 from fractalvid.pipelines.shard import run_shard
 
-from outputs import digests
+from outputs import damaged_copy, digests
 
 ARGS = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=1",
         "--set", "shard_size=3", "--set", "resolution=64", "--set", "chains=32",
@@ -157,16 +157,15 @@ def test_verify_detects_damage(finished, tmp_path, damage, cli):
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(finished, copy)
+    if damage == "flip":
+        damaged_copy(finished, copy, "train-000001.tar", at=700)
+    else:
+        shutil.copytree(finished, copy)
     tar = copy / "train-000001.tar"
     if damage == "truncate":
         data = tar.read_bytes()
         tar.write_bytes(data[: len(data) // 3])
-    elif damage == "flip":
-        data = bytearray(tar.read_bytes())
-        data[700] ^= 0x01
-        tar.write_bytes(bytes(data))
-    else:
+    elif damage == "drop_parquet":
         (copy / "train-000001.parquet").unlink()
     result = cli("verify", copy)
     assert result.exit_code == 1
@@ -175,16 +174,10 @@ def test_verify_detects_damage(finished, tmp_path, damage, cli):
 
 
 def test_verify_in_parallel_finds_what_one_thread_finds_in_shard_order(finished, tmp_path):
-    import shutil
-
     from fractalvid.shards.verify import verify
 
-    copy = tmp_path / "copy"
-    shutil.copytree(finished, copy)
+    copy = damaged_copy(finished, tmp_path / "copy", "train-000000.tar", at=700)
     (copy / "val-000000.parquet").unlink()
-    data = bytearray((copy / "train-000000.tar").read_bytes())
-    data[700] ^= 0x01
-    (copy / "train-000000.tar").write_bytes(bytes(data))
     (copy / "train-000002.tar").write_bytes(b"")
     alone = verify(copy, deep=True, workers=1)
     assert [p.split(":")[0] for p in alone] == [
@@ -196,14 +189,7 @@ def test_verify_in_parallel_finds_what_one_thread_finds_in_shard_order(finished,
 def test_a_damaged_shard_parquet_is_made_again_not_finalized(finished, tmp_path):
     """The done marker vouches for the Parquet's checksum too: a rerun remakes the shard
     instead of copying damaged rows into clips.parquet."""
-    import shutil
-
-    copy = tmp_path / "copy"
-    shutil.copytree(finished, copy)
-    parquet = copy / "train-000001.parquet"
-    data = bytearray(parquet.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    parquet.write_bytes(bytes(data))
+    copy = damaged_copy(finished, tmp_path / "copy", "train-000001.parquet")
     proc = generate(copy)
     assert proc.wait(timeout=300) == 0
     assert "1 shards made, 4 already done" in proc.stderr.read().decode()
