@@ -319,8 +319,9 @@ def validate(c: Config) -> None:
             ok = True
         _require(ok, f"{f.name}={v!r}: expected {getattr(base, '__name__', base)}")
     _require(0 <= c.seed <= MAX_SEED, f"seed={c.seed}: must be in 0..2^63-1")
-    for name in ("classes", "train_per_class", "shard_size", "fps", "chains", "iterations"):
+    for name in ("classes", "train_per_class", "shard_size", "chains", "iterations"):
         _require(getattr(c, name) >= 1, f"{name}={getattr(c, name)}: must be at least 1")
+    _require(1 <= c.fps <= 1000, f"fps={c.fps}: must be in 1..1000")
     _require(c.val_per_class >= 0, f"val_per_class={c.val_per_class}: must be >= 0")
     clips = c.train_clips + c.val_clips
     _require(clips <= MAX_CLIPS, f"classes x (train_per_class + val_per_class) = {clips:,} "

@@ -3,8 +3,10 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from fractalvid.pipelines.config import ConfigError, build_config
+from fractalvid.pipelines.config import Config, ConfigError, build_config
 
 SMALL = ["--set", "classes=2", "--set", "train_per_class=2", "--set", "val_per_class=1",
          "--set", "resolution=32", "--set", "chains=8", "--set", "iterations=200",
@@ -173,3 +175,83 @@ def test_a_full_disk_mid_run_says_what_to_do(cli, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "no space left on the device of" in result.output and "rerun resumes" in result.output
     assert "Traceback" not in result.output
+
+
+def _pair(lo=0.0, hi=1.0):
+    """LOW,HIGH as --set takes it, LOW <= HIGH."""
+    return st.tuples(st.floats(lo, hi), st.floats(lo, hi)).map(
+        lambda p: f"{min(p):.3f},{max(p):.3f}")  # fmt: skip
+
+
+_PROB = st.floats(0, 1).map(lambda x: f"{x:.3f}")
+_BELOW_ONE = st.floats(0, 0.99).map(lambda x: f"{x:.3f}")
+_FLAG = st.sampled_from(["true", "false"])
+_INT = lambda lo, hi: st.integers(lo, hi).map(str)  # noqa: E731
+_NAMES = st.lists(st.sampled_from(["horseshoe", "popcorn", "julia", "power", "fan", "noise",
+                                   "blade", "exponential", "tangent"]),
+                  min_size=1, max_size=3).map(",".join)  # fmt: skip
+# In-range values for most keys (the render kept small, so an example takes milliseconds).
+_IN_RANGE = {
+    "seed": _INT(0, 2**63 - 1), "resolution": st.sampled_from(["16", "24", "32"]),
+    "frames_min": _INT(2, 5), "frames_max": _INT(5, 8), "fps": _INT(1, 60),
+    "chains": _INT(1, 12), "iterations": _INT(20, 300), "burn_in": _INT(0, 19),
+    "coarse_resolution": _INT(8, 64), "coarse_points": _INT(10, 2000),
+    "framing_keep": st.floats(0.01, 1).map(lambda x: f"{x:.3f}"), "framing_pad": _PROB,
+    "variations": _NAMES, "linear_fraction": _PROB, "linear_motion_only": _FLAG,
+    "instance_scale": _BELOW_ONE, "instance_offset": _PROB, "reject_retries": _INT(0, 2),
+    "augment": _FLAG, "color": _FLAG, "labels": _FLAG, "bg_p": _PROB, "bg_dynamic_p": _PROB,
+    "bg_crop_scale": _pair(0.01), "bg_pan_p": _PROB, "blend_max_p": _PROB,
+    "blend_alpha": _pair(), "blend_gamma": _pair(0, 3), "object_scale": _pair(0.01),
+    "clone_p": _PROB, "clone_scale": _pair(0.01), "clone_rotation": _INT(0, 180),
+    "clone_time_offset": _PROB, "shift_p": _PROB, "shift_speed": _pair(0, 5), "pan_p": _PROB,
+    "zoom_p": _PROB, "zoom_rate": _pair(0, 3), "shake_p": _PROB, "shake_amplitude": _pair(0, 20),
+    "shake_freq": _pair(0, 4), "shake_sines": _pair(1, 6).map(
+        lambda p: ",".join(str(round(float(v))) for v in p.split(","))),
+    "perspective_p": _PROB, "perspective_distortion": _BELOW_ONE,
+    "perspective_zoom": st.floats(0.01, 4).map(lambda x: f"{x:.2f}"),
+    "codec": st.sampled_from(["h264", "h265"]), "crf": _INT(0, 51),
+}  # fmt: skip
+_OUT_OF_RANGE = st.sampled_from(["-1", "0", "2", "nan", "inf", "1e9", "", "x", "0.5,0.2", "1,"])
+_TINY = {"classes": "2", "train_per_class": "1", "val_per_class": "0", "shard_size": "2",
+         "resolution": "32", "chains": "8", "iterations": "150", "burn_in": "10",
+         "frames_min": "4", "frames_max": "6", "coarse_points": "300", "reject_retries": "1"}
+
+
+def _makes_a_shard_or_is_refused(overrides: dict[str, str]) -> bool:
+    """Build the config; if it validates, make its first shard (True); if not, the refusal
+    names one of the keys set (False)."""
+    import tempfile
+    from pathlib import Path
+
+    from fractalvid.gen.render import CpuRenderer
+    from fractalvid.pipelines.plan import plan_shards
+    from fractalvid.pipelines.shard import run_shard
+
+    try:
+        cfg = build_config("tiny", overrides)
+    except ConfigError as exc:
+        assert any(key in str(exc) for key in overrides), str(exc)
+        return False
+    shard = plan_shards(cfg)[0]
+    with tempfile.TemporaryDirectory() as tmp:  # not tmp_path: one folder per example
+        made = run_shard(cfg, shard, Path(tmp), CpuRenderer())
+        assert made.count == shard.count and (Path(tmp) / f"{shard.name}.tar").is_file()
+    return True
+
+
+def test_every_key_at_the_edges_is_refused_or_makes_a_shard():
+    """No value that passes validation fails later. It did: a seed of -1 in a worker, and
+    fps=100000 after encoding, at the Parquet's int16 column."""
+    edges = ["-1", "0", "100000", "nan", "inf", "", "x", "-0.5,0.5", "0,0", "1,100000"]
+    made = [(key, value) for key in Config().to_dict() for value in edges
+            if _makes_a_shard_or_is_refused({**_TINY, key: value})]
+    assert ("seed", "0") in made and ("fps", "100000") not in made  # both ways were taken
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=st.fixed_dictionaries({}, optional=_IN_RANGE),
+       bad=st.none() | st.tuples(st.sampled_from(sorted(_IN_RANGE)), _OUT_OF_RANGE))
+def test_mixed_settings_make_a_shard_or_are_refused_naming_a_key(drawn, bad):
+    """Many keys set at once, one of them perhaps out of range (1,500 examples found
+    nothing here)."""
+    _makes_a_shard_or_is_refused({**_TINY, **drawn, **(dict([bad]) if bad else {})})
