@@ -90,8 +90,10 @@ def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
         if array_task:
             if array_task == "auto":
                 task, count, _ = detect()
-            else:
+            elif array_task.lstrip("-").isdigit():
                 task, count = int(array_task), None
+            else:
+                raise ValueError(f"--array-task {array_task!r}: expected a task number or auto")
             count = array_tasks or count
             if not count:
                 raise ValueError("--array-task needs --array-tasks K (the number of tasks)")
@@ -157,6 +159,10 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
 
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
+    if not selected:  # more array tasks than shards: this one has none, which is no error
+        click.echo("this array task has no shards to make (more tasks than shards); done",
+                   err=True)  # fmt: skip
+        return
     try:
         renderer = get_renderer(backend).name
     except (RuntimeError, ValueError) as exc:

@@ -82,6 +82,21 @@ def test_array_tasks_without_a_task_number_is_refused(cli, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_array_task_number_that_is_no_number_is_named(cli, tmp_path):
+    result = cli("generate", "--out", tmp_path / "out", *SMALL, "--array-task", "x",
+                 "--array-tasks", "2")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: --array-task 'x': expected a task number or auto"
+
+
+def test_an_array_task_without_shards_ends_at_once_without_touching_out(cli, tmp_path):
+    """More tasks than shards (a generic array job): the spare tasks have nothing to make."""
+    out = tmp_path / "out"
+    result = cli("generate", "--out", out, *SMALL, "--array-task", "0", "--array-tasks", "100")
+    assert result.exit_code == 0 and "no shards to make" in result.output
+    assert not out.exists()
+
+
 def test_bad_shard_range_is_refused_before_work(cli, tmp_path):
     out = tmp_path / "out"
     result = cli("generate", "--out", out, *SMALL, "--shards", "5:9")
