@@ -155,7 +155,12 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     """Generate (or resume) a data set into OUT."""
     from fractalvid.gen.render import get_renderer
     from fractalvid.pipelines.finalize import finalize
-    from fractalvid.pipelines.run import default_workers, disk_warning, run_shards
+    from fractalvid.pipelines.run import (
+        default_workers,
+        disk_warning,
+        memory_warning,
+        run_shards,
+    )
 
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
@@ -176,9 +181,10 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     out_path = _claim(cfg, out, overwrite)
     workers = workers or default_workers(renderer, cfg, batch)
     workers = min(workers, max(1, len(selected)))
-    warning = disk_warning(cfg, selected, out_path)
-    if warning:
-        click.echo(warning, err=True)
+    for warning in (memory_warning(cfg, renderer, workers, batch),
+                    disk_warning(cfg, selected, out_path)):  # fmt: skip
+        if warning:
+            click.echo(warning, err=True)
     try:
         with _stoppable():
             summary = run_shards(cfg, selected, out_path, renderer, workers, batch,
@@ -222,6 +228,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
     from fractalvid.pipelines.plan import estimates, plan_shards, task_range
+    from fractalvid.pipelines.run import cpu_worker_bytes
 
     cfg = _config(preset, config_file, sets)
     shards = plan_shards(cfg)
@@ -240,6 +247,7 @@ def plan(preset, config_file, sets, tasks, as_json):
                    "clips": sum(shards[i].count for i in r)} for t, r in enumerate(per_task)],
         "estimated_bytes": int(est_bytes),
         "estimated_core_hours": round(core_s / 3600, 3),
+        "estimated_worker_bytes": cpu_worker_bytes(cfg),
         "points_per_frame": cfg.render_settings.points_per_frame,
         "config": cfg.to_dict(),
     }  # fmt: skip
@@ -254,6 +262,7 @@ def plan(preset, config_file, sets, tasks, as_json):
                f"({cfg.shard_size} clips each)")  # fmt: skip
     click.echo(f"points       {info['points_per_frame']:,} per frame")
     click.echo(f"disk         about {est_bytes / 1e9:.2f} GB")
+    click.echo(f"memory       about {cpu_worker_bytes(cfg) / 1e9:.2f} GB a CPU worker (peak RSS)")
     click.echo(f"time         about {core_s / 3600:.2f} core-hours on the CPU backend "
                f"({core_s / 3600 / 16:.2f} h on 16 cores)")  # fmt: skip
     per_clip = core_s / max(clips, 1)
@@ -273,7 +282,8 @@ def plan(preset, config_file, sets, tasks, as_json):
               help="CPU cores per task (its worker processes).")
 @click.option("--time", "time_limit", metavar="HH:MM:SS", help="Time limit per task.")
 @click.option("--partition", help="SLURM partition.")
-@click.option("--mem", help="Memory per task, e.g. 8G (about 1 GB per core is plenty).")
+@click.option("--mem", help="Memory per task, e.g. 8G (`plan` says what a worker needs; "
+              "about 0.3 GB at 256 px).")
 @click.option("--account", help="SLURM account.")
 @click.option("--submit", is_flag=True, help="Submit the array and the finalize job (sbatch).")
 @click.option("--wait", is_flag=True, help="With --submit: block until finalize has run.")

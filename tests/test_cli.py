@@ -125,8 +125,9 @@ def test_plan_lists_shards_and_tasks(cli):
     assert info["points_per_frame"] == 128 * 7300
     # estimates scale with the work: the paper set takes hours of CPU, gigabytes of disk
     assert 5 < info["estimated_core_hours"] < 50 and 1e9 < info["estimated_bytes"] < 2e10
+    assert 0.25e9 < info["estimated_worker_bytes"] < 0.35e9  # 0.29-0.32 GB measured
     text = cli("plan", "--preset", "paper", "--tasks", "4").output
-    assert "core-hours" in text and "task 3" in text and "GB" in text
+    assert "core-hours" in text and "task 3" in text and "GB a CPU worker" in text
 
 
 def test_presets_and_overrides():
@@ -175,6 +176,41 @@ def test_a_disk_too_small_is_named_before_work_and_not_after(cli, tmp_path, monk
     assert again.exit_code == 0 and "warning" not in again.output
     monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full)
     assert "warning" not in cli("generate", "--out", tmp_path / "roomy", "--quiet", *SMALL).output
+
+
+def test_cpu_workers_default_to_what_the_free_memory_holds(monkeypatch):
+    """One per core, unless 90% of the free memory holds fewer at cpu_worker_bytes each
+    (0.93 GB at 1024 px, measured 0.90)."""
+    from fractalvid.pipelines import run
+
+    monkeypatch.setattr(run, "cpu_count", lambda: 16)
+    large = build_config("paper", {"resolution": "1024"})
+    assert 0.85e9 < run.cpu_worker_bytes(large) < 1e9
+    for gigabytes, cfg, workers in ((100, large, 16), (8, large, 7), (0.5, large, 1),
+                                    (8, build_config("paper"), 16), (0, large, 16)):  # fmt: skip
+        monkeypatch.setattr(run, "host_memory", lambda g=gigabytes: int(g * 1e9))
+        assert run.default_workers("cpu", cfg) == workers, gigabytes
+
+
+def test_more_workers_than_memory_holds_is_warned_before_work(cli, tmp_path, monkeypatch):
+    from fractalvid.pipelines import run
+
+    monkeypatch.setattr(run, "host_memory", lambda: 300 * 10**6)
+    result = cli("generate", "--out", tmp_path / "out", *SMALL, "--workers", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("warning: 2 workers need about 0.") and "pass --workers 1" in first
+    monkeypatch.setattr(run, "host_memory", lambda: 10**12)
+    again = cli("generate", "--out", tmp_path / "two", *SMALL, "--workers", "2", "--quiet")
+    assert "warning" not in again.output
+
+
+def test_host_memory_is_what_linux_says_is_available_or_less():
+    from fractalvid.pipelines.run import host_memory
+
+    with open("/proc/meminfo") as fh:
+        total = next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("MemTotal:"))
+    assert 0 < host_memory() <= total
 
 
 def test_a_full_disk_mid_run_says_what_to_do(cli, tmp_path, monkeypatch):
