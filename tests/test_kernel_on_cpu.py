@@ -269,6 +269,7 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
     from fractalvid.pipelines.config import build_config
 
     monkeypatch.setattr(run, "cpu_count", lambda: 16)
+    monkeypatch.setattr(run, "host_memory", lambda: 64 * 10**9)
     paper = build_config("paper")
     small = build_config("paper", {"resolution": 128})  # a quarter of the pixels
     memory = {}
