@@ -138,8 +138,9 @@ def main() -> None:
 @click.option("--backend", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu",
               show_default=True, help="Renderer.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: one per CPU core; on the GPU, cores/2 up to 8, "
-                   "each encoding on cores/workers threads).")
+              help="Worker processes (default: one per CPU core, fewer if memory holds fewer; "
+                   "on the GPU, cores/2 up to 8 and what its memory holds, each encoding on "
+                   "cores/workers threads).")
 @click.option("--shards", "shards_opt", metavar="A:B", help="Only shards A..B-1 (plan order).")
 @click.option("--array-task", metavar="auto|K",
               help="Only this array task's shards; auto reads SLURM/PBS/SGE/LSF/K8s/AWS vars.")
