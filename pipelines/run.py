@@ -97,33 +97,35 @@ def cpu_worker_bytes(cfg: Config, batch: int | None = None) -> int:
     return CPU_WORKER_BASE + 4 * clips * cfg.frames_max * cfg.resolution**2
 
 
-def host_memory() -> int:
+def host_memory(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/cgroup")) -> int:
     """Bytes of memory new worker processes may take: what the kernel reports available, or
-    less if this process's cgroup (a SLURM job's --mem, a container) leaves less; 0 if
-    unknown."""
+    less if this process's cgroup or one above it (a SLURM job's --mem, a container) leaves
+    less; 0 if unknown. ``proc`` and ``cgroups``: where those file systems are mounted."""
     sizes = []
     try:
-        with open("/proc/meminfo") as fh:
+        with open(proc / "meminfo") as fh:
             sizes += [int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("MemAvailable:")]
-        with open("/proc/self/cgroup") as fh:
+        with open(proc / "self" / "cgroup") as fh:
             lines = [ln.strip().split(":", 2) for ln in fh]
     except (OSError, ValueError, IndexError):
         return max(sizes, default=0)
     for _, controllers, path in lines:
         if controllers == "":  # cgroup v2
-            pair = ("memory.max", "memory.current")
-            folder = Path("/sys/fs/cgroup") / path.lstrip("/")
+            root, pair = cgroups, ("memory.max", "memory.current")
         elif "memory" in controllers.split(","):  # cgroup v1
-            pair = ("memory.limit_in_bytes", "memory.usage_in_bytes")
-            folder = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            root, pair = cgroups / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
         else:
             continue
-        try:
-            limit, used = ((folder / name).read_text().strip() for name in pair)
-            if limit != "max" and int(limit) < 1 << 60:  # v1 writes "no limit" as ~2^63
-                sizes.append(max(0, int(limit) - int(used)))
-        except (OSError, ValueError):
-            continue
+        leaf = root / path.lstrip("/")
+        for folder in (leaf, *leaf.parents):  # a limit may sit on any level (SLURM: the job)
+            if folder == root.parent:
+                break
+            try:
+                limit, used = ((folder / name).read_text().strip() for name in pair)
+                if limit != "max" and int(limit) < 1 << 60:  # v1 writes "none" as ~2^63
+                    sizes.append(max(0, int(limit) - int(used)))
+            except (OSError, ValueError):
+                continue
     return min(sizes, default=0)
 
 

@@ -213,6 +213,33 @@ def test_host_memory_is_what_linux_says_is_available_or_less():
     assert 0 < host_memory() <= total
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_host_memory_takes_the_tightest_cgroup_limit_on_the_way_up(tmp_path, version):
+    """A SLURM job's --mem sits on the job's cgroup, above the task's own (unlimited) one."""
+    from fractalvid.pipelines.run import host_memory
+
+    proc, cgroups = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 64000000 kB\nMemAvailable: 50000000 kB\n")
+    task = "/slurm/job_7/step_0/task_0"
+    (proc / "self" / "cgroup").write_text(f"0::{task}\n" if version == 2 else
+                                          f"5:cpu,cpuacct:/x\n4:memory:{task}\n")  # fmt: skip
+    root = cgroups if version == 2 else cgroups / "memory"
+    limit, used = (("memory.max", "memory.current") if version == 2 else
+                   ("memory.limit_in_bytes", "memory.usage_in_bytes"))  # fmt: skip
+    unlimited = "max" if version == 2 else str(2**63 - 4096)
+    for level, cap, use in (("", unlimited, 10**9), ("slurm", unlimited, 10**9),
+                            ("slurm/job_7", str(8 * 10**9), 3 * 10**9),
+                            ("slurm/job_7/step_0", unlimited, 3 * 10**9),
+                            ("slurm/job_7/step_0/task_0", unlimited, 2 * 10**9)):  # fmt: skip
+        (root / level).mkdir(parents=True, exist_ok=True)
+        (root / level / limit).write_text(cap + "\n")
+        (root / level / used).write_text(f"{use}\n")
+    assert host_memory(proc, cgroups) == 5 * 10**9  # the job's 8 GB, 3 GB of it in use
+    (root / "slurm/job_7" / limit).write_text(unlimited)
+    assert host_memory(proc, cgroups) == 50000000 * 1024  # no limit: what the kernel says
+
+
 def test_a_full_disk_mid_run_says_what_to_do(cli, tmp_path, monkeypatch):
     import errno
 
