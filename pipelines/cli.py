@@ -147,7 +147,7 @@ def main() -> None:
 @click.option("--array-tasks", type=click.IntRange(min=1), help="Number of array tasks.")
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Clips per render call, rounded up to whole blocks of 8 background donors "
-                   "(default: 8 on the CPU, 128 on the GPU).")
+                   "(default: 8 on the CPU; 128 on the GPU, fewer if its memory is small).")
 @click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
 @click.option("--no-finalize", is_flag=True, help="Skip finalize after a complete run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -57,7 +57,8 @@ def machine_report(cfg: Config) -> dict[str, Any]:
     from fractalvid.pipelines.run import cpu_count, default_batch, default_workers
 
     gpu = gpu_report()
-    defaults = {backend: {"workers": default_workers(backend, cfg), "batch": default_batch(backend)}
+    defaults = {backend: {"workers": default_workers(backend, cfg),
+                          "batch": default_batch(backend, cfg)}
                 for backend in (("cpu", "gpu") if gpu["available"] else ("cpu",))}  # fmt: skip
     return {
         "fractalvid": __version__,

@@ -154,7 +154,7 @@ def default_workers(renderer: str, cfg: Config | None = None, batch: int | None 
     workers = min(GPU_WORKERS, cpu_count() // 2)
     memory = gpu_memory() if cfg is not None else 0
     if memory:
-        per_worker = gpu_worker_bytes(cfg, batch or GPU_BATCH)
+        per_worker = gpu_worker_bytes(cfg, batch or default_batch("gpu", cfg))
         workers = min(workers, int(0.9 * memory) // per_worker)
     return max(1, workers)
 
@@ -191,10 +191,18 @@ def _size(nbytes: float) -> str:
     return f"{nbytes / 1e9:.2f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.2f} MB"
 
 
-def default_batch(renderer: str) -> int:
+def default_batch(renderer: str, cfg: Config | None = None) -> int:
     """Clips per render call when --batch is not given: a GPU launch needs thousands of frames
-    (one thread block each) to fill the device; the CPU needs only enough to feed its threads."""
-    return GPU_BATCH if renderer == "gpu" else DEFAULT_BATCH
+    (one thread block each) to fill the device; the CPU needs only enough to feed its threads.
+    Given ``cfg``, a GPU batch shrinks (in blocks of 8) until one worker fits in 90% of the
+    device's memory (gpu_worker_bytes): large frames on a small card."""
+    if renderer != "gpu":
+        return DEFAULT_BATCH
+    memory = gpu_memory() if cfg is not None else 0
+    batch = GPU_BATCH
+    while memory and batch > 8 and gpu_worker_bytes(cfg, batch) > 0.9 * memory:
+        batch -= 8
+    return batch
 
 
 @dataclass(frozen=True)
@@ -240,7 +248,7 @@ def run_shards(
 
     log = open_log(out)
     renderer = get_renderer(backend).name
-    batch = batch or default_batch(renderer)
+    batch = batch or default_batch(renderer, cfg)
     threads = max(1, cpu_count() // max(1, workers))
     encoders = threads if renderer == "gpu" else 1
     log.info("start: %d shards, backend=%s workers=%d threads/worker=%d encoders/worker=%d "

@@ -282,6 +282,17 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
         memory["bytes"] = gigabytes * 10**9
         assert run.default_workers("gpu", cfg, batch) == workers, (gigabytes, batch)
     assert run.gpu_worker_bytes(paper, 128) == 2**30 + 128 * 20 * 256**2 * 7
+    # Large frames on a small card: the batch shrinks, in blocks of 8, until a worker fits.
+    large = build_config("paper", {"resolution": 1024})
+    huge = build_config("paper", {"resolution": 2048})
+    for gigabytes, cfg, batch, workers in ((80, paper, 128, 8), (80, large, 128, 3),
+                                           (16, large, 88, 1), (80, huge, 120, 1),
+                                           (16, huge, 16, 1)):  # fmt: skip
+        memory["bytes"] = gigabytes * 10**9
+        assert run.default_batch("gpu", cfg) == batch, (gigabytes, cfg.resolution)
+        assert run.gpu_worker_bytes(cfg, batch) <= 0.9 * memory["bytes"]
+        assert run.default_workers("gpu", cfg) == workers, (gigabytes, cfg.resolution)
+    assert run.default_batch("cpu", huge) == 8 and run.default_batch("gpu") == 128
     assert run.default_workers("gpu") == 8  # without a config: cores alone
     assert run.default_workers("cpu", paper) == 16
 
