@@ -29,7 +29,8 @@ from fractalvid.gen.rng import stream
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, variation_id
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
-from fractalvid.pipelines.run import cpu_count, run_shards
+from fractalvid.pipelines.run import run_shards
+from fractalvid.pipelines.sizing import cpu_count
 from fractalvid.shards.encode import ENCODE_GROUP, encode_mp4s
 
 REFERENCE_CLIPS_PER_S = 0.63

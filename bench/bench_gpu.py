@@ -32,7 +32,8 @@ from fractalvid.gen.render_gpu import (
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import plan_shards
-from fractalvid.pipelines.run import GPU_BATCH, cpu_count, default_workers, run_shards
+from fractalvid.pipelines.run import run_shards
+from fractalvid.pipelines.sizing import GPU_BATCH, cpu_count, default_workers
 from fractalvid.shards.encode import ENCODE_GROUP, encode_mp4s
 
 FRAMES_PER_CLIP = 19  # mean of the paper's 18..20

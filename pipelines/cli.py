@@ -156,12 +156,8 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     """Generate (or resume) a data set into OUT."""
     from fractalvid.gen.render import get_renderer
     from fractalvid.pipelines.finalize import finalize
-    from fractalvid.pipelines.run import (
-        default_workers,
-        disk_warning,
-        memory_warning,
-        run_shards,
-    )
+    from fractalvid.pipelines.run import run_shards
+    from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
 
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
@@ -229,7 +225,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
     from fractalvid.pipelines.plan import estimates, plan_shards, task_range
-    from fractalvid.pipelines.run import cpu_worker_bytes
+    from fractalvid.pipelines.sizing import cpu_worker_bytes
 
     cfg = _config(preset, config_file, sets)
     shards = plan_shards(cfg)
@@ -362,7 +358,7 @@ def finalize_cmd(out):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def verify(out, deep, workers, quiet):
     """Check every shard against dataset.json; exit 1 listing the problems."""
-    from fractalvid.pipelines.run import cpu_count
+    from fractalvid.pipelines.sizing import cpu_count
     from fractalvid.shards.verify import verify as run_verify
 
     problems = run_verify(Path(out), deep=deep, workers=workers or cpu_count(),

@@ -54,7 +54,7 @@ def machine_report(cfg: Config) -> dict[str, Any]:
     import numpy
 
     from fractalvid.gen.chaos import compiled_before
-    from fractalvid.pipelines.run import cpu_count, default_batch, default_workers
+    from fractalvid.pipelines.sizing import cpu_count, default_batch, default_workers
 
     gpu = gpu_report()
     defaults = {backend: {"workers": default_workers(backend, cfg),

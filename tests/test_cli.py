@@ -164,49 +164,49 @@ def test_a_disk_too_small_is_named_before_work_and_not_after(cli, tmp_path, monk
     """A warning line (the estimate may be off, so the run goes on); none once all is made."""
     import shutil
 
-    from fractalvid.pipelines import run
+    from fractalvid.pipelines import sizing
 
     out = tmp_path / "out"
     full = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full._replace(free=1000))
+    monkeypatch.setattr(sizing.shutil, "disk_usage", lambda p: full._replace(free=1000))
     result = cli("generate", "--out", out, "--quiet", *SMALL)
     assert result.exit_code == 0, result.output
     assert f"warning: {out} has 0.00 MB free; the 6 clips still to make need about" in result.output
     again = cli("generate", "--out", out, "--quiet", *SMALL)
     assert again.exit_code == 0 and "warning" not in again.output
-    monkeypatch.setattr(run.shutil, "disk_usage", lambda p: full)
+    monkeypatch.setattr(sizing.shutil, "disk_usage", lambda p: full)
     assert "warning" not in cli("generate", "--out", tmp_path / "roomy", "--quiet", *SMALL).output
 
 
 def test_cpu_workers_default_to_what_the_free_memory_holds(monkeypatch):
     """One per core, unless 90% of the free memory holds fewer at cpu_worker_bytes each
     (0.93 GB at 1024 px, measured 0.90)."""
-    from fractalvid.pipelines import run
+    from fractalvid.pipelines import sizing
 
-    monkeypatch.setattr(run, "cpu_count", lambda: 16)
+    monkeypatch.setattr(sizing, "cpu_count", lambda: 16)
     large = build_config("paper", {"resolution": "1024"})
-    assert 0.85e9 < run.cpu_worker_bytes(large) < 1e9
+    assert 0.85e9 < sizing.cpu_worker_bytes(large) < 1e9
     for gigabytes, cfg, workers in ((100, large, 16), (8, large, 7), (0.5, large, 1),
                                     (8, build_config("paper"), 16), (0, large, 16)):  # fmt: skip
-        monkeypatch.setattr(run, "host_memory", lambda g=gigabytes: int(g * 1e9))
-        assert run.default_workers("cpu", cfg) == workers, gigabytes
+        monkeypatch.setattr(sizing, "host_memory", lambda g=gigabytes: int(g * 1e9))
+        assert sizing.default_workers("cpu", cfg) == workers, gigabytes
 
 
 def test_more_workers_than_memory_holds_is_warned_before_work(cli, tmp_path, monkeypatch):
-    from fractalvid.pipelines import run
+    from fractalvid.pipelines import sizing
 
-    monkeypatch.setattr(run, "host_memory", lambda: 300 * 10**6)
+    monkeypatch.setattr(sizing, "host_memory", lambda: 300 * 10**6)
     result = cli("generate", "--out", tmp_path / "out", *SMALL, "--workers", "2", "--quiet")
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
     assert first.startswith("warning: 2 workers need about 0.") and "pass --workers 1" in first
-    monkeypatch.setattr(run, "host_memory", lambda: 10**12)
+    monkeypatch.setattr(sizing, "host_memory", lambda: 10**12)
     again = cli("generate", "--out", tmp_path / "two", *SMALL, "--workers", "2", "--quiet")
     assert "warning" not in again.output
 
 
 def test_host_memory_is_what_linux_says_is_available_or_less():
-    from fractalvid.pipelines.run import host_memory
+    from fractalvid.pipelines.sizing import host_memory
 
     with open("/proc/meminfo") as fh:
         total = next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("MemTotal:"))
@@ -216,7 +216,7 @@ def test_host_memory_is_what_linux_says_is_available_or_less():
 @pytest.mark.parametrize("version", [1, 2])
 def test_host_memory_takes_the_tightest_cgroup_limit_on_the_way_up(tmp_path, version):
     """A SLURM job's --mem sits on the job's cgroup, above the task's own (unlimited) one."""
-    from fractalvid.pipelines.run import host_memory
+    from fractalvid.pipelines.sizing import host_memory
 
     proc, cgroups = tmp_path / "proc", tmp_path / "cgroup"
     (proc / "self").mkdir(parents=True)

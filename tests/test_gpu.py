@@ -122,7 +122,7 @@ def test_gpu_backend_without_a_device_fails_with_one_clear_line(cli, tmp_path):
 def test_info_says_why_no_gpu_is_used_and_what_auto_takes(cli):
     import json
 
-    from fractalvid.pipelines.run import cpu_count
+    from fractalvid.pipelines.sizing import cpu_count
 
     text = cli("info").output
     assert "gpu           none: CuPy" in text and "--backend auto uses the CPU" in text
@@ -138,7 +138,7 @@ def test_info_names_the_device_and_the_gpu_defaults(cli):
 
     import cupy
 
-    from fractalvid.pipelines.run import GPU_WORKERS, cpu_count
+    from fractalvid.pipelines.sizing import GPU_WORKERS, cpu_count
 
     report = json.loads(cli("info", "--preset", "paper", "--json").output)
     gpu = report["gpu"]

@@ -265,11 +265,11 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
     gpu_worker_bytes each (2.25 GB at paper settings, batch 128): a 16 GB card gets 6."""
     import cupy
 
-    from fractalvid.pipelines import run
+    from fractalvid.pipelines import sizing
     from fractalvid.pipelines.config import build_config
 
-    monkeypatch.setattr(run, "cpu_count", lambda: 16)
-    monkeypatch.setattr(run, "host_memory", lambda: 64 * 10**9)
+    monkeypatch.setattr(sizing, "cpu_count", lambda: 16)
+    monkeypatch.setattr(sizing, "host_memory", lambda: 64 * 10**9)
     paper = build_config("paper")
     small = build_config("paper", {"resolution": 128})  # a quarter of the pixels
     memory = {}
@@ -280,8 +280,8 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
                                            (1, paper, None, 1),
                                            (4, small, None, 2)):
         memory["bytes"] = gigabytes * 10**9
-        assert run.default_workers("gpu", cfg, batch) == workers, (gigabytes, batch)
-    assert run.gpu_worker_bytes(paper, 128) == 2**30 + 128 * 20 * 256**2 * 7
+        assert sizing.default_workers("gpu", cfg, batch) == workers, (gigabytes, batch)
+    assert sizing.gpu_worker_bytes(paper, 128) == 2**30 + 128 * 20 * 256**2 * 7
     # Large frames on a small card: the batch shrinks, in blocks of 8, until a worker fits.
     large = build_config("paper", {"resolution": 1024})
     huge = build_config("paper", {"resolution": 2048})
@@ -289,12 +289,12 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
                                            (16, large, 88, 1), (80, huge, 120, 1),
                                            (16, huge, 16, 1)):  # fmt: skip
         memory["bytes"] = gigabytes * 10**9
-        assert run.default_batch("gpu", cfg) == batch, (gigabytes, cfg.resolution)
-        assert run.gpu_worker_bytes(cfg, batch) <= 0.9 * memory["bytes"]
-        assert run.default_workers("gpu", cfg) == workers, (gigabytes, cfg.resolution)
-    assert run.default_batch("cpu", huge) == 8 and run.default_batch("gpu") == 128
-    assert run.default_workers("gpu") == 8  # without a config: cores alone
-    assert run.default_workers("cpu", paper) == 16
+        assert sizing.default_batch("gpu", cfg) == batch, (gigabytes, cfg.resolution)
+        assert sizing.gpu_worker_bytes(cfg, batch) <= 0.9 * memory["bytes"]
+        assert sizing.default_workers("gpu", cfg) == workers, (gigabytes, cfg.resolution)
+    assert sizing.default_batch("cpu", huge) == 8 and sizing.default_batch("gpu") == 128
+    assert sizing.default_workers("gpu") == 8  # without a config: cores alone
+    assert sizing.default_workers("cpu", paper) == 16
 
 
 def test_gpu_out_of_memory_says_what_to_do(emulated_gpu, monkeypatch, cli, tmp_path):
