@@ -103,12 +103,14 @@ def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
     return shards, False
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 shard', '2 shards'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _splits(dataset: dict) -> str:
     """dataset.json's splits and size in words: 'train 240 clips in 15 shards, ...'."""
-    def count(n: int, noun: str) -> str:
-        return f"{n} {noun}{'' if n == 1 else 's'}"
-
-    parts = [f"{name} {count(s['clips'], 'clip')} in {count(s['shards'], 'shard')}"
+    parts = [f"{name} {_count(s['clips'], 'clip')} in {_count(s['shards'], 'shard')}"
              for name, s in dataset["splits"].items() if s["clips"]]  # fmt: skip
     return f"{', '.join(parts)}; {dataset['bytes'] / 1e6:.1f} MB"
 
@@ -199,8 +201,9 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
                 "shards are kept, and a rerun resumes") from None
         raise
     click.echo(
-        f"{summary.made} shards made, {summary.skipped} already done; {summary.clips} clips in "
-        f"{summary.seconds:.1f} s ({summary.clips_per_s:.2f} clips/s) -> {out_path}",
+        f"{_count(summary.made, 'shard')} made, {summary.skipped} already done; "
+        f"{_count(summary.clips, 'clip')} in {summary.seconds:.1f} s "
+        f"({summary.clips_per_s:.2f} clips/s) -> {out_path}",
         err=True,
     )
     if not partial and not no_finalize:
@@ -213,7 +216,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         shards = plan_shards(cfg)
         done = sum(shard_done(out_path, s, cfg, check_sha=False) for s in shards)
         then = "now" if done == len(shards) else "once all are,"
-        click.echo(f"{done} of {len(shards)} shards of the data set are done; {then} run "
+        click.echo(f"{done} of {_count(len(shards), 'shard')} of the data set done; {then} run "
                    f"`fractalvid finalize {out_path}`", err=True)  # fmt: skip
 
 

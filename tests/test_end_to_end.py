@@ -257,9 +257,9 @@ def test_color_clips_are_rgb(cli, tmp_path):
 def test_three_shard_ranges_then_finalize_equal_one_run(dataset, cli, tmp_path):
     out = tmp_path / "ranges"
     said = {  # 4 shards: train 0-2, val 0
-        "0:1": "1 of 4 shards of the data set are done; once all are, run `fractalvid finalize",
-        "1:3": "3 of 4 shards of the data set are done; once all are, run",
-        "3:4": "4 of 4 shards of the data set are done; now run `fractalvid finalize",
+        "0:1": "1 of 4 shards of the data set done; once all are, run `fractalvid finalize",
+        "1:3": "3 of 4 shards of the data set done; once all are, run",
+        "3:4": "4 of 4 shards of the data set done; now run `fractalvid finalize",
     }
     for part, line in said.items():
         result = cli("generate", "--out", out, *SMALL, "--shards", part, "--quiet")

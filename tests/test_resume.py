@@ -192,5 +192,5 @@ def test_a_damaged_shard_parquet_is_made_again_not_finalized(finished, tmp_path)
     copy = damaged_copy(finished, tmp_path / "copy", "train-000001.parquet")
     proc = generate(copy)
     assert proc.wait(timeout=300) == 0
-    assert "1 shards made, 4 already done" in proc.stderr.read().decode()
+    assert "1 shard made, 4 already done" in proc.stderr.read().decode()
     assert digests(copy) == digests(finished)
