@@ -156,6 +156,8 @@ class ClipReader:
             raise ValueError(f"frames={frames}: must be at least 1 (or None for whole clips)")
         if stride < 1:
             raise ValueError(f"stride={stride}: must be at least 1")
+        if buffer < 1:
+            raise ValueError(f"buffer={buffer}: must be at least 1 (1: no sample shuffling)")
         self.urls = shard_urls(source, split)
         if not self.urls:
             raise ValueError(f"{source}: no shards for split {split!r}")
