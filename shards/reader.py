@@ -165,6 +165,8 @@ class ClipReader:
         self.shuffle, self.seed, self.buffer = shuffle, seed, buffer
         self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
         self.world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
+        if self.world_size < 1:
+            raise ValueError(f"world_size={self.world_size}: must be at least 1")
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} outside 0..{self.world_size - 1}")
         self.color = color

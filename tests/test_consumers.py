@@ -100,6 +100,8 @@ def test_bad_reader_arguments_are_named(ds, tmp_path):
         ClipReader(ds, frames=0)
     with pytest.raises(ValueError, match="rank 3"):
         ClipReader(ds, rank=3, world_size=2)
+    with pytest.raises(ValueError, match="world_size=0: must be at least 1"):
+        ClipReader(ds, world_size=0)
     with pytest.raises(ValueError, match="buffer=-5"):
         ClipReader(ds, shuffle=True, buffer=-5)
     with pytest.raises(ValueError, match="stride=0"):
