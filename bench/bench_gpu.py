@@ -155,16 +155,15 @@ def main(argv: list[str] | None = None) -> int:
                      f"{pts:.3g} points/s, {fps:.0f} frames/s",
                      f"{len(jobs)} clips a launch; " +
                      ("target >= 2e10 points/s" if exact else "statistically equal renders")))
-    # Where the counts go (render_gpu.choose_histogram). The paper's 256 px take global atomics
-    # by default (int counters would need 256 KB of shared memory); 16-bit counters fit in
-    # 128 KB, one block per SM. 128 px fit as ints (64 KB, 3 blocks per SM) or 16-bit (32 KB,
-    # 7 blocks: registers bound them), or go to global memory too.
-    # Same points in each: the fastest should become "auto".
+    # Where the counts go (render_gpu.choose_histogram). "auto" is global atomics at every
+    # size, the fastest on an H200. In shared memory, the paper's 256 px fit only as 16-bit
+    # counters (128 KB, one block per SM); 128 px fit as ints (64 KB, 3 blocks per SM) or
+    # 16-bit (32 KB, 7 blocks: registers bound them). Same points in each.
     for size, histogram, note in (
         (256, "packed", "16-bit counters in shared memory (above: global atomics)"),
-        (128, "auto", "int counters in shared memory (the default at 128 px)"),
+        (128, "auto", "global atomics (the default at every size)"),
+        (128, "shared", "int counters in shared memory"),
         (128, "packed", "16-bit counters in shared memory"),
-        (128, "global", "global atomics (no shared memory: the most blocks per SM)"),
     ):  # fmt: skip
         name = f"chaos game, paper mix, exact, {size} px, {histogram}"
         if histogram != "auto" and histogram_bytes(histogram, size * size) > device_shared_limit():

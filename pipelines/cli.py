@@ -141,7 +141,7 @@ def main() -> None:
               show_default=True, help="Renderer.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per CPU core, fewer if memory holds fewer; "
-                   "on the GPU, cores/2 up to 8 and what its memory holds, each encoding on "
+                   "on the GPU, one per core up to 16 and what its memory holds, each encoding on "
                    "cores/workers threads).")
 @click.option("--shards", "shards_opt", metavar="A:B", help="Only shards A..B-1 (plan order).")
 @click.option("--array-task", metavar="auto|K",

@@ -57,15 +57,18 @@ def emulated_gpu(monkeypatch):
     render_gpu._kernel.cache_clear()
 
 
-# 16 KB: shared memory; 160 KB: global atomics. 300 chains: numba's blocks of 128 chains and a
-# partial one, against the kernel's chain at a time.
-@pytest.mark.parametrize(("size", "chains", "iters"), [(64, 32, 1500), (200, 32, 1500),
-                                                       (64, 300, 200)])  # fmt: skip
-def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, chains, iters):
+# Int counters in shared memory (16 KB) and global atomics ("auto"). 300 chains: numba's
+# blocks of 128 chains and a partial one, against the kernel's chain at a time.
+@pytest.mark.parametrize(("size", "chains", "iters", "histogram"),
+                         [(64, 32, 1500, "shared"), (200, 32, 1500, "auto"),
+                          (64, 300, 200, "shared"), (64, 300, 200, "auto")])  # fmt: skip
+def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, chains, iters,
+                                                          histogram):  # fmt: skip
     args = histogram_args(every_variation(frames=3), size, chains, iters, 20)
-    hist, escapes = render_gpu.chaos_histograms_gpu(*args)
+    hist, escapes = render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
     expected, expected_escapes = numba_histograms(args)
-    assert emulated_gpu[-1]["hist_mode"] == (size * size * 4 <= render_gpu.SHARED_LIMIT)
+    assert emulated_gpu[-1]["hist_mode"] == render_gpu.HISTOGRAMS[
+        render_gpu.choose_histogram(size * size, histogram)]
     assert hist.sum() > 0
     for f, vid in enumerate(args[3]):
         np.testing.assert_array_equal(hist[f], expected[f], err_msg=f"variation {vid}")
@@ -124,17 +127,20 @@ def test_a_histogram_that_does_not_fit_is_refused_before_launch(emulated_gpu):
 
 def test_the_device_shared_memory_bounds_every_choice(emulated_gpu, monkeypatch):
     """On a GPU with less shared memory than Hopper's, nothing asks for more than it has:
-    99 KB (consumer GPUs) refuses 256 px packed; 48 KB (older GPUs) counts 128 px globally."""
+    99 KB (consumer GPUs) refuses 256 px packed; 48 KB (older GPUs) refuses 128 px as ints;
+    "auto" (global atomics) takes none anywhere."""
     import cupy
 
     jobs = every_variation(frames=1)[:2]
     attributes = cupy.cuda.Device().attributes
-    for limit, size, histogram, mode in ((101376, 128, "auto", 1), (101376, 256, "packed", None),
-                                         (49152, 128, "auto", 0), (49152, 128, "packed", 2)):
+    for limit, size, histogram, mode in ((101376, 128, "shared", 1), (101376, 256, "packed", None),
+                                         (49152, 128, "shared", None), (49152, 128, "auto", 0),
+                                         (49152, 128, "packed", 2)):  # fmt: skip
         monkeypatch.setitem(attributes, "MaxSharedMemoryPerBlockOptin", limit)
         args = histogram_args(jobs, size, 32, 100, 10)
         if mode is None:
-            with pytest.raises(ValueError, match=f"131072 > {limit} bytes"):
+            needs = render_gpu.histogram_bytes(histogram, size * size)
+            with pytest.raises(ValueError, match=f"{needs} > {limit} bytes"):
                 render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
         else:
             render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
@@ -192,7 +198,7 @@ def recorded_launches(emulated_gpu):
     try:
         jobs = every_variation(frames=1)
         results = []
-        for size, chains, iters, histogram in ((48, 32, 300, "auto"), (200, 32, 300, "auto"),
+        for size, chains, iters, histogram in ((48, 32, 300, "shared"), (200, 32, 300, "auto"),
                                                (200, 160, 600, "packed")):  # fmt: skip
             args = histogram_args(jobs, size, chains, iters, 10)
             results.append(render_gpu.chaos_histograms_gpu(*args, histogram=histogram))
@@ -257,11 +263,11 @@ def test_a_write_past_the_launch_shared_memory_is_reported(emulated_gpu, monkeyp
     (tmp_path / "chaos.cu").write_text(source.replace(zeroing, zeroing.replace("<", "<=")))
     monkeypatch.setattr(render_gpu, "KERNEL_SOURCE", tmp_path / "chaos.cu")
     with pytest.raises(RuntimeError, match="past the 9216 bytes"):
-        render_gpu.chaos_histograms_gpu(*args)
+        render_gpu.chaos_histograms_gpu(*args, histogram="shared")
 
 
 def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monkeypatch):
-    """Half the cores up to 8, and no more workers than 90% of the GPU's memory holds at
+    """One per core up to 16, and no more workers than 90% of the GPU's memory holds at
     gpu_worker_bytes each (2.25 GB at paper settings, batch 128): a 16 GB card gets 6."""
     import cupy
 
@@ -275,7 +281,7 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
     memory = {}
     monkeypatch.setattr(cupy.cuda.runtime, "getDeviceProperties",
                         lambda i: {"totalGlobalMem": memory["bytes"]})  # fmt: skip
-    for gigabytes, cfg, batch, workers in ((80, paper, None, 8), (16, paper, None, 6),
+    for gigabytes, cfg, batch, workers in ((80, paper, None, 16), (16, paper, None, 6),
                                            (16, paper, 64, 8), (4, paper, None, 1),
                                            (1, paper, None, 1),
                                            (4, small, None, 2)):
@@ -285,7 +291,7 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
     # Large frames on a small card: the batch shrinks, in blocks of 8, until a worker fits.
     large = build_config("paper", {"resolution": 1024})
     huge = build_config("paper", {"resolution": 2048})
-    for gigabytes, cfg, batch, workers in ((80, paper, 128, 8), (80, large, 128, 3),
+    for gigabytes, cfg, batch, workers in ((80, paper, 128, 16), (80, large, 128, 3),
                                            (16, large, 88, 1), (80, huge, 120, 1),
                                            (16, huge, 16, 1)):  # fmt: skip
         memory["bytes"] = gigabytes * 10**9
@@ -293,7 +299,7 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
         assert sizing.gpu_worker_bytes(cfg, batch) <= 0.9 * memory["bytes"]
         assert sizing.default_workers("gpu", cfg) == workers, (gigabytes, cfg.resolution)
     assert sizing.default_batch("cpu", huge) == 8 and sizing.default_batch("gpu") == 128
-    assert sizing.default_workers("gpu") == 8  # without a config: cores alone
+    assert sizing.default_workers("gpu") == 16  # without a config: cores alone
     assert sizing.default_workers("cpu", paper) == 16
 
 
