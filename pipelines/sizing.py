@@ -91,8 +91,8 @@ def default_workers(renderer: str, cfg: Config | None = None, batch: int | None 
     90% of the free host memory holds (cpu_worker_bytes), if fewer. On the GPU,
     processes share the device and each drives cores/workers ffmpeg encoders: one per core, up
     to GPU_WORKERS (end to end on an H200 with 16 cores, 2/4/8/16 workers made 1,562 / 2,513 /
-    2,877 / 3,158 frames/s, encoding-bound); given ``cfg``, no more than 90% of the device's
-    memory holds (gpu_worker_bytes), and at least one."""
+    2,877 / 3,158 frames/s, bound by encoding; 16 made 3,087 on an H100); given ``cfg``, no
+    more than 90% of the device's memory holds (gpu_worker_bytes), and at least one."""
     if renderer != "gpu":
         memory = host_memory() if cfg is not None else 0
         if memory:  # large frames: fewer workers than cores rather than running out
