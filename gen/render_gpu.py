@@ -75,9 +75,10 @@ def device_shared_limit() -> int:
     return int(cupy.cuda.Device().attributes["MaxSharedMemoryPerBlockOptin"])
 
 
-def choose_histogram(npix: int, histogram: str = "auto", limit: int = 227 * 1024) -> str:
+def choose_histogram(npix: int, histogram: str = "auto", limit: int | None = None) -> str:
     """Where the kernel counts: ``histogram`` itself if it fits in ``limit`` bytes of shared
-    memory (device_shared_limit). "auto" is global atomics at every size (bench_gpu.py,
+    memory (None: the current device's, device_shared_limit, asked only for a shared-memory
+    mode). "auto" is global atomics at every size (bench_gpu.py,
     paper mix, exact). At the paper's 256 px they are the fastest on an H100 and an H200:
     3.37e10 and 4.43e10 points/s, against 2.69e10 for 16-bit counters in shared memory, which
     let one block run per SM. At 128 px, 16-bit counters won on the H100 (1.14e11 against
@@ -87,7 +88,9 @@ def choose_histogram(npix: int, histogram: str = "auto", limit: int = 227 * 1024
         return "global"
     if histogram not in HISTOGRAMS:
         raise ValueError(f"histogram: {histogram!r} is not one of auto, {', '.join(HISTOGRAMS)}")
-    if histogram_bytes(histogram, npix) > limit:
+    if limit is None and histogram_bytes(histogram, npix):
+        limit = device_shared_limit()
+    if histogram_bytes(histogram, npix) > (limit or 0):
         raise ValueError(f"histogram: {npix} pixels do not fit in this device's shared memory "
                          f"as {histogram!r} ({histogram_bytes(histogram, npix)} > {limit} "
                          "bytes); use 'global'")  # fmt: skip
@@ -108,7 +111,7 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
 
     f, nmax = probs.shape
     height, width = int(views[0, 5]), int(views[0, 4])
-    mode = choose_histogram(height * width, histogram, device_shared_limit())
+    mode = choose_histogram(height * width, histogram)
     prob = np.ones((f, nmax))
     alias = np.zeros((f, nmax), np.int64)
     alias_tables(probs, nmaps, prob, alias)
