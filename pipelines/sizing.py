@@ -86,6 +86,11 @@ def gpu_memory() -> int:
         return 0
 
 
+def _workers_fitting(memory: int, per_worker: int) -> int:
+    """Workers that 90% of ``memory`` bytes hold at ``per_worker`` bytes each; at least one."""
+    return max(1, int(0.9 * memory) // per_worker)
+
+
 def default_workers(renderer: str, cfg: Config | None = None, batch: int | None = None) -> int:
     """Worker processes when --workers is not given: one per core on the CPU, or as many as
     90% of the free host memory holds (cpu_worker_bytes), if fewer. On the GPU,
@@ -96,27 +101,27 @@ def default_workers(renderer: str, cfg: Config | None = None, batch: int | None 
     if renderer != "gpu":
         memory = host_memory() if cfg is not None else 0
         if memory:  # large frames: fewer workers than cores rather than running out
-            return max(1, min(cpu_count(), int(0.9 * memory) // cpu_worker_bytes(cfg, batch)))
+            return min(cpu_count(), _workers_fitting(memory, cpu_worker_bytes(cfg, batch)))
         return cpu_count()
     workers = min(GPU_WORKERS, cpu_count())
     memory = gpu_memory() if cfg is not None else 0
     if memory:
         per_worker = gpu_worker_bytes(cfg, batch or default_batch("gpu", cfg))
-        workers = min(workers, int(0.9 * memory) // per_worker)
+        workers = min(workers, _workers_fitting(memory, per_worker))
     return max(1, workers)
 
 
 def memory_warning(cfg: Config, renderer: str, workers: int, batch: int | None) -> str | None:
     """A line saying ``workers`` CPU workers look too many for the free host memory, or None
     (it warns: the estimate is not exact, and the user chose the number)."""
-    memory = host_memory()
-    need = workers * cpu_worker_bytes(cfg, batch)
-    if renderer != "cpu" or not memory or need <= memory:
+    if renderer != "cpu":
         return None
-    fit = max(1, int(0.9 * memory) // cpu_worker_bytes(cfg, batch))
-    return (f"warning: {workers} workers need about {_size(need)} of memory at "
-            f"{cfg.resolution} px ({_size(cpu_worker_bytes(cfg, batch))} each), and "
-            f"{_size(memory)} is free: pass --workers {fit} or fewer")  # fmt: skip
+    memory, each = host_memory(), cpu_worker_bytes(cfg, batch)
+    if not memory or workers * each <= memory:
+        return None
+    return (f"warning: {workers} workers need about {_size(workers * each)} of memory at "
+            f"{cfg.resolution} px ({_size(each)} each), and {_size(memory)} is free: pass "
+            f"--workers {_workers_fitting(memory, each)} or fewer")  # fmt: skip
 
 
 def disk_warning(cfg: Config, shards: Sequence[ShardSpec], out: Path) -> str | None:
