@@ -5,4 +5,4 @@ Stages (data flows one way): ``fractalvid.gen`` (sampling, rendering, compose) -
 ``fractalvid.pipelines`` (configs, planning, running, the command line).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shlex
 import signal
 import sys
 from contextlib import contextmanager
@@ -40,17 +41,29 @@ class Interrupted(click.ClickException):
 
 @contextmanager
 def _stoppable():
-    """SIGTERM raises KeyboardInterrupt (as Ctrl-C does) while the block runs, so both stop
-    through the same path: workers shut down, the log and the progress bar closed."""
+    """SIGTERM and SIGHUP (a closed terminal) raise KeyboardInterrupt, as Ctrl-C does, while
+    the block runs, so all stop through the same path: workers shut down, the log and the
+    progress bar closed."""
 
     def stop(signum, frame):
         raise KeyboardInterrupt(signum)
 
-    before = signal.signal(signal.SIGTERM, stop)
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def _os_failure(exc: OSError, out: Path, resumable: bool) -> click.ClickException:
+    """One line for a failed write into OUT: a full disk, read-only or forbidden storage."""
+    then = "; finished shards are kept, and a rerun resumes" if resumable else ""
+    if exc.errno == errno.ENOSPC:
+        return click.ClickException(f"no space left on the device of {out}: free space and "
+                                    f"rerun{then}")  # fmt: skip
+    where = exc.filename or out
+    return click.ClickException(f"{where}: cannot write there ({exc.strerror or exc}){then}")
 
 
 def _config(preset: str | None, config_file: str | None, sets: tuple[str, ...]) -> Config:
@@ -116,8 +129,8 @@ def _splits(dataset: dict) -> str:
 
 
 def _claim(cfg: Config, out: str, overwrite: bool) -> Path:
-    """OUT made ready for ``cfg`` (run.claim_output), or one line saying why it cannot be."""
-    from fractalvid.pipelines.run import claim_output
+    """OUT made ready for ``cfg`` (outdir.claim_output), or one line saying why it cannot be."""
+    from fractalvid.pipelines.outdir import claim_output
 
     try:
         claim_output(cfg, Path(out), overwrite)
@@ -156,11 +169,13 @@ def main() -> None:
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
              array_tasks, batch, overwrite, no_finalize, quiet):  # fmt: skip
     """Generate (or resume) a data set into OUT."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
     from fractalvid.gen.render import get_renderer
-    from fractalvid.pipelines.finalize import finalize
     from fractalvid.pipelines.run import run_shards
     from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
 
+    _out_given(out)
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
     if not selected:  # more array tasks than shards: this one has none, which is no error
@@ -190,15 +205,18 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
                                  progress=not quiet)  # fmt: skip
     except KeyboardInterrupt as exc:
         raise Interrupted(exc.args[0] if exc.args else signal.SIGINT, out_path) from None
+    except TerminatedWorkerError:  # the kernel's out-of-memory killer, or a kill -9
+        raise click.ClickException(
+            f"a worker process was killed (often the out-of-memory killer; see `dmesg`): pass "
+            f"fewer --workers than {workers}; finished shards are kept, and a rerun resumes"
+        ) from None
+    except OSError as exc:
+        raise _os_failure(exc, out_path, resumable=True) from None
     except Exception as exc:
         if type(exc).__name__ == "OutOfMemoryError":  # cupy's, raised in a worker
             raise click.ClickException(
                 f"the GPU ran out of memory with {workers} worker(s): pass fewer --workers or "
                 "a smaller --batch; finished shards are kept, and a rerun resumes") from None
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise click.ClickException(
-                f"no space left on the device of {out_path}: free space and rerun; finished "
-                "shards are kept, and a rerun resumes") from None
         raise
     click.echo(
         f"{_count(summary.made, 'shard')} made, {summary.skipped} already done; "
@@ -207,7 +225,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         err=True,
     )
     if not partial and not no_finalize:
-        dataset = finalize(cfg, out_path)
+        dataset = _finalize(cfg, out_path)
         click.echo(f"finalized {out_path}: {_splits(dataset)}", err=True)
     elif partial:  # other tasks may still be writing: say where the data set stands, no more
         from fractalvid.pipelines.plan import plan_shards
@@ -295,11 +313,12 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     Each task generates its contiguous range of shards (from SLURM_ARRAY_TASK_ID and
     SLURM_ARRAY_TASK_COUNT); finalize runs after all succeed (--dependency=afterok).
     """
+    from fractalvid.pipelines.outdir import CONFIG_FILE
     from fractalvid.pipelines.plan import plan_shards
-    from fractalvid.pipelines.run import CONFIG_FILE
     from fractalvid.pipelines.slurm import SlurmJob, write_scripts
     from fractalvid.pipelines.slurm import submit as run_submit
 
+    _out_given(out)
     cfg = _config(preset, config_file, sets)
     n_shards = len(plan_shards(cfg))
     if tasks > n_shards:
@@ -315,8 +334,9 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     scripts = write_scripts(out_path, out_path / CONFIG_FILE, job)
     click.echo(f"wrote {scripts[0]} ({tasks} tasks, {n_shards} shards) and {scripts[1]}")
     if not submit:
-        click.echo(f"submit with: jid=$(sbatch --parsable {scripts[0]}) && "
-                   f"sbatch --dependency=afterok:$jid {scripts[1]}")  # fmt: skip
+        gen, fin = (shlex.quote(str(p)) for p in scripts)
+        click.echo(f"submit with: jid=$(sbatch --parsable {gen}) && "
+                   f"sbatch --dependency=afterok:$jid {fin}")  # fmt: skip
         return
     try:
         array_id, fin_id = run_submit(scripts, wait=wait)
@@ -326,35 +346,60 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
                + (" (finished)" if wait else ""))  # fmt: skip
 
 
+def _out_given(out: str) -> None:
+    """``--out ''`` (or an empty OUT argument) must not mean the current folder."""
+    if not out or not out.strip():
+        raise UsageFailure("the output folder is empty: name one (. for the current folder)")
+
+
+def _data_set(out: str) -> Path:
+    """OUT of a command that reads a data set: given, and a folder."""
+    _out_given(out)
+    path = Path(out)
+    if not path.is_dir():
+        raise UsageFailure(f"{out}: no such folder")
+    return path
+
+
 def _load_out_config(out: Path) -> Config:
-    for name in ("dataset.json", "config.json"):
-        p = out / name
-        if p.is_file():
-            preset, values = load_config_file(p)
-            try:
-                return build_config(preset or "tiny", base=values)
-            except ConfigError as exc:
-                raise UsageFailure(f"{p}: {exc}") from None
-    raise UsageFailure(f"{out}: no config.json or dataset.json; is it a fractalvid output?")
+    """The config OUT was made with, from whichever of its records is sound."""
+    from fractalvid.pipelines.outdir import config_of
+
+    try:
+        return config_of(out)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+
+
+def _finalize(cfg: Config, out: Path) -> dict:
+    """finalize, with its failures in one line each."""
+    from fractalvid.pipelines.finalize import IncompleteError, finalize
+
+    try:
+        dataset = finalize(cfg, out)
+    except IncompleteError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise _os_failure(exc, out, resumable=False) from None
+    from fractalvid.pipelines.outdir import GUARDED
+
+    for name in (n for n in GUARDED if (out / n).exists() and n not in dataset["written"]):
+        click.echo(f"{out / name}: left as it is (not as fractalvid wrote it); delete it to "
+                   "get fractalvid's", err=True)  # fmt: skip
+    return dataset
 
 
 @main.command("finalize")
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
 def finalize_cmd(out):
     """Write dataset.json, tables, indices, card and preview once every shard is done."""
-    from fractalvid.pipelines.finalize import IncompleteError, finalize
-
-    out_path = Path(out)
-    cfg = _load_out_config(out_path)
-    try:
-        dataset = finalize(cfg, out_path)
-    except IncompleteError as exc:
-        raise click.ClickException(str(exc)) from None
+    out_path = _data_set(out)
+    dataset = _finalize(_load_out_config(out_path), out_path)
     click.echo(f"finalized {out_path}: {_splits(dataset)}")
 
 
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
 @click.option("--deep", is_flag=True, help="Also decode every MP4.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Shards checked at once (default: one per CPU core).")
@@ -364,7 +409,7 @@ def verify(out, deep, workers, quiet):
     from fractalvid.pipelines.sizing import cpu_count
     from fractalvid.shards.verify import verify as run_verify
 
-    problems = run_verify(Path(out), deep=deep, workers=workers or cpu_count(),
+    problems = run_verify(_data_set(out), deep=deep, workers=workers or cpu_count(),
                           progress=not quiet)  # fmt: skip
     for p in problems:
         click.echo(p, err=True)
@@ -374,22 +419,30 @@ def verify(out, deep, workers, quiet):
 
 
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
 @click.option("--rows", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--cols", type=click.IntRange(min=1), default=6, show_default=True)
 def preview(out, rows, cols):
     """Write OUT/preview.png: frames of one clip per class."""
-    from fractalvid.shards.preview import write_preview
+    from fractalvid.pipelines.finalize import update_preview
 
+    out_path = _data_set(out)
     try:
-        path = write_preview(Path(out), rows, cols)
-    except (OSError, ValueError) as exc:
+        path = update_preview(out_path, rows, cols)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise _os_failure(exc, out_path, resumable=False) from None
         raise click.ClickException(f"{exc} (run `fractalvid finalize {out}` first?)") from None
+    except ValueError as exc:
+        raise click.ClickException(f"{exc} (run `fractalvid finalize {out}` first?)") from None
+    if path is None:
+        raise click.ClickException(f"{out_path / 'preview.png'}: not as fractalvid wrote it; "
+                                   "left as it is (move it away to get a new preview)")  # fmt: skip
     click.echo(str(path))
 
 
 @main.command()
-@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def stats(out, as_json):
     """Print the data set's quality: coverage and motion percentiles, the degenerate rate,
@@ -397,7 +450,7 @@ def stats(out, as_json):
     from fractalvid.pipelines.stats import dataset_stats, format_stats, load_clips
 
     try:
-        figures = dataset_stats(load_clips(Path(out)))
+        figures = dataset_stats(load_clips(_data_set(out)))
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(figures, indent=1) if as_json else format_stats(figures))

@@ -284,18 +284,31 @@ def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+# The other keys of an output folder's config.json and dataset.json, beside their "config".
+RECORD_KEYS = {"config", "fingerprint", "fractalvid_version", "format", "seed", "splits", "bytes",
+               "shards", "quality", "written"}  # fmt: skip
+
+
 def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     """A JSON config file: ``{"preset": NAME?, key: value, ...}`` -> (preset, values).
 
     ``dataset.json`` and ``config.json`` of an existing output folder work too (their ``config``).
     """
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not UTF-8 text (is it a JSON file?)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a JSON object")
     if isinstance(data.get("config"), dict):
+        beside = sorted(set(data) - RECORD_KEYS)
+        if beside:  # they would be ignored: say so rather than drop them
+            raise ConfigError(f"config file {path}: {', '.join(beside)} beside \"config\" "
+                              "would be ignored; move them inside \"config\"")  # fmt: skip
         data = data["config"]
     data = dict(data)
     preset = data.pop("preset", None)

@@ -14,11 +14,19 @@ from fractalvid.gen.variations import NAMES
 from fractalvid.pipelines.card import dataset_card
 from fractalvid.pipelines.clips import class_for
 from fractalvid.pipelines.config import Config
+from fractalvid.pipelines.outdir import (
+    DATASET_FILE,
+    DATASET_FORMAT,
+    ours_to_replace,
+    sha256_bytes,
+    written_record,
+)
 from fractalvid.pipelines.plan import SPLITS, plan_shards
 from fractalvid.pipelines.shard import read_stats, shard_done, shard_paths
 from fractalvid.shards.atomic import write_atomic
 from fractalvid.shards.metadata import CLIP_SCHEMA, write_parquet
-from fractalvid.shards.preview import write_preview
+from fractalvid.shards.png import encode_png
+from fractalvid.shards.preview import preview_grid
 
 WIDS_KIND = "wids-shard-index-v1"
 
@@ -59,6 +67,14 @@ def classes_table(cfg: Config) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+def _as_clip_schema(table: pa.Table) -> pa.Table:
+    """A shard's table in CLIP_SCHEMA; columns an older version did not write become nulls."""
+    for field in CLIP_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(CLIP_SCHEMA.names).cast(CLIP_SCHEMA)
+
+
 def _json(path: Path, obj: object) -> None:
     write_atomic(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
@@ -66,6 +82,8 @@ def _json(path: Path, obj: object) -> None:
 def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     """Write the data-set level files once every shard is done; returns dataset.json's content.
 
+    dataset.json goes last, recording (``written``) the sha256 of the card and the preview; a
+    README.md or preview.png that is not what fractalvid last wrote is left as it is.
     Raises IncompleteError naming the missing shards otherwise.
     """
     out = Path(out)
@@ -79,7 +97,8 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
         )
     meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
     tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
-    clips = pa.concat_tables(tables).cast(CLIP_SCHEMA) if tables else CLIP_SCHEMA.empty_table()
+    clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
+        else CLIP_SCHEMA.empty_table()  # fmt: skip
     write_parquet(clips, out / "clips.parquet", meta)
     write_parquet(classes_table(cfg), out / "classes.parquet", meta)
 
@@ -106,8 +125,12 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
         }
         for split in SPLITS
     }
+    before = written_record(out)
+    guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
+    if preview and clips.num_rows:
+        guarded["preview.png"] = lambda: encode_png(preview_grid(out))
     dataset = {
-        "format": "fractalvid-dataset-v1",
+        "format": DATASET_FORMAT,
         "fractalvid_version": __version__,
         "fingerprint": cfg.fingerprint(),
         "seed": cfg.seed,
@@ -120,8 +143,32 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
             "motion_p50": float(np.median(motion)) if motion.size else None,
         },
     }
-    _json(out / "dataset.json", dataset)
-    write_atomic(out / "README.md", dataset_card(cfg, dataset, clips).encode())
-    if preview and clips.num_rows:
-        write_preview(out)
+    written = {}
+    for name, make in guarded.items():
+        if ours_to_replace(out / name, before):
+            data = make()
+            write_atomic(out / name, data)
+            written[name] = sha256_bytes(data)
+    dataset["written"] = written
+    _json(out / DATASET_FILE, dataset)
     return dataset
+
+
+def update_preview(out: Path, rows: int = 10, cols: int = 6) -> Path | None:
+    """Rewrite OUT/preview.png with ``rows`` x ``cols`` frames and record it in dataset.json;
+    None (nothing written) when a preview.png that fractalvid did not write is there."""
+    out = Path(out)
+    path = out / "preview.png"
+    try:
+        dataset = json.loads((out / DATASET_FILE).read_bytes())
+    except (OSError, ValueError):
+        dataset = None
+    record = written_record(out)
+    if not ours_to_replace(path, record):
+        return None
+    data = encode_png(preview_grid(out, rows, cols))
+    write_atomic(path, data)
+    if isinstance(dataset, dict):
+        dataset["written"] = {**record, "preview.png": sha256_bytes(data)}
+        _json(out / DATASET_FILE, dataset)
+    return path

@@ -2,64 +2,47 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fractalvid import __version__
 from fractalvid.gen.chaos import compiled_before
 from fractalvid.gen.render import get_renderer
-from fractalvid.pipelines.config import Config, ConfigError
+from fractalvid.pipelines.config import Config
+from fractalvid.pipelines.outdir import LOG_FILE
 from fractalvid.pipelines.plan import ShardSpec
 from fractalvid.pipelines.shard import ShardResult, run_shard
 from fractalvid.pipelines.sizing import cpu_count, default_batch
-from fractalvid.shards.atomic import write_atomic
 
-CONFIG_FILE = "config.json"
-LOG_FILE = "generate.log"
-# Everything fractalvid writes into OUT; --overwrite removes only these.
-OWNED = ("*.tar", "*.parquet", "*.stats.json", "index.*.json", "dataset.json", "README.md",
-         "preview.png", CONFIG_FILE, ".*.tmp")  # fmt: skip
+_watching = False
 
 
-def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
-    """Make ``out`` hold this config's data set: record the config, or refuse another's.
+def watch_parent(parent: int, period: float = 1.0) -> None:
+    """Exit this worker process once ``parent`` (the main process) is gone: after a kill -9 or
+    a lost terminal, a worker would otherwise finish its shards and idle for minutes, holding
+    its memory. What it was writing stays a temporary, which the next run removes."""
+    global _watching
+    if _watching or os.getpid() == parent:
+        return
+    _watching = True
 
-    Raises ConfigError when ``out`` was made with a different config (unless ``overwrite``,
-    which first deletes what fractalvid wrote there).
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / CONFIG_FILE
-    if path.exists():
-        try:
-            old = json.loads(path.read_text()).get("fingerprint")
-        except (OSError, json.JSONDecodeError):
-            old = None
-        if old != cfg.fingerprint():
-            if not overwrite:
-                raise ConfigError(
-                    f"{out} holds a data set made with another config (fingerprint {old}, "
-                    f"this one {cfg.fingerprint()}); choose another --out or pass --overwrite"
-                )
-            for pattern in OWNED:
-                for p in out.glob(pattern):
-                    p.unlink()
-    elif any(out.glob("*.tar")):
-        if not overwrite:
-            raise ConfigError(f"{out} has tar files but no {CONFIG_FILE}; pass --overwrite")
-        for p in out.glob("*.tar"):
-            p.unlink()
-    record = {"fingerprint": cfg.fingerprint(), "fractalvid_version": __version__,
-              "config": cfg.to_dict()}  # fmt: skip
-    write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(period)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="fractalvid-watch-parent", daemon=True).start()
 
 
 def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int, batch: int,
-            encoders: int) -> ShardResult:  # fmt: skip
+            encoders: int, parent: int) -> ShardResult:  # fmt: skip
     import numba
+
+    watch_parent(parent)
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
@@ -125,7 +108,7 @@ def run_shards(
     start = time.perf_counter()
     made = skipped = clips = 0
     peak = 0.0
-    tasks = (delayed(_worker)(cfg, s, str(out), renderer, threads, batch, encoders)
+    tasks = (delayed(_worker)(cfg, s, str(out), renderer, threads, batch, encoders, os.getpid())
              for s in shards)  # fmt: skip
     if workers <= 1:
         results = (task[0](*task[1], **task[2]) for task in tasks)

@@ -7,6 +7,7 @@ the tar's size and sha256, so a rerun skips a finished shard after a cheap check
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import deque
@@ -50,11 +51,21 @@ def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:
     )
 
 
+MARKER_FIELDS = {"count": int, "tar_bytes": int, "tar_sha256": str, "parquet_sha256": str,
+                 "fingerprint": str}  # fmt: skip
+
+
 def read_stats(out: Path, shard: ShardSpec) -> dict | None:
+    """The shard's done marker, or None when it is absent, unreadable or lacks a field."""
     try:
-        return json.loads(shard_paths(out, shard)[2].read_text())
-    except (OSError, json.JSONDecodeError):
+        stats = json.loads(shard_paths(out, shard)[2].read_bytes())
+    except (OSError, ValueError):
         return None
+    if not isinstance(stats, dict):
+        return None
+    if not all(isinstance(stats.get(k), t) for k, t in MARKER_FIELDS.items()):
+        return None
+    return stats
 
 
 def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
@@ -110,6 +121,7 @@ def run_shard(
                 mp4s = [mp4 for fut in futures for mp4 in fut.result()]
                 for rec, mp4 in zip(recs, mp4s, strict=True):
                     rec["bytes"] = len(mp4)
+                    rec["sha256"] = hashlib.sha256(mp4).hexdigest()  # verify names a bad clip
                     members = {"json": _json_bytes(rec), "mp4": mp4}
                     if rec["class_id"] is not None:
                         members["cls"] = str(rec["class_id"]).encode()

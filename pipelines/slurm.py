@@ -52,6 +52,16 @@ def _header(name: str, job: SlurmJob, logs: Path, cpus: int) -> list[str]:
     return lines
 
 
+def _directive(path: Path) -> str:
+    """A path as an #SBATCH value: double-quoted, as sbatch reads quoted values, so spaces
+    stay in it."""
+    text = str(path)
+    if '"' in text or "\n" in text:
+        raise ValueError(f"{text!r}: a path with a double quote or newline cannot go into an "
+                         "#SBATCH line; choose another --out")  # fmt: skip
+    return f'"{text}"'
+
+
 def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | None = None
                   ) -> tuple[Path, Path]:  # fmt: skip
     """Write OUT/slurm/generate.sbatch (the array) and OUT/slurm/finalize.sbatch.
@@ -71,7 +81,7 @@ def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | Non
     array = f"0-{last}" + (f"%{job.throttle}" if job.throttle else "")
     gen = _header("fractalvid-gen", job, logs, job.cpus_per_task) + [
         f"#SBATCH --array={array}",
-        f"#SBATCH --output={logs}/generate_%A_%a.out",
+        f"#SBATCH --output={_directive(logs / 'generate_%A_%a.out')}",
         "set -euo pipefail",
         f"exec {exe} generate --config {cfg_arg} --out {target} --array-task auto "
         f"--array-tasks {job.tasks} --workers \"${{SLURM_CPUS_PER_TASK:-{job.cpus_per_task}}}\" "
@@ -79,7 +89,7 @@ def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | Non
     ]  # fmt: skip
     fin = _header("fractalvid-finalize", job, logs, 1) + [
         "#SBATCH --kill-on-invalid-dep=yes",
-        f"#SBATCH --output={logs}/finalize_%j.out",
+        f"#SBATCH --output={_directive(logs / 'finalize_%j.out')}",
         "set -euo pipefail",
         f"{exe} finalize {target}",
         f"exec {exe} verify --quiet {target}",

@@ -38,6 +38,7 @@ CLIP_SCHEMA = pa.schema([
     ("ops", pa.list_(pa.string())),
     ("augmentations", pa.string()),
     ("bytes", pa.int64()),
+    ("sha256", pa.string()),  # of the clip's video member
 ])  # fmt: skip
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from fractalvid.shards.atomic import write_atomic
 from fractalvid.shards.encode import decode_mp4
-from fractalvid.shards.png import encode_png
 from fractalvid.shards.reader import read_member
 
 
@@ -45,8 +43,3 @@ def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.n
             grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = t[j]
     return grid
 
-
-def write_preview(out: Path, rows: int = 10, cols: int = 6) -> Path:
-    path = Path(out) / "preview.png"
-    write_atomic(path, encode_png(preview_grid(Path(out), rows, cols)))
-    return path

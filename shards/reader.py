@@ -17,6 +17,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +29,16 @@ import numpy as np
 from fractalvid.shards.encode import decode_mp4
 
 
+class ClipError(Exception):
+    """A shard or clip that could not be read; ``shard`` and ``key`` name it (key None when
+    the shard failed before its first clip)."""
+
+    def __init__(self, shard: str, key: str | None, reason: str):
+        self.shard, self.key, self.reason = str(shard), key, reason
+        where = f"{self.shard}: clip {key}" if key else self.shard
+        super().__init__(f"{where}: {reason}")
+
+
 def read_member(tar_path: Path, name: str) -> bytes:
     """Bytes of one member of a tar shard; KeyError if it is absent."""
     with tarfile.open(tar_path, "r") as tar:
@@ -37,25 +48,75 @@ def read_member(tar_path: Path, name: str) -> bytes:
         return fh.read()
 
 
-def iter_samples(tar_path: Path) -> Iterator[dict[str, bytes | str]]:
-    """Samples of a shard in order: {"__key__": KEY, ext: bytes, ...}.
-
-    Members of a sample are adjacent; the key is the name before the first dot.
-    """
+def iter_samples(tar_path: str | Path, first: int = 0, stop: int | None = None
+                 ) -> Iterator[dict[str, bytes | str]]:  # fmt: skip
+    """Samples ``first``..``stop``-1 of a shard in order: {"__key__": KEY, "__url__": shard,
+    ext: bytes, ...}. Members of a sample are adjacent; the key is the name before the first
+    dot. A damaged tar raises ClipError naming the shard and the clip being read."""
     current: dict[str, bytes | str] | None = None
-    with tarfile.open(tar_path, "r") as tar:
-        for info in tar:
-            if not info.isfile():
-                continue
-            key, _, ext = info.name.partition(".")
-            if current is None or current["__key__"] != key:
-                if current is not None:
-                    yield current
-                current = {"__key__": key}
-            fh = tar.extractfile(info)
-            current[ext] = fh.read() if fh else b""
-    if current is not None:
+    index = -1
+    key = None
+    try:
+        with tarfile.open(tar_path, "r") as tar:
+            for info in tar:
+                if not info.isfile():
+                    continue
+                key, _, ext = info.name.partition(".")
+                if current is None or current["__key__"] != key:
+                    if current is not None and index >= first:
+                        yield current
+                    index += 1
+                    if stop is not None and index >= stop:
+                        return
+                    current = {"__key__": key, "__url__": str(tar_path)}
+                if index < first:
+                    continue  # not read: tarfile seeks past it
+                fh = tar.extractfile(info)
+                current[ext] = fh.read() if fh else b""
+            _check_end(tar)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ClipError(tar_path, key, f"unreadable tar ({exc})") from exc
+    if current is not None and index >= first:
         yield current
+
+
+def _check_end(tar: tarfile.TarFile) -> None:
+    """A tar cut at a member boundary reads as a shorter archive: every whole tar ends with
+    an end-of-archive marker (two zero blocks) after its last member, so look for it."""
+    fileobj = tar.fileobj
+    if fileobj is None or not fileobj.seekable():
+        return
+    size = fileobj.seek(0, os.SEEK_END)
+    if size < tar.offset + 2 * tarfile.BLOCKSIZE:
+        raise tarfile.ReadError("truncated: it ends without the end-of-archive marker")
+
+
+def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train"
+                  ) -> list[tuple[str, int | None]]:  # fmt: skip
+    """(url, sample count or None where no index says) of each shard of ``source``; the
+    forms are those of ``shard_urls``."""
+    if not isinstance(source, (str, Path)):
+        return [(str(s), None) for s in source]
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        index = path / f"index.{split}.json"
+        if index.is_file():
+            return shard_entries(index)
+        urls = sorted(str(p) for p in path.glob(f"{split}-[0-9]*.tar"))
+        if not urls:
+            raise FileNotFoundError(f"{path}: no index.{split}.json and no {split}-*.tar shards")
+        return [(u, None) for u in urls]
+    if text.endswith(".json"):
+        index = json.loads(path.read_text())
+        base = path.parent
+        return [(u["url"] if "://" in u["url"] else str(base / u["url"]), u.get("nsamples"))
+                for u in index["shardlist"]]  # fmt: skip
+    if "{" in text:
+        from braceexpand import braceexpand  # a dependency of webdataset
+
+        return [(u, None) for u in braceexpand(text)]
+    return [(text, None)]
 
 
 def shard_urls(source: str | Path | Sequence[str | Path], split: str = "train") -> list[str]:
@@ -66,27 +127,23 @@ def shard_urls(source: str | Path | Sequence[str | Path], split: str = "train") 
     - a brace pattern such as ``data/tiny/train-{000000..000004}.tar``;
     - a list of paths.
     """
-    if not isinstance(source, (str, Path)):
-        return [str(s) for s in source]
-    text = str(source)
-    path = Path(text)
-    if path.is_dir():
-        index = path / f"index.{split}.json"
-        if index.is_file():
-            return shard_urls(index)
-        urls = sorted(str(p) for p in path.glob(f"{split}-[0-9]*.tar"))
-        if not urls:
-            raise FileNotFoundError(f"{path}: no index.{split}.json and no {split}-*.tar shards")
-        return urls
-    if text.endswith(".json"):
-        index = json.loads(path.read_text())
-        base = path.parent
-        return [u["url"] if "://" in u["url"] else str(base / u["url"]) for u in index["shardlist"]]
-    if "{" in text:
-        from braceexpand import braceexpand  # a dependency of webdataset
+    return [url for url, _ in shard_entries(source, split)]
 
-        return list(braceexpand(text))
-    return [text]
+
+def count_samples(tar_path: str | Path) -> int:
+    """Samples in a shard, from its headers alone."""
+    keys = 0
+    last = None
+    try:
+        with tarfile.open(tar_path, "r") as tar:
+            for info in tar:
+                key = info.name.partition(".")[0]
+                if info.isfile() and key != last:
+                    keys, last = keys + 1, key
+            _check_end(tar)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ClipError(tar_path, last, f"unreadable tar ({exc})") from exc
+    return keys
 
 
 def mp4_decoder(color: bool = False) -> Callable[[str, bytes], np.ndarray | None]:
@@ -125,6 +182,66 @@ def _worker() -> tuple[int, int]:
     return 0, 1
 
 
+class _Counters:
+    """Per-process counters in shared memory, one slot per DataLoader worker (slot 0: the
+    main process): the epoch each slot starts next, and the clips each slot skipped.
+
+    DataLoader workers run on copies of the reader; with these counters in shared memory, an
+    epoch that begins in a worker (persistent or forked anew each epoch) advances the count
+    the next one sees, ``set_epoch`` in the main process reaches the workers, and the main
+    process can sum what they skipped."""
+
+    SLOTS = 1024
+
+    def __init__(self, values: list[int] | None = None):
+        import multiprocessing
+
+        self.array = multiprocessing.RawArray("q", 2 * self.SLOTS)
+        if values:
+            self.array[:] = values
+
+    @staticmethod
+    def slot() -> int:
+        return (_worker()[0] + 1) % _Counters.SLOTS if _in_worker() else 0
+
+    def next_epoch(self) -> int:
+        slot = self.slot()
+        epoch = self.array[slot]
+        self.array[slot] = epoch + 1
+        return epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        for slot in range(self.SLOTS):
+            self.array[slot] = epoch
+
+    def skip(self) -> None:
+        self.array[self.SLOTS + self.slot()] += 1
+
+    def skipped(self) -> int:
+        return sum(self.array[self.SLOTS :])
+
+    def __reduce__(self):
+        from multiprocessing.context import get_spawning_popen
+
+        if get_spawning_popen() is not None:  # a worker being spawned shares the memory
+            return _shared_counters, (self.array,)
+        return _Counters, (list(self.array),)  # a plain copy (deepcopy, pickle to disk)
+
+
+def _shared_counters(array) -> _Counters:
+    counters = _Counters.__new__(_Counters)
+    counters.array = array
+    return counters
+
+
+def _in_worker() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.utils.data.get_worker_info() is not None
+
+
+HANDLERS = ("raise", "warn", "skip")
+
+
 class ClipReader:
     """Iterate ``(frames, label, meta)`` over a data set's shards.
 
@@ -134,9 +251,23 @@ class ClipReader:
     ``buffer`` samples are shuffled, seeded by (seed, epoch), and windows start at random
     offsets; without it, the order is the shards' and windows are centred.
 
-    Shards are dealt round-robin to (rank, worker) pairs: rank and world_size default to the
-    RANK and WORLD_SIZE environment variables (torchrun sets them), workers come from torch's
-    DataLoader when it runs this. Every sample is read by exactly one of them.
+    Epochs: each pass over the reader is the next epoch (0, 1, ...), counted in every process
+    that iterates it, DataLoader workers included (persistent or not), so a new pass gets a
+    new order; ``set_epoch(e)`` makes the next pass epoch ``e`` everywhere.
+
+    Ranks: rank and world_size default to the RANK and WORLD_SIZE environment variables
+    (torchrun sets them); DataLoader workers come from torch. With ``even`` (the default) each
+    rank reads the same number of clips, total // world_size, a contiguous run of the epoch's
+    shard order (the few left over are dropped, other ones each epoch when shuffling), so no
+    rank waits at an epoch's end for another; its workers split that run. ``even=False`` deals
+    whole shards round-robin to (rank, worker) pairs, which reads no shard twice but can give
+    ranks different counts (warned). Either way every clip is read by at most one of them.
+
+    Errors: a damaged shard or clip raises ClipError naming the shard and the key
+    (``handler="raise"``); ``"warn"`` warns and skips it, ``"skip"`` skips it silently, a
+    callable is called with the ClipError (it may raise) and the clip skipped; ``skipped``
+    counts them over all processes. ``check`` compares each clip's bytes with the sha256 its
+    json records.
     """
 
     def __init__(
@@ -151,6 +282,9 @@ class ClipReader:
         rank: int | None = None,
         world_size: int | None = None,
         color: bool | None = None,
+        even: bool = True,
+        handler: str | Callable[[ClipError], None] = "raise",
+        check: bool = False,
     ) -> None:
         if frames is not None and frames < 1:
             raise ValueError(f"frames={frames}: must be at least 1 (or None for whole clips)")
@@ -158,9 +292,14 @@ class ClipReader:
             raise ValueError(f"stride={stride}: must be at least 1")
         if buffer < 1:
             raise ValueError(f"buffer={buffer}: must be at least 1 (1: no sample shuffling)")
-        self.urls = shard_urls(source, split)
-        if not self.urls:
+        if not callable(handler) and handler not in HANDLERS:
+            raise ValueError(f"handler={handler!r}: expected one of {', '.join(HANDLERS)} or "
+                             "a function taking the ClipError")  # fmt: skip
+        entries = shard_entries(source, split)
+        if not entries:
             raise ValueError(f"{source}: no shards for split {split!r}")
+        self.urls = [url for url, _ in entries]
+        self._counts = [n for _, n in entries]
         self.frames, self.stride = frames, stride
         self.shuffle, self.seed, self.buffer = shuffle, seed, buffer
         self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
@@ -169,47 +308,117 @@ class ClipReader:
             raise ValueError(f"world_size={self.world_size}: must be at least 1")
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} outside 0..{self.world_size - 1}")
-        self.color = color
-        self.epoch = 0
+        self.color, self.even, self.handler, self.check = color, even, handler, check
+        self._counters = _Counters()
+        if self.world_size > 1:
+            self._check_split()
+
+    def _check_split(self) -> None:
+        counts = self.counts()
+        total = sum(counts)
+        if self.even and total < self.world_size:
+            raise ValueError(f"{total} clips cannot be split over {self.world_size} ranks")
+        if not self.even and (len(counts) % self.world_size or len(set(counts)) > 1):
+            warnings.warn(f"{len(counts)} shards of {min(counts)}-{max(counts)} clips deal "
+                          f"unevenly over {self.world_size} ranks: ranks that run out first can "
+                          "hang DistributedDataParallel at an epoch's end; use even=True",
+                          stacklevel=3)  # fmt: skip
+
+    def counts(self) -> list[int]:
+        """Samples per shard (from the index, else counted from the tar headers)."""
+        self._counts = [count_samples(u) if n is None else n
+                        for u, n in zip(self.urls, self._counts)]  # fmt: skip
+        return self._counts
 
     def set_epoch(self, epoch: int) -> None:
-        """Reshuffle differently next time (call once per epoch, as with DistributedSampler)."""
-        self.epoch = epoch
+        """Make the next pass epoch ``epoch``, in this process and in DataLoader workers."""
+        self._counters.set_epoch(epoch)
 
-    def my_shards(self) -> list[str]:
-        """The shards this (rank, worker) reads, in reading order."""
-        urls = list(self.urls)
+    @property
+    def skipped(self) -> int:
+        """Damaged shards and clips passed over so far, in every process reading for this one."""
+        return self._counters.skipped()
+
+    def _order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.urls)))
         if self.shuffle:
-            random.Random(f"{self.seed}:{self.epoch}").shuffle(urls)
-        worker, workers = _worker()
-        slot, slots = self.rank * workers + worker, self.world_size * workers
-        return urls[slot::slots]
+            random.Random(f"{self.seed}:{epoch}").shuffle(order)
+        return order
 
-    def samples(self) -> Iterator[dict[str, Any]]:
-        """Raw samples of my shards ({"__key__", "mp4", "json", "cls"?}), buffer-shuffled."""
-        rng = random.Random(f"{self.seed}:{self.epoch}:{self.rank}:{_worker()[0]}")
+    def my_shards(self, epoch: int = 0) -> list[tuple[str, int, int | None]]:
+        """What this (rank, worker) reads in ``epoch``: (shard, first sample, stop), in order."""
+        order = self._order(epoch)
+        worker, workers = _worker()
+        if not self.even:
+            slot, slots = self.rank * workers + worker, self.world_size * workers
+            return [(self.urls[i], 0, None) for i in order[slot::slots]]
+        counts = self.counts()
+        per_rank = sum(counts) // self.world_size
+        base = self.rank * per_rank
+        lo, hi = base + per_rank * worker // workers, base + per_rank * (worker + 1) // workers
+        plan, at = [], 0
+        for i in order:
+            if at < hi and at + counts[i] > lo:
+                plan.append((self.urls[i], max(lo - at, 0), min(hi - at, counts[i])))
+            at += counts[i]
+        return plan
+
+    def _failed(self, exc: ClipError) -> None:
+        if self.handler == "raise":
+            raise exc
+        self._counters.skip()
+        if self.handler == "warn":
+            warnings.warn(f"{exc} (skipped)", stacklevel=3)
+        elif callable(self.handler):
+            self.handler(exc)
+
+    def samples(self, epoch: int = 0) -> Iterator[dict[str, Any]]:
+        """Raw samples of my shards in ``epoch`` ({"__key__", "__url__", "mp4", "json",
+        "cls"?}), buffer-shuffled; damaged shards go to the handler."""
+        rng = random.Random(f"{self.seed}:{epoch}:{self.rank}:{_worker()[0]}")
         pool: list[dict] = []
-        for url in self.my_shards():
-            for sample in iter_samples(Path(url)):
-                if not self.shuffle or self.buffer <= 1:
-                    yield sample
-                    continue
-                pool.append(sample)
-                if len(pool) >= self.buffer:
-                    yield pool.pop(rng.randrange(len(pool)))
+        for url, first, stop in self.my_shards(epoch):
+            try:
+                for sample in iter_samples(url, first, stop):
+                    if not self.shuffle or self.buffer <= 1:
+                        yield sample
+                        continue
+                    pool.append(sample)
+                    if len(pool) >= self.buffer:
+                        yield pool.pop(rng.randrange(len(pool)))
+            except ClipError as exc:
+                self._failed(exc)
         rng.shuffle(pool)
         yield from pool
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, int | None, dict]]:
-        for sample in self.samples():
+    def _clip(self, sample: dict[str, Any], epoch: int) -> tuple[np.ndarray, int | None, dict]:
+        url, key = sample["__url__"], sample["__key__"]
+        try:
             meta = json.loads(sample["json"])
+            data = sample["mp4"]
+            if self.check and meta.get("sha256") and \
+                    hashlib.sha256(data).hexdigest() != meta["sha256"]:  # fmt: skip
+                raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
-            clip = decode_mp4(sample["mp4"], color=color)
-            rng = random.Random(f"{self.seed}:{self.epoch}:{meta['key']}") if self.shuffle \
-                else None  # fmt: skip
-            idx = sample_window(clip.shape[0], self.frames, self.stride, rng)
+            clip = decode_mp4(data, color=color)
             label = int(sample["cls"]) if "cls" in sample else None
-            yield clip[idx], label, meta
+        except (KeyError, ValueError, TypeError) as exc:
+            missing = f"no {exc.args[0]} member" if isinstance(exc, KeyError) else str(exc)
+            raise ClipError(url, key, missing) from exc
+        rng = random.Random(f"{self.seed}:{epoch}:{meta.get('key', key)}") if self.shuffle \
+            else None  # fmt: skip
+        idx = sample_window(clip.shape[0], self.frames, self.stride, rng)
+        return clip[idx], label, meta
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int | None, dict]]:
+        epoch = self._counters.next_epoch()
+        for sample in self.samples(epoch):
+            try:
+                item = self._clip(sample, epoch)
+            except ClipError as exc:
+                self._failed(exc)
+                continue
+            yield item
 
 
 def torch_dataset(reader: ClipReader):

@@ -55,12 +55,16 @@ class TarShardWriter:
         commit(self.tmp, self.final)
 
     def abort(self) -> None:
+        """Remove the temporary, even when closing it fails again (a full disk)."""
         try:
-            self._tar.close()
-        except Exception:  # noqa: BLE001 - cleanup after a failure already being raised
+            try:
+                self._tar.close()
+            finally:
+                self._fh.close()
+        except OSError:  # the failure being raised already says what went wrong
             pass
-        self._fh.close()
-        self.tmp.unlink(missing_ok=True)
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> TarShardWriter:
         return self

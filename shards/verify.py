@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -13,6 +14,21 @@ from fractalvid.shards.atomic import sha256_file
 from fractalvid.shards.encode import decode_mp4
 
 REQUIRED = ("mp4", "json")
+ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
+                "sha256": str, "parquet_sha256": str}  # fmt: skip
+WIDS_KIND = "wids-shard-index-v1"
+
+
+def _clip_hash_problem(path: Path, key: str, meta: bytes | None, ext: str, data: bytes
+                       ) -> str | None:  # fmt: skip
+    """A clip whose bytes differ from the sha256 its json records (older sets record none)."""
+    try:
+        recorded = json.loads(meta).get("sha256") if meta is not None else None
+    except (ValueError, AttributeError):
+        return f"{path.name}: {key}.json is not JSON (damaged)"
+    if recorded and hashlib.sha256(data).hexdigest() != recorded:
+        return f"{path.name}: clip {key}: its {ext} differs from the sha256 in its json (damaged)"
+    return None
 
 
 def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str]]:
@@ -20,10 +36,18 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
     problems: list[str] = []
     keys: list[str] = []
     members: dict[str, set[str]] = {}
+    meta: dict[str, bytes] = {}
     try:
         with tarfile.open(path, "r") as tar:
             for info in tar:
                 key, _, ext = info.name.partition(".")
+                if ext == "json":
+                    meta[key] = tar.extractfile(info).read()
+                elif ext == "mp4":
+                    data = tar.extractfile(info).read()
+                    found = _clip_hash_problem(path, key, meta.get(key), ext, data)
+                    if found:
+                        problems.append(found)
                 if keys and key != keys[-1]:
                     if key in members:
                         problems.append(f"{path.name}: members of sample {key} are not adjacent")
@@ -34,7 +58,7 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
                 members.setdefault(key, set()).add(ext)
                 if deep and ext == "mp4":
                     try:
-                        decode_mp4(tar.extractfile(info).read())
+                        decode_mp4(data)
                     except ValueError as exc:
                         problems.append(f"{path.name}: {key}.mp4 does not decode ({exc})")
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -49,12 +73,30 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
     return problems, keys
 
 
+def _check_marker(out: Path, entry: dict) -> list[str]:
+    """The shard's done marker: present, whole, and vouching for the same files."""
+    path = out / f"{entry['name']}.stats.json"
+    try:
+        stats = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return [f"{path.name}: missing (the shard's done marker); rerun `fractalvid generate` "
+                "with the same config to remake it"]  # fmt: skip
+    except (OSError, ValueError) as exc:
+        return [f"{path.name}: unreadable ({exc}); rerun `fractalvid generate` to remake it"]
+    pairs = (("tar_bytes", "bytes"), ("tar_sha256", "sha256"), ("parquet_sha256", "parquet_sha256"),
+             ("count", "nsamples"))  # fmt: skip
+    if not isinstance(stats, dict) or any(stats.get(a) != entry[b] for a, b in pairs):
+        return [f"{path.name}: does not match dataset.json (damaged, or from another run); "
+                "rerun `fractalvid generate` with the same config"]  # fmt: skip
+    return []
+
+
 def _check_shard(out: Path, entry: dict, deep: bool) -> list[str]:
-    """Problems of one shard listed in dataset.json: its tar and its Parquet."""
-    problems: list[str] = []
+    """Problems of one shard listed in dataset.json: its tar, its Parquet, its done marker."""
+    problems: list[str] = _check_marker(out, entry)
     tar = out / entry["url"]
     if not tar.is_file():
-        return [f"{tar.name}: missing"]
+        return problems + [f"{tar.name}: missing"]
     size = tar.stat().st_size
     if size != entry["bytes"]:
         problems.append(f"{tar.name}: {size} bytes, dataset.json says {entry['bytes']}")
@@ -76,22 +118,83 @@ def _check_shard(out: Path, entry: dict, deep: bool) -> list[str]:
     return problems
 
 
+def _load_dataset(out: Path) -> tuple[dict | None, str | None]:
+    """(dataset.json, None), or (None, the problem) when it is absent, damaged or of another
+    shape than finalize writes."""
+    fix = f"run `fractalvid finalize {out}`"
+    try:
+        dataset = json.loads((out / "dataset.json").read_bytes())
+    except (OSError, ValueError) as exc:
+        return None, f"{out}: no readable dataset.json ({exc}); {fix}"
+    entries = dataset.get("shards") if isinstance(dataset, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and all(isinstance(e.get(k), t) for k, t in ENTRY_FIELDS.items())
+        for e in entries
+    ):
+        return None, f"{out}/dataset.json: not as finalize writes it (damaged?); {fix}"
+    return dataset, None
+
+
+def _check_indices(out: Path, entries: list[dict]) -> list[str]:
+    """Each split's wids index lists exactly the split's shards, with their sample counts."""
+    problems = []
+    for split in sorted({e["split"] for e in entries}):
+        path = out / f"index.{split}.json"
+        want = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
+                if e["split"] == split]  # fmt: skip
+        try:
+            index = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            problems.append(f"{path.name}: missing; run `fractalvid finalize {out}`")
+            continue
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: unreadable ({exc}); run `fractalvid finalize {out}`")
+            continue
+        got = index.get("shardlist") if isinstance(index, dict) else None
+        if not isinstance(index, dict) or index.get("__kind__") != WIDS_KIND or got != want:
+            n = len(got) if isinstance(got, list) else 0
+            problems.append(f"{path.name}: lists {n} shards, not the {len(want)} of dataset.json "
+                            f"as they are; run `fractalvid finalize {out}`")  # fmt: skip
+    return problems
+
+
+def _check_tables(out: Path, dataset: dict, total: int) -> list[str]:
+    """clips.parquet holds a row per sample; classes.parquet a row per class."""
+    problems = []
+    try:
+        rows = pq.read_metadata(out / "clips.parquet").num_rows
+        if rows != total:
+            problems.append(f"clips.parquet: {rows} rows, shards hold {total} samples")
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a finding
+        problems.append(f"clips.parquet: unreadable ({exc})")
+    config = dataset.get("config") if isinstance(dataset.get("config"), dict) else {}
+    classes = config.get("classes", 0) if config.get("labels", True) else 0
+    try:
+        table = pq.read_table(out / "classes.parquet", columns=["class_id"])
+        if table.column("class_id").to_pylist() != list(range(classes)):
+            problems.append(f"classes.parquet: {table.num_rows} rows, not the {classes} classes "
+                            "0..C-1 of the config")  # fmt: skip
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"classes.parquet: unreadable ({exc})")
+    return problems
+
+
 def verify(out: Path, deep: bool = False, workers: int = 1, progress: bool = False) -> list[str]:
     """Problems found in the data set at ``out`` (empty when it is sound), in shard order.
 
     Checks every shard listed in dataset.json: tar size and sha256, tar structure (adjacent,
-    sorted samples with mp4 and json), the per-shard Parquet (present, readable, same keys,
-    checksum) and clips.parquet's row count. ``deep`` also decodes every MP4 (an ffmpeg run
-    each). ``workers`` threads check shards at once (hashing and ffmpeg do not hold the GIL);
-    ``progress``: a bar on stderr, by shard.
+    sorted samples with mp4 and json), each clip against the sha256 in its json (naming a
+    damaged clip), the per-shard Parquet (present, readable, same keys, checksum), the done
+    marker; then the wids indices and the clips and classes tables. ``deep`` also decodes
+    every MP4 (an ffmpeg run each). ``workers`` threads check shards at once (hashing and
+    ffmpeg do not hold the GIL); ``progress``: a bar on stderr, by shard.
     """
     from tqdm import tqdm
 
     out = Path(out)
-    try:
-        dataset = json.loads((out / "dataset.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        return [f"{out}: no readable dataset.json ({exc}); run `fractalvid finalize {out}`"]
+    dataset, problem = _load_dataset(out)
+    if dataset is None:
+        return [problem]
     entries = dataset["shards"]
     bar = tqdm(total=len(entries), unit="shard", disable=not progress, desc="verify")
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, bar:
@@ -99,11 +202,6 @@ def verify(out: Path, deep: bool = False, workers: int = 1, progress: bool = Fal
         for _ in as_completed(futures):
             bar.update(1)
         problems = [p for fut in futures for p in fut.result()]
-    total = sum(entry["nsamples"] for entry in entries)
-    try:
-        rows = pq.read_metadata(out / "clips.parquet").num_rows
-        if rows != total:
-            problems.append(f"clips.parquet: {rows} rows, shards hold {total} samples")
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"clips.parquet: unreadable ({exc})")
+    problems += _check_indices(out, entries)
+    problems += _check_tables(out, dataset, sum(entry["nsamples"] for entry in entries))
     return problems

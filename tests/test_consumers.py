@@ -64,12 +64,21 @@ def test_every_source_form_names_the_same_shards(ds):
         [m["key"] for _, _, m in ClipReader(str(ds / "train-{000000..000001}.tar"))]  # fmt: skip
 
 
-def test_ranks_split_the_shards_without_overlap(ds, rows):
+def test_ranks_get_equal_disjoint_runs_of_clips(ds, rows):
+    # 16 clips in 4 shards over 3 ranks: 5 each (one left over), never the same clip twice
     parts = [[m["key"] for _, _, m in ClipReader(ds, rank=r, world_size=3, shuffle=True)]
              for r in range(3)]  # fmt: skip
     flat = [k for p in parts for k in p]
-    assert sorted(flat) == train_keys(rows) and len(set(flat)) == len(flat)
-    assert all(parts)
+    assert [len(p) for p in parts] == [5, 5, 5]
+    assert len(set(flat)) == 15 and set(flat) <= set(train_keys(rows))
+
+
+def test_dealing_whole_shards_unevenly_is_warned(ds, rows):
+    with pytest.warns(UserWarning, match="unevenly over 3 ranks"):
+        readers = [ClipReader(ds, rank=r, world_size=3, even=False) for r in range(3)]
+    parts = [[m["key"] for _, _, m in reader] for reader in readers]
+    assert sorted(len(p) for p in parts) == [4, 4, 8]
+    assert sorted(k for p in parts for k in p) == train_keys(rows)
 
 
 def test_shuffling_is_seeded_and_changes_with_the_epoch(ds, rows):
@@ -82,6 +91,100 @@ def test_shuffling_is_seeded_and_changes_with_the_epoch(ds, rows):
     assert first == order(1, 0)
     assert sorted(first) == train_keys(rows)
     assert first != order(1, 1) and first != train_keys(rows)
+
+
+def test_each_pass_is_the_next_epoch_without_set_epoch(ds, rows):
+    reader = ClipReader(ds, shuffle=True, seed=1, buffer=8)
+    passes = [[m["key"] for _, _, m in reader] for _ in range(3)]
+    assert passes[0] != passes[1] != passes[2] != passes[0]
+    assert all(sorted(p) == train_keys(rows) for p in passes)
+    again = ClipReader(ds, shuffle=True, seed=1, buffer=8)
+    again.set_epoch(1)
+    assert [m["key"] for _, _, m in again] == passes[1]  # a pure function of (seed, epoch)
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_dataloader_workers_see_a_new_epoch_each_pass_and_set_epoch(ds, rows, persistent):
+    import torch
+
+    from fractalvid.shards.reader import torch_dataset
+
+    def passes(reader, loader, n):
+        return [[m["key"] for _, _, m in loader] for _ in range(n)]
+
+    reader = ClipReader(ds, shuffle=True, seed=2, buffer=4, frames=2)
+    loader = torch.utils.data.DataLoader(torch_dataset(reader), batch_size=None, num_workers=2,
+                                         persistent_workers=persistent)  # fmt: skip
+    first = passes(reader, loader, 2)
+    assert first[0] != first[1] and all(sorted(p) == train_keys(rows) for p in first)
+    reader.set_epoch(0)  # reaches the workers, persistent ones included
+    assert passes(reader, loader, 1)[0] == first[0]
+    # the main process reading alone gets the same clips per epoch, in another interleaving
+    alone = ClipReader(ds, shuffle=True, seed=2, buffer=4, frames=2)
+    assert sorted(m["key"] for _, _, m in alone) == sorted(first[0])
+
+
+def _rewrite_tar(src, dst, change):
+    """Copy tar ``src`` to ``dst`` with ``change(name, data) -> data`` applied to members."""
+    import io
+    import tarfile
+
+    with tarfile.open(src) as tin, tarfile.open(dst, "w", format=tarfile.USTAR_FORMAT) as tout:
+        for info in tin:
+            data = change(info.name, tin.extractfile(info).read())
+            info.size = len(data)
+            tout.addfile(info, io.BytesIO(data))
+    return dst
+
+
+def test_a_truncated_shard_names_itself_and_the_clip_being_read(ds, tmp_path):
+    from fractalvid.shards.reader import ClipError
+
+    cut = tmp_path / "train-000001.tar"
+    data = (ds / "train-000001.tar").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ClipError, match=r"train-000001\.tar: clip 0000000\d\d: unreadable") as e:
+        list(ClipReader([cut]))
+    assert e.value.shard == str(cut) and e.value.key is not None
+
+
+def test_an_undecodable_clip_is_named_and_the_handler_can_skip_it(ds, rows, tmp_path):
+    from fractalvid.shards.reader import ClipError
+
+    first = sorted(ds.glob("train-*.tar"))[0]
+    bad_key = train_keys(rows)[1]
+    bad = _rewrite_tar(first, tmp_path / first.name,
+                       lambda name, data: b"not an mp4" if name == f"{bad_key}.mp4" else data)
+    with pytest.raises(ClipError, match=f"{first.name}: clip {bad_key}: cannot decode"):
+        list(ClipReader([bad]))
+    reader = ClipReader([bad], handler="warn")
+    with pytest.warns(UserWarning, match=f"clip {bad_key}"):
+        keys = [m["key"] for _, _, m in reader]
+    assert bad_key not in keys and len(keys) == 3 and reader.skipped == 1
+    seen = []
+    assert len(list(ClipReader([bad], handler=seen.append))) == 3
+    assert [e.key for e in seen] == [bad_key]
+    with pytest.raises(ValueError, match="handler='ignore'"):
+        ClipReader([bad], handler="ignore")
+
+
+def test_check_finds_a_clip_whose_bytes_changed_but_still_decode(ds, rows, tmp_path):
+    from fractalvid.shards.reader import ClipError
+
+    first = sorted(ds.glob("train-*.tar"))[0]
+    key = train_keys(rows)[2]
+
+    def flip(name, data):
+        if name != f"{key}.mp4":
+            return data
+        changed = bytearray(data)
+        changed[-100] ^= 0x01  # inside the coded frames; ffmpeg still decodes it
+        return bytes(changed)
+
+    bad = _rewrite_tar(first, tmp_path / first.name, flip)
+    assert len(list(ClipReader([bad]))) == 4  # decoding alone does not notice
+    with pytest.raises(ClipError, match=f"clip {key}: its bytes differ from the sha256"):
+        list(ClipReader([bad], check=True))
 
 
 @given(t=st.integers(1, 40), frames=st.integers(1, 16), stride=st.integers(1, 4),
