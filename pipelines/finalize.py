@@ -145,9 +145,11 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     }
     written = {}
     for name, make in guarded.items():
+        data = make()
         if ours_to_replace(out / name, before):
-            data = make()
             write_atomic(out / name, data)
+            written[name] = sha256_bytes(data)
+        elif (out / name).read_bytes() == data:  # already what it would write: ours to record
             written[name] = sha256_bytes(data)
     dataset["written"] = written
     _json(out / DATASET_FILE, dataset)

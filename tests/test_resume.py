@@ -59,8 +59,8 @@ def test_kill_9_mid_shard_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert not list(out.glob(".*.tmp")), "temporaries are cleaned up on restart"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_ctrl_c_stops_with_one_line_and_a_rerun_finishes(tmp_path, signum):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_sigterm_sighup_or_ctrl_c_stops_with_one_line_and_a_rerun_finishes(tmp_path, signum):
     """What a scheduler's time limit (SIGTERM) or Ctrl-C leaves: a line saying how to go on,
     exit 128 + signal, and nothing lost; two workers, as a real run has."""
     out = tmp_path / "stopped"
