@@ -94,7 +94,7 @@ def test_real_slurm_array_job_and_finalize_equal_a_local_run(cli, local_run, tmp
         if os.environ.get("FRACTALVID_REQUIRE_SLURM"):
             pytest.fail(f"FRACTALVID_REQUIRE_SLURM is set but {why}")
         pytest.skip(why)
-    out = tmp_path / "ds"
+    out = tmp_path / "my ds"  # a space: the #SBATCH lines must quote it
     result = cli("slurm", "--out", out, *SMALL, "--tasks", "3", "--cpus-per-task", "1",
                  "--submit", "--wait")  # fmt: skip
     logs = sorted((out / "slurm" / "logs").glob("*.out")) if (out / "slurm").exists() else []
