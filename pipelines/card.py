@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from fractalvid.pipelines.config import FIELD_HELP, Config
 from fractalvid.pipelines.stats import dataset_stats
+from fractalvid.shards.codec import MEMBER
 
 
 def _pct(values: np.ndarray) -> str:
@@ -16,7 +17,14 @@ def _pct(values: np.ndarray) -> str:
     return f"{p[0]:.3f} / {p[1]:.3f} / {p[2]:.3f}"
 
 
+def _codec(cfg: Config) -> str:
+    if cfg.codec == "raw":
+        return "raw uint8 frames (a .npy file in a zstd frame, lossless)"
+    return f"{cfg.codec.upper()} CRF {cfg.crf}"
+
+
 def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
+    ext = MEMBER[cfg.codec]
     splits = dataset["splits"]
     figures = dataset_stats(clips)
     mb = dataset["bytes"] / 1e6
@@ -36,7 +44,7 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "",
         f"- {'labeled: ' + str(cfg.classes) + ' classes' if cfg.labels else 'unlabeled'}; "
         f"{cfg.resolution}x{cfg.resolution} px, {cfg.frames_min}-{cfg.frames_max} frames at "
-        f"{cfg.fps} fps, {cfg.codec.upper()} CRF {cfg.crf}, "
+        f"{cfg.fps} fps, {_codec(cfg)}, "
         f"{'RGB' if cfg.color else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
         f"- size: {mb:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB per clip",
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
@@ -59,7 +67,7 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "",
         "## Files",
         "",
-        "- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is `KEY.mp4`, "
+        f"- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is `KEY.{ext}`, "
         "`KEY.json` (its metadata)" + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
         "- `train-NNNNNN.parquet`: that shard's metadata; `clips.parquet`: all clips; "
         "`classes.parquet`: one row per class with its IFS endpoint parameters",
@@ -80,12 +88,11 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "",
         "```python",
         "import webdataset as wds",
-        "from fractalvid.shards.encode import decode_mp4",
+        "from fractalvid.shards.reader import clip_decoder",
         f'ds = wds.WebDataset("train-{{000000..{max(splits["train"]["shards"] - 1, 0):06d}}}.tar",'
-        " shardshuffle=False)",
+        f' shardshuffle=False).decode(clip_decoder({"color=True" if cfg.color else ""}))',
         "for sample in ds:",
-        f'    frames = decode_mp4(sample["mp4"]{", color=True" if cfg.color else ""})'
-        f"  # [T, H, W{', 3' if cfg.color else ''}] uint8",
+        f'    frames = sample["{ext}"]  # [T, H, W{", 3" if cfg.color else ""}] uint8',
         "```",
         "",
         "## Config",

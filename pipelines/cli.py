@@ -245,7 +245,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
-    from fractalvid.pipelines.plan import estimates, plan_shards, task_range
+    from fractalvid.pipelines.plan import disk_estimate, estimates, plan_shards, task_range
     from fractalvid.pipelines.sizing import cpu_worker_bytes
 
     cfg = _config(preset, config_file, sets)
@@ -264,6 +264,7 @@ def plan(preset, config_file, sets, tasks, as_json):
         "tasks": [{"task": t, "shards": f"{r.start}:{r.stop}",
                    "clips": sum(shards[i].count for i in r)} for t, r in enumerate(per_task)],
         "estimated_bytes": int(est_bytes),
+        "estimated_bytes_by_codec": {c: int(disk_estimate(cfg, c)) for c in ("h264", "raw")},
         "estimated_core_hours": round(core_s / 3600, 3),
         "estimated_worker_bytes": cpu_worker_bytes(cfg),
         "points_per_frame": cfg.render_settings.points_per_frame,
@@ -279,7 +280,9 @@ def plan(preset, config_file, sets, tasks, as_json):
     click.echo(f"shards       train {info['shards']['train']}, val {info['shards']['val']} "
                f"({cfg.shard_size} clips each)")  # fmt: skip
     click.echo(f"points       {info['points_per_frame']:,} per frame")
-    click.echo(f"disk         about {est_bytes / 1e9:.2f} GB")
+    other = "raw" if cfg.codec != "raw" else "h264"
+    click.echo(f"disk         about {est_bytes / 1e9:.2f} GB as {cfg.codec} (about "
+               f"{disk_estimate(cfg, other) / 1e9:.2f} GB with codec={other})")
     click.echo(f"memory       about {cpu_worker_bytes(cfg) / 1e9:.2f} GB a CPU worker (peak RSS)")
     click.echo(f"time         about {core_s / 3600:.2f} core-hours on the CPU backend "
                f"({core_s / 3600 / 16:.2f} h on 16 cores)")  # fmt: skip

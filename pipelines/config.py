@@ -17,7 +17,8 @@ from fractalvid.gen.compose import ComposeSettings
 from fractalvid.gen.quality import Thresholds
 from fractalvid.gen.render import RenderSettings
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS
-from fractalvid.shards.encode import CODECS, PRESETS, VideoFormat
+from fractalvid.shards.codec import MEMBER
+from fractalvid.shards.encode import PRESETS, VideoFormat
 
 
 class ConfigError(ValueError):
@@ -169,7 +170,8 @@ FIELD_HELP = {
     "reject_max_escaped": "screen: reject above this fraction of escaping chaos-game steps",
     "augment": "run the compose stage (backgrounds, object/camera motion, perspective)",
     "color": "RGB clips with tinted fractal and background",
-    "codec": "h264 or h265", "crf": "constant rate factor (0-51, lower is better)",
+    "codec": "h264 or h265 (MP4), or raw (lossless uint8 frames, zstd; far more disk, fast reads)",
+    "crf": "constant rate factor (0-51, lower is better; MP4 only)",
     "encoder_preset": "x264/x265 speed preset",
     "shard_size": "clips per tar shard",
     "bg_p": "probability of a background made from other clips of the shard",
@@ -390,7 +392,7 @@ def validate(c: Config) -> None:
     _require(0 <= c.reject_min_motion <= 1, "reject_min_motion: must be in [0, 1]")
     _require(0 <= c.reject_max_escaped <= 1, "reject_max_escaped: must be in [0, 1]")
     _validate_compose(c)
-    _require(c.codec in CODECS, f"codec={c.codec!r}: use one of {', '.join(CODECS)}")
+    _require(c.codec in MEMBER, f"codec={c.codec!r}: use one of {', '.join(MEMBER)}")
     _require(0 <= c.crf <= 51, f"crf={c.crf}: must be in 0..51")
     _require(
         c.encoder_preset in PRESETS,

@@ -73,6 +73,23 @@ def clip_specs(cfg: Config, shard: ShardSpec) -> list[ClipSpec]:
 CLIP_OVERHEAD = 8000
 
 
+# Bytes per pixel-frame of each codec, measured then rounded up (an estimate that errs high, as
+# a disk check should): H.264/H.265 at CRF 23 (see estimates), raw zstd-1 at 256 px: 0.27 for
+# plain renders and 0.17 composed. Colour: H.264 adds about half; raw is counted at 3x.
+PER_PIXEL = {"mp4": (0.05, 0.04, 1.5), "npy.zst": (0.3, 0.2, 3.0)}  # plain, composed, colour
+
+
+def disk_estimate(cfg: Config, codec: str | None = None) -> float:
+    """Bytes of the whole data set in ``codec`` (default: the config's)."""
+    from fractalvid.shards.codec import MEMBER
+
+    plain, composed, colour = PER_PIXEL[MEMBER[codec or cfg.codec]]
+    clips = cfg.train_clips + cfg.val_clips
+    pixels = clips * (cfg.frames_min + cfg.frames_max) / 2 * cfg.resolution**2
+    return clips * CLIP_OVERHEAD + pixels * (composed if cfg.augment else plain) * \
+        (colour if cfg.color else 1.0)  # fmt: skip
+
+
 def estimates(cfg: Config) -> tuple[float, float]:
     """(disk bytes, CPU core-seconds) of the whole data set, from `make bench` figures on the
     project's 2-core x86_64 machine: CLIP_OVERHEAD a clip, plus 0.044 bytes per pixel-frame of
@@ -85,11 +102,10 @@ def estimates(cfg: Config) -> tuple[float, float]:
     clips = cfg.train_clips + cfg.val_clips
     frames = clips * (cfg.frames_min + cfg.frames_max) / 2
     pixels = frames * cfg.resolution**2
-    per_pixel = 0.04 if cfg.augment else 0.05
-    disk = clips * CLIP_OVERHEAD + pixels * per_pixel * (1.5 if cfg.color else 1.0)
     points = frames * cfg.render_settings.points_per_frame
     compose = pixels * (0.037 / (19 * 256**2)) if cfg.augment else 0.0
-    return disk, points / 120e6 + pixels / (550 * 256**2) + compose
+    encode = pixels / (550 * 256**2) if cfg.codec != "raw" else pixels * 1.2e-9  # zstd-1
+    return disk_estimate(cfg), points / 120e6 + encode + compose
 
 
 def parse_range(text: str, total: int) -> range:

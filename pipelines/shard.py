@@ -26,7 +26,8 @@ from fractalvid.pipelines.clips import (
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
-from fractalvid.shards.encode import ENCODE_GROUP, encode_mp4s
+from fractalvid.shards.codec import MEMBER, encode_clips
+from fractalvid.shards.encode import ENCODE_GROUP
 from fractalvid.shards.metadata import clips_table, write_parquet
 from fractalvid.shards.tarwriter import TarShardWriter
 
@@ -110,6 +111,7 @@ def run_shard(
     records = []
     pending: deque[tuple[list[dict], list[Future[list[bytes]]]]] = deque()
     fmt = cfg.video_format
+    ext = MEMBER[cfg.codec]
     # Screening renders on the main renderer only where its frames equal the CPU's: then the
     # draws, and so the data set, do not depend on the backend.
     screener = renderer if renderer.exact else None
@@ -118,11 +120,11 @@ def run_shard(
         def drain(keep: int) -> None:
             while len(pending) > keep:
                 recs, futures = pending.popleft()
-                mp4s = [mp4 for fut in futures for mp4 in fut.result()]
-                for rec, mp4 in zip(recs, mp4s, strict=True):
-                    rec["bytes"] = len(mp4)
-                    rec["sha256"] = hashlib.sha256(mp4).hexdigest()  # verify names a bad clip
-                    members = {"json": _json_bytes(rec), "mp4": mp4}
+                media = [data for fut in futures for data in fut.result()]
+                for rec, data in zip(recs, media, strict=True):
+                    rec["bytes"] = len(data)
+                    rec["sha256"] = hashlib.sha256(data).hexdigest()  # verify names a bad clip
+                    members = {"json": _json_bytes(rec), ext: data}
                     if rec["class_id"] is not None:
                         members["cls"] = str(rec["class_id"]).encode()
                     tar.add(rec["key"], members)
@@ -141,7 +143,7 @@ def run_shard(
                 recs.append(clip_record(cfg, s, shard.name, drawn, job, r, clip, ops))
                 group.append(clip)
                 if len(group) == ENCODE_GROUP or i == len(chunk) - 1:  # encode while composing
-                    futures.append(pool.submit(encode_mp4s, group, fmt, tmpdir))
+                    futures.append(pool.submit(encode_clips, group, fmt, tmpdir))
                     group = []
             pending.append((recs, futures))
             drain(keep=1)

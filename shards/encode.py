@@ -1,4 +1,6 @@
-"""MP4 encoding and decoding through the static ffmpeg that imageio-ffmpeg ships.
+"""MP4 encoding (and a reference decoder) through the static ffmpeg that imageio-ffmpeg ships.
+Readers decode in process (codec.py); ``decode_mp4_ffmpeg`` spawns ffmpeg, as a reference for
+tests and the read benchmark.
 
 Identical frames give identical bytes: one encoder thread, bit-exact flags, no metadata.
 
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from fractalvid.shards.codec import decode_mp4  # noqa: F401 - its home before codec.py
 
 CODECS = {"h264": "libx264", "h265": "libx265"}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
@@ -141,10 +145,10 @@ def _feed(fd: int, frames: np.ndarray) -> None:
 _SIZE = re.compile(rb"Video: .*?, (\d{2,5})x(\d{2,5})")
 
 
-def decode_mp4(data: bytes, color: bool = False, tmpdir: str | None = None) -> np.ndarray:
-    """MP4 bytes -> frames [T, H, W] uint8 (gray) or [T, H, W, 3] (color=True).
-
-    Reading MP4 needs a seekable input, so the bytes go through a temporary file.
+def decode_mp4_ffmpeg(data: bytes, color: bool = False, tmpdir: str | None = None
+                      ) -> np.ndarray:  # fmt: skip
+    """MP4 bytes -> frames [T, H, W] uint8 (gray) or [T, H, W, 3] (color=True), by a spawned
+    ffmpeg. Reading MP4 needs a seekable input, so the bytes go through a temporary file.
     """
     fd, path = tempfile.mkstemp(suffix=".mp4", dir=tmpdir)
     try:

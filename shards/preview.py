@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from fractalvid.shards.encode import decode_mp4
-from fractalvid.shards.reader import read_member
+from fractalvid.shards.reader import read_clip
 
 
 def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
@@ -31,8 +30,7 @@ def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.n
         raise ValueError(f"{out}: no clips to preview")
     tiles = []
     for r in picked:
-        mp4 = read_member(out / f"{r['shard']}.tar", f"{r['key']}.mp4")
-        frames = decode_mp4(mp4, color=r["channels"] == 3)
+        frames = read_clip(out / f"{r['shard']}.tar", r["key"], color=r["channels"] == 3)
         idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
         tiles.append(frames[idx])
     h, w = tiles[0].shape[1:3]

@@ -4,7 +4,7 @@ No torch needed: ``ClipReader`` is a plain iterable that handles shard lists (a 
 URL pattern, a wids index JSON or a list of paths), shard shuffling, splitting across nodes and
 data-loader workers, MP4 decoding and clip sampling (e.g. 8 frames at stride 2). For torch,
 ``torch_dataset`` wraps it as an ``IterableDataset``; for the webdataset library,
-``mp4_decoder`` is a decode handler; for wids, ``WidsInPlace`` reads shards where they are.
+``clip_decoder`` is a decode handler; for wids, ``WidsInPlace`` reads shards where they are.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from fractalvid.shards.encode import decode_mp4
+from fractalvid.shards.codec import MEDIA, decode_clip, media_of
 
 
 class ClipError(Exception):
@@ -146,16 +146,35 @@ def count_samples(tar_path: str | Path) -> int:
     return keys
 
 
-def mp4_decoder(color: bool = False) -> Callable[[str, bytes], np.ndarray | None]:
-    """A webdataset decode handler: ``.decode(mp4_decoder())`` turns ``mp4`` members into
-    frames [T, H, W] uint8 ([T, H, W, 3] with ``color``); other members pass through."""
+def read_clip(tar_path: str | Path, key: str, color: bool | None = None) -> np.ndarray:
+    """The frames of clip ``key`` of a shard, whatever its codec; KeyError if it is absent."""
+    with tarfile.open(tar_path, "r") as tar:
+        for ext in MEDIA:
+            try:
+                fh = tar.extractfile(f"{key}.{ext}")
+            except KeyError:
+                continue
+            return decode_clip(ext, fh.read(), color)
+    raise KeyError(f"{tar_path}: no clip {key}")
+
+
+def clip_decoder(color: bool = False, threads: int = 1
+                 ) -> Callable[[str, bytes], np.ndarray | None]:  # fmt: skip
+    """A webdataset decode handler: ``.decode(clip_decoder())`` turns ``mp4`` and ``npy.zst``
+    members into frames [T, H, W] uint8 ([T, H, W, 3] with ``color``); other members pass
+    through. Decodes in this process, on ``threads`` threads."""
 
     def handler(key: str, data: bytes) -> np.ndarray | None:
-        if key.lower().rsplit(".", 1)[-1] != "mp4":
+        ext = key.lower().partition(".")[2] or key.lower()
+        ext = next((m for m in MEDIA if ext == m or ext.endswith("." + m)), None)
+        if ext is None:
             return None
-        return decode_mp4(data, color=color)
+        return decode_clip(ext, data, color, threads)
 
     return handler
+
+
+mp4_decoder = clip_decoder  # its name before the raw codec
 
 
 def sample_window(t: int, frames: int | None, stride: int, rng: random.Random | None) -> np.ndarray:
@@ -267,7 +286,8 @@ class ClipReader:
     (``handler="raise"``); ``"warn"`` warns and skips it, ``"skip"`` skips it silently, a
     callable is called with the ClipError (it may raise) and the clip skipped; ``skipped``
     counts them over all processes. ``check`` compares each clip's bytes with the sha256 its
-    json records.
+    json records. Clips decode in this process (MP4 by PyAV, raw by zstd) on ``threads``
+    threads, one by default so DataLoader workers do not oversubscribe the cores.
     """
 
     def __init__(
@@ -285,6 +305,7 @@ class ClipReader:
         even: bool = True,
         handler: str | Callable[[ClipError], None] = "raise",
         check: bool = False,
+        threads: int = 1,
     ) -> None:
         if frames is not None and frames < 1:
             raise ValueError(f"frames={frames}: must be at least 1 (or None for whole clips)")
@@ -309,6 +330,7 @@ class ClipReader:
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} outside 0..{self.world_size - 1}")
         self.color, self.even, self.handler, self.check = color, even, handler, check
+        self.threads = threads
         self._counters = _Counters()
         if self.world_size > 1:
             self._check_split()
@@ -373,8 +395,8 @@ class ClipReader:
             self.handler(exc)
 
     def samples(self, epoch: int = 0) -> Iterator[dict[str, Any]]:
-        """Raw samples of my shards in ``epoch`` ({"__key__", "__url__", "mp4", "json",
-        "cls"?}), buffer-shuffled; damaged shards go to the handler."""
+        """Raw samples of my shards in ``epoch`` ({"__key__", "__url__", "json", "mp4" or
+        "npy.zst", "cls"?}), buffer-shuffled; damaged shards go to the handler."""
         rng = random.Random(f"{self.seed}:{epoch}:{self.rank}:{_worker()[0]}")
         pool: list[dict] = []
         for url, first, stop in self.my_shards(epoch):
@@ -395,12 +417,13 @@ class ClipReader:
         url, key = sample["__url__"], sample["__key__"]
         try:
             meta = json.loads(sample["json"])
-            data = sample["mp4"]
+            ext = media_of(sample)
+            data = sample[ext]
             if self.check and meta.get("sha256") and \
                     hashlib.sha256(data).hexdigest() != meta["sha256"]:  # fmt: skip
                 raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
-            clip = decode_mp4(data, color=color)
+            clip = decode_clip(ext, data, color, self.threads)
             label = int(sample["cls"]) if "cls" in sample else None
         except (KeyError, ValueError, TypeError) as exc:
             missing = f"no {exc.args[0]} member" if isinstance(exc, KeyError) else str(exc)

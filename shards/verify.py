@@ -11,9 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from fractalvid.shards.atomic import sha256_file
-from fractalvid.shards.encode import decode_mp4
+from fractalvid.shards.codec import MEDIA, decode_clip
 
-REQUIRED = ("mp4", "json")
 ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
                 "sha256": str, "parquet_sha256": str}  # fmt: skip
 WIDS_KIND = "wids-shard-index-v1"
@@ -43,7 +42,7 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
                 key, _, ext = info.name.partition(".")
                 if ext == "json":
                     meta[key] = tar.extractfile(info).read()
-                elif ext == "mp4":
+                elif ext in MEDIA:
                     data = tar.extractfile(info).read()
                     found = _clip_hash_problem(path, key, meta.get(key), ext, data)
                     if found:
@@ -56,16 +55,17 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
                 if not keys or key != keys[-1]:
                     keys.append(key)
                 members.setdefault(key, set()).add(ext)
-                if deep and ext == "mp4":
+                if deep and ext in MEDIA:
                     try:
-                        decode_mp4(data)
+                        decode_clip(ext, data)
                     except ValueError as exc:
-                        problems.append(f"{path.name}: {key}.mp4 does not decode ({exc})")
+                        problems.append(f"{path.name}: {key}.{ext} does not decode ({exc})")
     except (tarfile.TarError, OSError, EOFError) as exc:
         problems.append(f"{path.name}: unreadable tar ({exc})")
         return problems, keys
     for key, exts in members.items():
-        lacking = [e for e in REQUIRED if e not in exts]
+        lacking = [] if exts & set(MEDIA) else ["mp4 (or npy.zst)"]
+        lacking += [] if "json" in exts else ["json"]
         if lacking:
             problems.append(f"{path.name}: sample {key} lacks {', '.join(lacking)}")
     if len(keys) != entry["nsamples"]:
@@ -183,11 +183,11 @@ def verify(out: Path, deep: bool = False, workers: int = 1, progress: bool = Fal
     """Problems found in the data set at ``out`` (empty when it is sound), in shard order.
 
     Checks every shard listed in dataset.json: tar size and sha256, tar structure (adjacent,
-    sorted samples with mp4 and json), each clip against the sha256 in its json (naming a
+    sorted samples with json and mp4 or npy.zst), each clip against the sha256 in its json (naming a
     damaged clip), the per-shard Parquet (present, readable, same keys, checksum), the done
     marker; then the wids indices and the clips and classes tables. ``deep`` also decodes
-    every MP4 (an ffmpeg run each). ``workers`` threads check shards at once (hashing and
-    ffmpeg do not hold the GIL); ``progress``: a bar on stderr, by shard.
+    every clip. ``workers`` threads check shards at once (hashing and
+    decoding release the GIL); ``progress``: a bar on stderr, by shard.
     """
     from tqdm import tqdm
 

@@ -178,7 +178,7 @@ def test_check_finds_a_clip_whose_bytes_changed_but_still_decode(ds, rows, tmp_p
         if name != f"{key}.mp4":
             return data
         changed = bytearray(data)
-        changed[-100] ^= 0x01  # inside the coded frames; ffmpeg still decodes it
+        changed[data.index(b"mvhd") + 8] ^= 0x01  # the movie's creation time: still decodes
         return bytes(changed)
 
     bad = _rewrite_tar(first, tmp_path / first.name, flip)

@@ -226,14 +226,14 @@ def test_encoder_threads_do_not_change_the_shard(tmp_path, monkeypatch):
     for name in ("one", "four"):
         (tmp_path / name).mkdir()
     shard_mod.run_shard(cfg, shard, tmp_path / "one", CpuRenderer(), batch=8, encoders=1)
-    real = shard_mod.encode_mp4s
+    real = shard_mod.encode_clips
     jitter = random.Random(0)
 
     def slow_encode(*args):  # finish out of order
         time.sleep(jitter.random() * 0.05)
         return real(*args)
 
-    monkeypatch.setattr(shard_mod, "encode_mp4s", slow_encode)
+    monkeypatch.setattr(shard_mod, "encode_clips", slow_encode)
     monkeypatch.setattr(shard_mod, "ENCODE_GROUP", 3)  # several groups per render batch
     shard_mod.run_shard(cfg, shard, tmp_path / "four", CpuRenderer(), batch=8, encoders=4)
     assert digests(tmp_path / "one") == digests(tmp_path / "four")
