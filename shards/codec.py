@@ -41,7 +41,8 @@ def encode_raw(frames: np.ndarray) -> bytes:
     import zstandard
 
     if not hasattr(_local, "compressor"):
-        _local.compressor = zstandard.ZstdCompressor(level=RAW_LEVEL, write_content_size=True)
+        _local.compressor = zstandard.ZstdCompressor(
+            level=RAW_LEVEL, write_content_size=True, write_checksum=True)  # damage is caught
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.ascontiguousarray(frames), allow_pickle=False)
     return _local.compressor.compress(buf.getvalue())
