@@ -249,14 +249,15 @@ def test_a_small_data_set_made_on_the_gpu_verifies(cli, tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("augment", ["false", "true"])
-def test_the_gpu_makes_the_cpu_data_set_byte_for_byte(tmp_path, augment):
+@pytest.mark.parametrize("augment, codec", [("false", "h264"), ("true", "h264"), ("true", "raw")])
+def test_the_gpu_makes_the_cpu_data_set_byte_for_byte(tmp_path, augment, codec):
     """Exact renders, and a compose stage of correctly rounded operations and host-made
-    tables on cupy: the same shards, tables and JSON as the CPU's."""
+    tables on cupy: the same shards, tables and JSON as the CPU's, in either codec."""
     from outputs import digests, generate, small_args
 
     args = small_args(classes=3, train_per_class=3, val_per_class=1, shard_size=4,
-                      augment=augment, color="true" if augment == "true" else "false")
+                      augment=augment, color="true" if augment == "true" else "false",
+                      codec=codec)
     cpu = generate(tmp_path / "cpu", [*args, "--backend", "cpu"])
     gpu = generate(tmp_path / "gpu", [*args, "--backend", "gpu"])
     assert digests(gpu) == digests(cpu)
