@@ -152,27 +152,29 @@ def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:
 
 def compose_clip(
     cfg: Config, spec: ClipSpec, frames: np.ndarray, donors: dict[str, np.ndarray],
-    donor_specs: list[ClipSpec],
+    donor_specs: list[ClipSpec], host: bool = True,
 ) -> tuple[np.ndarray, list[dict]]:
-    """Rendered frames [T, H, W] uint8 -> (composed [T, H, W(, 3)] uint8 numpy, operations).
+    """Rendered frames [T, H, W] uint8 -> (composed [T, H, W(, 3)] uint8, operations).
 
     donors: key -> rendered frames of the shard's clips; the background may use donor_specs'.
-    Frames on the GPU (cupy) are composed there; only the finished clip comes to the host.
+    Frames on the GPU (cupy) are composed there; only the finished clip comes to the host
+    (numpy), unless ``host`` is False.
     """
     ops = sample_ops(
         stream(cfg.seed, "compose", spec.index), cfg.compose_settings, frames.shape[0],
         frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
         augment=cfg.augment, color=cfg.color,
     )  # fmt: skip
-    return to_host(apply_ops(ops, frames, donors, array_module(frames))), ops
+    clip = apply_ops(ops, frames, donors, array_module(frames))
+    return (to_host(clip) if host else clip), ops
 
 
 def clip_record(
     cfg: Config, spec: ClipSpec, shard: str, drawn: Drawn, job: RenderJob, out: Rendered,
-    frames: np.ndarray, ops: list[dict],
+    frames: np.ndarray, ops: list[dict], figures: bool = True,
 ) -> dict[str, Any]:
     """Metadata of one clip (the KEY.json member and its clips.parquet row); frames are the
-    final clip's [T, H, W(, 3)] uint8."""
+    final clip's [T, H, W(, 3)] uint8 (host frames where ``figures``: the quality figures)."""
     t, h, w = frames.shape[:3]
     cls = drawn.cls
     base = class_for(cfg, spec.class_id) if spec.class_id is not None else drawn
@@ -200,5 +202,5 @@ def clip_record(
         "channels": 3 if frames.ndim == 4 else 1,
         "ops": [op["name"] for op in ops],
         "augmentations": ops,
-        **quality(frames),
+        **(quality(frames) if figures else {}),
     }

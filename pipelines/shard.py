@@ -16,15 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import (
-    DONOR_GROUP,
-    clip_jobs,
-    clip_record,
-    compose_clip,
-    donor_group,
-)
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
+from fractalvid.pipelines.produce import make_clips, render_batch
 from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
 from fractalvid.shards.codec import MEMBER, encode_clips
 from fractalvid.shards.encode import ENCODE_GROUP
@@ -107,21 +101,40 @@ def run_shard(
     tar_path, parquet_path, stats_path = shard_paths(out, shard)
     stats_path.unlink(missing_ok=True)  # a stale marker must not outlive the files it vouches for
 
-    specs = clip_specs(cfg, shard)
-    records = []
-    pending: deque[tuple[list[dict], list[Future[list[bytes]]]]] = deque()
-    fmt = cfg.video_format
+    records = _write_tar(cfg, shard, tar_path, renderer, batch, tmpdir, encoders)
+    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    write_parquet(clips_table(records), parquet_path, meta)
+    stats = {
+        "shard": shard.name,
+        "split": shard.split,
+        "count": len(records),
+        "first_key": records[0]["key"],
+        "last_key": records[-1]["key"],
+        "tar_bytes": tar_path.stat().st_size,
+        "tar_sha256": sha256_file(tar_path),
+        "parquet_sha256": sha256_file(parquet_path),
+        "fingerprint": cfg.fingerprint(),
+    }
+    write_atomic(stats_path, (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+    return ShardResult(shard.name, len(records), False, time.perf_counter() - start, peak_rss_mb())
+
+
+def _write_tar(cfg: Config, shard: ShardSpec, tar_path: Path, renderer: Renderer, batch: int,
+               tmpdir: str | None, encoders: int) -> list[dict]:  # fmt: skip
+    """Make the shard's clips and commit them to its tar; returns their records in order.
+
+    Groups of ENCODE_GROUP clips encode on ``encoders`` threads while the next clips render
+    and compose; the tar takes clips in shard order whatever finishes first."""
     ext = MEMBER[cfg.codec]
-    # Screening renders on the main renderer only where its frames equal the CPU's: then the
-    # draws, and so the data set, do not depend on the backend.
-    screener = renderer if renderer.exact else None
+    records: list[dict] = []
+    pending: deque[tuple[list[dict], Future[list[bytes]]]] = deque()
+    in_flight = max(2, encoders) + render_batch(batch) // ENCODE_GROUP  # bounds memory
     with TarShardWriter(tar_path) as tar, ThreadPoolExecutor(max_workers=encoders) as pool:
 
-        def drain(keep: int) -> None:
+        def write(keep: int) -> None:
             while len(pending) > keep:
-                recs, futures = pending.popleft()
-                media = [data for fut in futures for data in fut.result()]
-                for rec, data in zip(recs, media, strict=True):
+                recs, future = pending.popleft()
+                for rec, data in zip(recs, future.result(), strict=True):
                     rec["bytes"] = len(data)
                     rec["sha256"] = hashlib.sha256(data).hexdigest()  # verify names a bad clip
                     members = {"json": _json_bytes(rec), ext: data}
@@ -130,41 +143,19 @@ def run_shard(
                     tar.add(rec["key"], members)
                     records.append(rec)
 
-        # Whole donor groups per render call, so every background's donors are at hand.
-        step = -(-batch // DONOR_GROUP) * DONOR_GROUP
-        for at in range(0, len(specs), step):
-            chunk = specs[at : at + step]
-            made = clip_jobs(cfg, chunk, screener)
-            rendered = renderer.render([job for job, _ in made], cfg.render_settings)
-            donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
-            recs, futures, group = [], [], []
-            for i, (s, (job, drawn), r) in enumerate(zip(chunk, made, rendered)):
-                clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i))
-                recs.append(clip_record(cfg, s, shard.name, drawn, job, r, clip, ops))
-                group.append(clip)
-                if len(group) == ENCODE_GROUP or i == len(chunk) - 1:  # encode while composing
-                    futures.append(pool.submit(encode_clips, group, fmt, tmpdir))
-                    group = []
-            pending.append((recs, futures))
-            drain(keep=1)
-        drain(keep=0)
+        group: list = []
+        specs = clip_specs(cfg, shard)
+        for i, clip in enumerate(make_clips(cfg, specs, renderer, batch, shard.name)):
+            group.append(clip)
+            if len(group) == ENCODE_GROUP or i == len(specs) - 1:
+                future = pool.submit(encode_clips, [c.frames for c in group], cfg.video_format,
+                                     tmpdir)  # fmt: skip
+                pending.append(([c.record for c in group], future))
+                group = []
+                write(keep=in_flight)
+        write(keep=0)
         tar.commit()
-
-    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
-    write_parquet(clips_table(records), parquet_path, meta)
-    stats = {
-        "shard": shard.name,
-        "split": shard.split,
-        "count": len(records),
-        "first_key": specs[0].key,
-        "last_key": specs[-1].key,
-        "tar_bytes": tar_path.stat().st_size,
-        "tar_sha256": sha256_file(tar_path),
-        "parquet_sha256": sha256_file(parquet_path),
-        "fingerprint": cfg.fingerprint(),
-    }
-    write_atomic(stats_path, (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
-    return ShardResult(shard.name, len(records), False, time.perf_counter() - start, peak_rss_mb())
+    return records
 
 
 def peak_rss_mb() -> float:
