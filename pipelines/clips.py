@@ -139,14 +139,23 @@ def clip_jobs(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = No
     ]
 
 
+def donor_blocks(specs: list[ClipSpec]) -> list[list[ClipSpec]]:
+    """A shard's clips in blocks of DONOR_GROUP consecutive clips (the last may be shorter).
+    Blocks follow positions in the shard, so a shard stays a pure function of the config
+    whatever the render batch."""
+    return [specs[at : at + DONOR_GROUP] for at in range(0, len(specs), DONOR_GROUP)]
+
+
 def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:
-    """The clips that may lend clip ``at`` of a shard its background: the others of its block of
-    DONOR_GROUP consecutive clips, preferring other classes. Blocks follow positions in the
-    shard, so a shard stays a pure function of the config whatever the render batch."""
-    first = at - at % DONOR_GROUP
-    block = specs[first : first + DONOR_GROUP]
-    others = [s for s in block if s.index != specs[at].index]
-    other_class = [s for s in others if s.class_id is None or s.class_id != specs[at].class_id]
+    """The clips that may lend clip ``at`` of a shard its background."""
+    return block_donors(donor_blocks(specs)[at // DONOR_GROUP], specs[at])
+
+
+def block_donors(block: list[ClipSpec], spec: ClipSpec) -> list[ClipSpec]:
+    """The clips of ``spec``'s donor block that may lend it a background: the others,
+    preferring other classes."""
+    others = [s for s in block if s.index != spec.index]
+    other_class = [s for s in others if s.class_id is None or s.class_id != spec.class_id]
     return other_class or others or block
 
 

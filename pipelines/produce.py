@@ -14,10 +14,10 @@ from typing import Any
 from fractalvid.gen.render import Renderer
 from fractalvid.pipelines.clips import (
     DONOR_GROUP,
+    block_donors,
     clip_jobs,
     clip_record,
     compose_clip,
-    donor_group,
 )
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ClipSpec
@@ -39,10 +39,12 @@ def render_batch(batch: int) -> int:
     return -(-batch // DONOR_GROUP) * DONOR_GROUP
 
 
-def make_clips(cfg: Config, specs: list[ClipSpec], renderer: Renderer, batch: int = 8,
+def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, batch: int = 8,
                shard: str = "", host: bool = True, figures: bool = True,
                ) -> Iterator[MadeClip]:  # fmt: skip
-    """The clips of ``specs`` (a shard's, in order), one render call per ``render_batch``.
+    """The clips of ``blocks`` (donor blocks: a shard's ``donor_blocks``, or any choice of
+    whole blocks), in order; whole blocks go to each render call, ``render_batch(batch)``
+    clips or so at a time, so every clip has its background donors at hand.
 
     Screening renders on ``renderer`` only where its frames equal the CPU's, so the draws (and
     the data set) do not depend on the backend. ``host=False`` leaves GPU frames on the device;
@@ -50,12 +52,14 @@ def make_clips(cfg: Config, specs: list[ClipSpec], renderer: Renderer, batch: in
     """
     screener = renderer if renderer.exact else None
     step = render_batch(batch)
-    for at in range(0, len(specs), step):
-        chunk = specs[at : at + step]
-        made = clip_jobs(cfg, chunk, screener)
+    for at in range(0, len(blocks), max(1, step // DONOR_GROUP)):
+        chunk = blocks[at : at + max(1, step // DONOR_GROUP)]
+        specs = [s for block in chunk for s in block]
+        made = clip_jobs(cfg, specs, screener)
         rendered = renderer.render([job for job, _ in made], cfg.render_settings)
-        donors = {s.key: r.frames for s, r in zip(chunk, rendered)}
-        for i, (s, (job, drawn), r) in enumerate(zip(chunk, made, rendered)):
-            clip, ops = compose_clip(cfg, s, r.frames, donors, donor_group(specs, at + i), host)
+        donors = {s.key: r.frames for s, r in zip(specs, rendered)}
+        mine = [block for block in chunk for _ in block]
+        for s, (job, drawn), r, block in zip(specs, made, rendered, mine):
+            clip, ops = compose_clip(cfg, s, r.frames, donors, block_donors(block, s), host)
             record = clip_record(cfg, s, shard, drawn, job, r, clip, ops, figures)
             yield MadeClip(s, clip, record)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid.gen.render import Renderer
+from fractalvid.pipelines.clips import donor_blocks
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.pipelines.produce import make_clips, render_batch
@@ -145,7 +146,8 @@ def _write_tar(cfg: Config, shard: ShardSpec, tar_path: Path, renderer: Renderer
 
         group: list = []
         specs = clip_specs(cfg, shard)
-        for i, clip in enumerate(make_clips(cfg, specs, renderer, batch, shard.name)):
+        for i, clip in enumerate(make_clips(cfg, donor_blocks(specs), renderer, batch,
+                                            shard.name)):  # fmt: skip
             group.append(clip)
             if len(group) == ENCODE_GROUP or i == len(specs) - 1:
                 future = pool.submit(encode_clips, [c.frames for c in group], cfg.video_format,
