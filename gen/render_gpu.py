@@ -172,3 +172,13 @@ class GpuRenderer:
         import cupy
 
         return render_batch(jobs, settings, self._histograms, cupy)
+
+
+def out_of_gpu_memory(exc: BaseException) -> bool:
+    """True for CuPy's out-of-memory error (raised in a worker, re-raised here)."""
+    try:
+        import cupy
+    except ImportError:
+        return False
+    error = getattr(getattr(getattr(cupy, "cuda", None), "memory", None), "OutOfMemoryError", None)
+    return isinstance(error, type) and isinstance(exc, error)

@@ -169,11 +169,7 @@ def main() -> None:
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
              array_tasks, batch, overwrite, no_finalize, quiet):  # fmt: skip
     """Generate (or resume) a data set into OUT."""
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
-
-    from fractalvid.gen.render import get_renderer
-    from fractalvid.pipelines.run import run_shards
-    from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
+    from fractalvid.pipelines.api import generate as run
 
     _out_given(out)
     cfg = _config(preset, config_file, sets)
@@ -182,60 +178,67 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         click.echo("this array task has no shards to make (more tasks than shards); done",
                    err=True)  # fmt: skip
         return
-    try:
-        renderer = get_renderer(backend).name
-    except (RuntimeError, ValueError) as exc:
-        raise UsageFailure(str(exc)) from None
-    if backend == "auto" and not quiet:  # say which, and why not the GPU
-        from fractalvid.pipelines.info import gpu_report
-
-        gpu = gpu_report()
-        click.echo(f"--backend auto: the GPU ({gpu['name']})" if renderer == "gpu" else
-                   f"--backend auto: the CPU (no GPU: {gpu['reason']})", err=True)  # fmt: skip
-    out_path = _claim(cfg, out, overwrite)
-    workers = workers or default_workers(renderer, cfg, batch)
-    workers = min(workers, max(1, len(selected)))
-    for warning in (memory_warning(cfg, renderer, workers, batch),
-                    disk_warning(cfg, selected, out_path)):  # fmt: skip
-        if warning:
-            click.echo(warning, err=True)
+    if backend == "auto" and not quiet:
+        _say_backend()
+    out_path = Path(out)
     try:
         with _stoppable():
-            summary = run_shards(cfg, selected, out_path, renderer, workers, batch,
-                                 progress=not quiet)  # fmt: skip
-    except KeyboardInterrupt as exc:
-        raise Interrupted(exc.args[0] if exc.args else signal.SIGINT, out_path) from None
-    except TerminatedWorkerError:  # the kernel's out-of-memory killer, or a kill -9
-        raise click.ClickException(
-            f"a worker process was killed (often the out-of-memory killer; see `dmesg`): pass "
-            f"fewer --workers than {workers}; finished shards are kept, and a rerun resumes"
-        ) from None
-    except OSError as exc:
-        raise _os_failure(exc, out_path, resumable=True) from None
-    except Exception as exc:
-        if type(exc).__name__ == "OutOfMemoryError":  # cupy's, raised in a worker
-            raise click.ClickException(
-                f"the GPU ran out of memory with {workers} worker(s): pass fewer --workers or "
-                "a smaller --batch; finished shards are kept, and a rerun resumes") from None
-        raise
-    click.echo(
-        f"{_count(summary.made, 'shard')} made, {summary.skipped} already done; "
-        f"{_count(summary.clips, 'clip')} in {summary.seconds:.1f} s "
-        f"({summary.clips_per_s:.2f} clips/s) -> {out_path}",
-        err=True,
-    )
-    if not partial and not no_finalize:
-        dataset = _finalize(cfg, out_path)
-        click.echo(f"finalized {out_path}: {_splits(dataset)}", err=True)
+            result = run(cfg, out_path, backend=backend, workers=workers, batch=batch,
+                         shards=selected, overwrite=overwrite, progress=not quiet,
+                         finalize=not (partial or no_finalize),
+                         warn=lambda line: click.echo(line, err=True))  # fmt: skip
+    except BaseException as exc:
+        raise _generate_failure(exc, out_path, workers) from None
+    click.echo(f"{_count(result.made, 'shard')} made, {result.skipped} already done; "
+               f"{_count(result.clips, 'clip')} in {result.seconds:.1f} s "
+               f"({result.clips_per_s:.2f} clips/s) -> {out_path}", err=True)  # fmt: skip
+    if result.dataset is not None:
+        _say_kept(out_path, result.dataset)
+        click.echo(f"finalized {out_path}: {_splits(result.dataset)}", err=True)
     elif partial:  # other tasks may still be writing: say where the data set stands, no more
-        from fractalvid.pipelines.plan import plan_shards
-        from fractalvid.pipelines.shard import shard_done
+        then = "now" if result.done == result.total else "once all are,"
+        click.echo(f"{result.done} of {_count(result.total, 'shard')} of the data set done; "
+                   f"{then} run `fractalvid finalize {out_path}`", err=True)  # fmt: skip
 
-        shards = plan_shards(cfg)
-        done = sum(shard_done(out_path, s, cfg, check_sha=False) for s in shards)
-        then = "now" if done == len(shards) else "once all are,"
-        click.echo(f"{done} of {_count(len(shards), 'shard')} of the data set done; {then} run "
-                   f"`fractalvid finalize {out_path}`", err=True)  # fmt: skip
+
+def _say_backend() -> None:
+    """--backend auto: say which backend it takes, and why not the GPU."""
+    from fractalvid.gen.render import get_renderer
+    from fractalvid.pipelines.info import gpu_report
+
+    try:
+        on_gpu = get_renderer("auto").name == "gpu"
+    except (RuntimeError, ValueError):
+        return
+    gpu = gpu_report()
+    click.echo(f"--backend auto: the GPU ({gpu['name']})" if on_gpu else
+               f"--backend auto: the CPU (no GPU: {gpu['reason']})", err=True)  # fmt: skip
+
+
+def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> BaseException:
+    """The one line (and exit code) for what stopped ``generate``."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    from fractalvid.gen.render_gpu import out_of_gpu_memory
+    from fractalvid.pipelines.finalize import IncompleteError
+
+    kept = "finished shards are kept, and a rerun resumes"
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(exc.args[0] if exc.args else signal.SIGINT, out)
+    if isinstance(exc, ConfigError):
+        return UsageFailure(str(exc))
+    if isinstance(exc, TerminatedWorkerError):  # the kernel's out-of-memory killer, a kill -9
+        return click.ClickException("a worker process was killed (often the out-of-memory "
+                                    f"killer; see `dmesg`): pass fewer --workers; {kept}")
+    if out_of_gpu_memory(exc):
+        return click.ClickException(f"the GPU ran out of memory with {workers or 'the default'}"
+                                    " worker(s): pass fewer --workers or a smaller --batch; "
+                                    f"{kept}")  # fmt: skip
+    if isinstance(exc, IncompleteError):
+        return click.ClickException(str(exc))
+    if isinstance(exc, OSError):
+        return _os_failure(exc, out, resumable=True)
+    return exc
 
 
 @main.command()
@@ -384,12 +387,17 @@ def _finalize(cfg: Config, out: Path) -> dict:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise _os_failure(exc, out, resumable=False) from None
+    _say_kept(out, dataset)
+    return dataset
+
+
+def _say_kept(out: Path, dataset: dict) -> None:
+    """Name the card or preview that finalize left alone (not as fractalvid wrote them)."""
     from fractalvid.pipelines.outdir import GUARDED
 
     for name in (n for n in GUARDED if (out / n).exists() and n not in dataset["written"]):
         click.echo(f"{out / name}: left as it is (not as fractalvid wrote it); delete it to "
                    "get fractalvid's", err=True)  # fmt: skip
-    return dataset
 
 
 @main.command("finalize")
@@ -409,11 +417,9 @@ def finalize_cmd(out):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def verify(out, deep, workers, quiet):
     """Check every shard against dataset.json; exit 1 listing the problems."""
-    from fractalvid.pipelines.sizing import cpu_count
-    from fractalvid.shards.verify import verify as run_verify
+    from fractalvid.pipelines.api import verify as run_verify
 
-    problems = run_verify(_data_set(out), deep=deep, workers=workers or cpu_count(),
-                          progress=not quiet)  # fmt: skip
+    problems = run_verify(_data_set(out), deep=deep, workers=workers, progress=not quiet)
     for p in problems:
         click.echo(p, err=True)
     if problems:

@@ -22,7 +22,7 @@ from fractalvid.pipelines.outdir import (
     written_record,
 )
 from fractalvid.pipelines.plan import SPLITS, plan_shards
-from fractalvid.pipelines.shard import read_stats, shard_done, shard_paths
+from fractalvid.pipelines.progress import missing_shards, read_stats, shard_paths
 from fractalvid.shards.atomic import write_atomic
 from fractalvid.shards.metadata import CLIP_SCHEMA, write_parquet
 from fractalvid.shards.png import encode_png
@@ -88,7 +88,7 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     """
     out = Path(out)
     shards = plan_shards(cfg)
-    missing = [s.name for s in shards if not shard_done(out, s, cfg)]
+    missing = missing_shards(cfg, out)
     if missing:
         more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
         raise IncompleteError(

@@ -20,6 +20,7 @@ from fractalvid.pipelines.clips import donor_blocks
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.pipelines.produce import make_clips, render_batch
+from fractalvid.pipelines.progress import shard_done, shard_paths
 from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
 from fractalvid.shards.codec import MEMBER, encode_clips
 from fractalvid.shards.encode import ENCODE_GROUP
@@ -36,45 +37,6 @@ class ShardResult:
     skipped: bool
     seconds: float
     peak_rss_mb: float = 0.0  # of the process that made it
-
-
-def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:
-    """(tar, parquet, stats) of a shard."""
-    return (
-        out / f"{shard.name}.tar",
-        out / f"{shard.name}.parquet",
-        out / f"{shard.name}.stats.json",
-    )
-
-
-MARKER_FIELDS = {"count": int, "tar_bytes": int, "tar_sha256": str, "parquet_sha256": str,
-                 "fingerprint": str}  # fmt: skip
-
-
-def read_stats(out: Path, shard: ShardSpec) -> dict | None:
-    """The shard's done marker, or None when it is absent, unreadable or lacks a field."""
-    try:
-        stats = json.loads(shard_paths(out, shard)[2].read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(stats, dict):
-        return None
-    if not all(isinstance(stats.get(k), t) for k, t in MARKER_FIELDS.items()):
-        return None
-    return stats
-
-
-def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
-    """True when the shard's done marker exists and its tar and Parquet match it (their
-    sha256 too, with ``check_sha``: a damaged one is made again, not finalized)."""
-    stats = read_stats(out, shard)
-    tar, parquet, _ = shard_paths(out, shard)
-    if stats is None or stats.get("fingerprint") != cfg.fingerprint():
-        return False
-    if not (tar.is_file() and parquet.is_file()) or tar.stat().st_size != stats["tar_bytes"]:
-        return False
-    return not check_sha or (sha256_file(tar) == stats["tar_sha256"]
-                             and sha256_file(parquet) == stats["parquet_sha256"])  # fmt: skip
 
 
 def run_shard(

@@ -9,6 +9,7 @@ data-loader workers, MP4 decoding and clip sampling (e.g. 8 frames at stride 2).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -444,17 +445,38 @@ class ClipReader:
             yield item
 
 
-def torch_dataset(reader: ClipReader):
-    """``reader`` as a torch ``IterableDataset`` of (frames uint8 tensor, label, meta); safe
-    with any number of DataLoader workers (each reads its own shards)."""
+def torch_dataset(source):
+    """``source`` (a ClipReader, a ClipStream, any iterable of (frames, label, meta)) as a torch
+    ``IterableDataset`` of (frames uint8 tensor, label, meta); safe with any number of
+    DataLoader workers (each reads its own shards) and any start method (it pickles)."""
+    return _torch_clips()(source)
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_clips() -> type:
+    """The IterableDataset class, made once torch is wanted (the core install has no torch)
+    and reachable as ``reader.TorchClips``, so workers that are spawned can unpickle it."""
     import torch
 
-    class _Clips(torch.utils.data.IterableDataset):
-        def __iter__(self):
-            for frames, label, meta in reader:
-                yield torch.from_numpy(np.ascontiguousarray(frames)), label, meta
+    class TorchClips(torch.utils.data.IterableDataset):
+        def __init__(self, source):
+            super().__init__()
+            self.source = source
 
-    return _Clips()
+        def __iter__(self):
+            for frames, label, meta in self.source:
+                if isinstance(frames, np.ndarray):
+                    frames = torch.from_numpy(np.ascontiguousarray(frames))
+                yield frames, label, meta
+
+    TorchClips.__module__, TorchClips.__qualname__ = __name__, "TorchClips"
+    return TorchClips
+
+
+def __getattr__(name: str):
+    if name == "TorchClips":
+        return _torch_clips()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class WidsInPlace:

@@ -272,3 +272,21 @@ def test_batching_does_not_change_a_gpu_render():
     alone = GpuRenderer().render(jobs[:1], SETTINGS)[0]
     batched = GpuRenderer().render(jobs, SETTINGS)[0]
     np.testing.assert_array_equal(alone.frames.get(), batched.frames.get())
+
+
+@pytest.mark.gpu
+def test_the_gpu_stream_makes_the_cpu_streams_clips_and_keeps_them_on_the_device():
+    """ClipStream on the GPU: the CPU stream's frames (and so the offline raw set's), each clip
+    handed over as a device array (a torch CUDA tensor where torch is installed)."""
+    from fractalvid import ClipStream, build_config
+
+    cfg = build_config("tiny", {"classes": "3", "train_per_class": "3", "shard_size": "5",
+                                "color": "true"})  # fmt: skip
+    cpu = {m["key"]: f for f, _, m in ClipStream(cfg, backend="cpu", frames=4, stride=2)}
+    gpu = list(ClipStream(cfg, backend="gpu", frames=4, stride=2, batch=8, prefetch=2))
+    assert sorted(m["key"] for _, _, m in gpu) == sorted(cpu)
+    for frames, _, meta in gpu:
+        if type(frames).__module__.startswith("torch"):
+            assert frames.is_cuda
+            frames = frames.cpu().numpy()
+        assert np.array_equal(np.asarray(frames), cpu[meta["key"]])

@@ -171,6 +171,22 @@ class _MemoryPool:
         return 0
 
 
+class _Stream:
+    """A CUDA stream where every launch already ran to its end."""
+
+    def __init__(self, non_blocking: bool = False):
+        self.non_blocking = non_blocking
+
+    def synchronize(self) -> None:
+        pass
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
 def fake_cupy() -> types.ModuleType:
     """A module that passes for cupy where the GPU renderer and its tests look: numpy's
     namespace (arrays made by it carry ``get()``), the emulated RawKernel, and a runtime that
@@ -188,6 +204,6 @@ def fake_cupy() -> types.ModuleType:
     )
     device = types.SimpleNamespace(synchronize=lambda: None, id=0,
                                    attributes={"MaxSharedMemoryPerBlockOptin": MAX_SHARED})
-    mod.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda *a: device)
+    mod.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda *a: device, Stream=_Stream)
     mod.get_default_memory_pool = _MemoryPool
     return mod
