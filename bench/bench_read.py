@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.finalize import finalize
@@ -27,21 +28,6 @@ from fractalvid.pipelines.run import run_shards
 from fractalvid.shards.codec import MEMBER, decode_mp4, decode_raw
 from fractalvid.shards.encode import decode_mp4_ffmpeg
 from fractalvid.shards.reader import ClipReader
-
-
-def machine() -> str:
-    """CPU model and its widest vector instruction set (AVX-512 and AVX2 differ 2x here)."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{model}, {isa}, {os.cpu_count()} cores"
 
 
 def make_set(root: Path, px: int, codec: str, clips: int) -> Path:
