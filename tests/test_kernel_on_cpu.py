@@ -304,13 +304,12 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
 
 
 def test_gpu_out_of_memory_says_what_to_do(emulated_gpu, monkeypatch, cli, tmp_path):
+    import cupy
+
     from fractalvid.pipelines import run
 
-    class OutOfMemoryError(MemoryError):  # cupy.cuda.memory's, as a worker re-raises it
-        pass
-
-    def exhausted(*args, **kwargs):
-        raise OutOfMemoryError("out of memory allocating 671,088,640 bytes")
+    def exhausted(*args, **kwargs):  # cupy's error, as a worker re-raises it
+        raise cupy.cuda.memory.OutOfMemoryError("out of memory allocating 671,088,640 bytes")
 
     monkeypatch.setattr(run, "run_shards", exhausted)
     result = cli("generate", "--out", tmp_path / "x", "--backend", "gpu", "--workers", "3")

@@ -171,6 +171,10 @@ class _MemoryPool:
         return 0
 
 
+class OutOfMemoryError(MemoryError):
+    """cupy.cuda.memory.OutOfMemoryError: an allocation the device cannot hold."""
+
+
 class _Stream:
     """A CUDA stream where every launch already ran to its end."""
 
@@ -204,6 +208,8 @@ def fake_cupy() -> types.ModuleType:
     )
     device = types.SimpleNamespace(synchronize=lambda: None, id=0,
                                    attributes={"MaxSharedMemoryPerBlockOptin": MAX_SHARED})
-    mod.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda *a: device, Stream=_Stream)
+    memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
+    mod.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda *a: device, Stream=_Stream,
+                                     memory=memory)
     mod.get_default_memory_pool = _MemoryPool
     return mod
