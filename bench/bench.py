@@ -42,7 +42,7 @@ def chaos_points_per_s(variation: str, frames: int, threads: int = 1, repeats: i
     settings = cfg.render_settings
     rng = np.random.default_rng(0)
     cls = sample_class(rng, variations=(variation,) if variation != "linear" else (),
-                       linear_fraction=0.0 if variation != "linear" else 1.0)  # fmt: skip
+                       linear_fraction=0.0 if variation != "linear" else 1.0)
     coefs = class_coefficients(cls)
     coefs = np.concatenate([coefs] * (frames // coefs.shape[0] + 1))[:frames]
     job = RenderJob(coefs, variation_id(variation), 1)
@@ -70,7 +70,7 @@ def compose_ms_per_clip(clips: int = 20) -> float:
     numba.set_num_threads(1)
     try:
         apply_ops(sample_ops(stream(0, "compose", 0), settings, 19, 256, [("a", 19)]), frames,
-                  donors)  # warm-up (compile)  # fmt: skip
+                  donors)  # warm-up (compile)
         start = time.perf_counter()
         for i in range(clips):
             ops = sample_ops(stream(0, "compose", i), settings, 19, 256, [("a", 19), ("b", 19)])
@@ -121,7 +121,7 @@ def _end_to_end(clips: int, workers: int, augment: bool, codec: str) -> dict:
     cfg = build_config("paper", {
         "classes": clips, "train_per_class": 1, "val_per_class": 0,
         "shard_size": shard_size, "augment": augment, "codec": codec,
-    })  # fmt: skip
+    })
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         summary = run_shards(cfg, plan_shards(cfg), out, "cpu", workers, progress=False)
@@ -147,14 +147,14 @@ def stream_rate(clips: int, workers: int) -> float | None:
     from fractalvid.shards.reader import torch_dataset
 
     cfg = build_config("paper", {"classes": clips, "train_per_class": 1, "val_per_class": 1,
-                                 "shard_size": 8})  # fmt: skip
+                                 "shard_size": 8})
     stream = ClipStream(cfg, infinite=True)
     # spawn: this process ran numba's OpenMP threads, which a fork cannot copy; and a spawned
     # worker takes the cores this process is pinned to when it starts
     with pinned(workers):
         loader = torch.utils.data.DataLoader(torch_dataset(stream), batch_size=None,
                                              num_workers=workers, persistent_workers=True,
-                                             multiprocessing_context="spawn")  # fmt: skip
+                                             multiprocessing_context="spawn")
         sum(1 for _ in loader)  # starts the workers, compiles nothing new (the numba cache)
         start = time.perf_counter()
         n = sum(1 for _ in loader)  # the next epoch: fresh instances
@@ -167,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=38, help="frames per chaos-game timing")
     ap.add_argument("--quick", action="store_true", help="fewer clips and frames")
     ap.add_argument("--all-variations", action="store_true",
-                    help="also time the variations outside the default mix")  # fmt: skip
+                    help="also time the variations outside the default mix")
     args = ap.parse_args(argv)
     if args.quick:
         args.clips, args.frames = 12, 10
     cores = cpu_count()
     print(f"machine: {machine()}; python={sys.version.split()[0]} numba={numba.__version__}")
     print("settings: paper (256x256, 128 chains x 7,500 steps = 0.96 M steps/frame, "
-          "18-20 frames, H.264 veryfast CRF 23)\n")  # fmt: skip
+          "18-20 frames, H.264 veryfast CRF 23)\n")
 
     rows = []
     linear = chaos_points_per_s("linear", args.frames)
@@ -187,15 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     # half the classes linear, half one of the variations: time per point averages
     mean_rate = 1.0 / (0.5 / linear + 0.5 * float(np.mean([1.0 / p for p in nonlin])))
     rows.append(("chaos game, paper mix (1/2 linear), 1 core", f"{mean_rate / 1e6:.1f} M points/s",
-                 ""))  # fmt: skip
+                 ""))
     if args.all_variations:
         for v in VARIATIONS:
             if v != "linear" and v not in DEFAULT_NONLINEAR:
                 pts = chaos_points_per_s(v, max(4, args.frames // 4))
                 rows.append((f"chaos game, {v}, 1 core", f"{pts / 1e6:.1f} M points/s",
-                             "not in the default mix"))  # fmt: skip
+                             "not in the default mix"))
     rows.append(("compose stage alone, 1 core", f"{compose_ms_per_clip():.0f} ms per clip",
-                 "256 px, 19 frames, paper probabilities"))  # fmt: skip
+                 "256 px, 19 frames, paper probabilities"))
     for group in (1, ENCODE_GROUP):
         rows.append((f"H.264 encoding, {group} clip(s) per ffmpeg, 1 core",
                      f"{encode_ms_per_clip(group):.1f} ms per clip",
@@ -208,19 +208,19 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"end to end, {codec}, compose {'on' if augment else 'off'}, "
                          f"{workers} core(s)",
                          f"{r['clips_s']:.2f} clips/s, {r['frames_s']:.0f} frames/s",
-                         "" if augment else "target >= 11 clips/s on 2 AVX2 cores"))  # fmt: skip
+                         "" if augment else "target >= 11 clips/s on 2 AVX2 cores"))
             rows.append((f"  MB per clip / peak RSS per worker ({workers} core(s))",
                          f"{r['mb_clip']:.3f} MB / {r['rss_mb']:.0f} MB",
-                         "RSS target <= 1024"))  # fmt: skip
+                         "RSS target <= 1024"))
         if cores > 1:
             rows.append((f"  scaling, 1 -> {cores} cores (compose {'on' if augment else 'off'})",
-                         f"{rates[cores] / rates[1]:.2f}x", f"ideal {cores}x"))  # fmt: skip
+                         f"{rates[cores] / rates[1]:.2f}x", f"ideal {cores}x"))
     for workers in sorted({1, cores}):
         rate = stream_rate(args.clips, workers)
         rows.append((f"ClipStream, compose on, {workers} DataLoader worker(s)",
                      "-" if rate is None else f"{rate:.2f} clips/s, {rate * 19:.0f} frames/s",
                      "needs torch (make test installs it)" if rate is None else
-                     "fresh clips, nothing encoded; target >= the raw row"))  # fmt: skip
+                     "fresh clips, nothing encoded; target >= the raw row"))
     print_table(rows)
     return 0
 

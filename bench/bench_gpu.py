@@ -46,7 +46,7 @@ def paper_jobs(clips: int) -> list[RenderJob]:
         rng = np.random.default_rng(i)
         v = "linear" if i % 2 == 0 else DEFAULT_NONLINEAR[(i // 2) % len(DEFAULT_NONLINEAR)]
         cls = sample_class(rng, variations=(v,) if v != "linear" else (),
-                           linear_fraction=1.0 if v == "linear" else 0.0)  # fmt: skip
+                           linear_fraction=1.0 if v == "linear" else 0.0)
         jobs.append(RenderJob(class_coefficients(cls), variation_id(v), i + 1))
     return jobs
 
@@ -58,7 +58,7 @@ def _sync() -> None:
 
 
 def chaos_rate(jobs: list[RenderJob], exact: bool, size: int = 0,
-               histogram: str = "auto") -> tuple[float, float]:  # fmt: skip
+               histogram: str = "auto") -> tuple[float, float]:
     """(points/s, frames/s) of the full chaos pass alone over all jobs' frames, one launch, at
     the paper's resolution or ``size`` px, counting the ``histogram`` way (render_gpu)."""
     from fractalvid.gen.render import _stack_jobs, _view
@@ -67,7 +67,7 @@ def chaos_rate(jobs: list[RenderJob], exact: bool, size: int = 0,
     coefs, probs, nmaps, vids, seeds = _stack_jobs(jobs)
     views = np.tile(_view((-1.0, 1.0, -1.0, 1.0), size or s.resolution), (coefs.shape[0], 1))
     args = (coefs, probs, nmaps, vids, views, seeds, s.chains, s.iterations, s.burn_in, exact,
-            histogram)  # fmt: skip
+            histogram)
     chaos_histograms_gpu(*args)  # compile and warm up
     _sync()
     start = time.perf_counter()
@@ -95,7 +95,7 @@ def encode_ceiling(jobs: list[RenderJob], threads: int) -> float:
     GPU does."""
     cfg = build_config("paper")
     clips = [r.frames.get() for r in GpuRenderer().render(jobs[: max(threads, 8)],
-                                                          cfg.render_settings)]  # fmt: skip
+                                                          cfg.render_settings)]
     fmt = cfg.video_format
     work = clips * max(1, (4 * threads * ENCODE_GROUP) // len(clips))
     groups = [work[at : at + ENCODE_GROUP] for at in range(0, len(work), ENCODE_GROUP)]
@@ -108,7 +108,7 @@ def encode_ceiling(jobs: list[RenderJob], threads: int) -> float:
 def _generate(clips: int, workers: int, augment: bool, shard_size: int, codec: str = "h264"):
     cfg = build_config("paper", {"classes": clips, "train_per_class": 1, "val_per_class": 0,
                                  "shard_size": shard_size, "augment": augment,
-                                 "codec": codec})  # fmt: skip
+                                 "codec": codec})
     with tempfile.TemporaryDirectory() as tmp:
         return run_shards(cfg, plan_shards(cfg), Path(tmp), "gpu", workers, progress=False)
 
@@ -124,7 +124,7 @@ def end_to_end(clips: int, workers: int, augment: bool, codec: str = "h264") -> 
 
 
 def stream_split(clips: int, batch: int = GPU_BATCH, preset: str = "paper"
-                 ) -> tuple[float, dict[str, float], int]:  # fmt: skip
+                 ) -> tuple[float, dict[str, float], int]:
     """ClipStream on the GPU at paper settings (256 px, compose on): (clips/s delivered as
     device arrays, seconds per stage, peak pool bytes). Each stage is timed by a wrapper that
     waits for the device: sampling and screening, framing (the coarse chaos pass), the chaos
@@ -149,7 +149,7 @@ def stream_split(clips: int, batch: int = GPU_BATCH, preset: str = "paper"
         return run
 
     cfg = build_config(preset, {"classes": clips, "train_per_class": 1, "val_per_class": 1,
-                                "shard_size": batch})  # fmt: skip
+                                "shard_size": batch})
     stream = ClipStream(cfg, backend="gpu", batch=batch, prefetch=0, infinite=True)
     renderer = stream.renderer
     histograms, render, calls = renderer._histograms, renderer.render, []
@@ -176,7 +176,7 @@ def stream_split(clips: int, batch: int = GPU_BATCH, preset: str = "paper"
     finally:
         produce.clip_jobs, produce.compose_clip, stream_mod._hand_over = saved
     spent["tone map, host framing, box filter"] = spent.pop("render") - \
-        spent.get("framing (coarse pass)", 0) - spent.get("chaos game", 0)  # fmt: skip
+        spent.get("framing (coarse pass)", 0) - spent.get("chaos game", 0)
     return n / total, spent, pool.total_bytes()
 
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = cpu_count()
     props = cupy.cuda.runtime.getDeviceProperties(0)
     print(f"device: {props['name'].decode()}  cpu cores: {cores}  clips per run: {args.clips}"
-          f"  GPU batch: {GPU_BATCH} clips\n")  # fmt: skip
+          f"  GPU batch: {GPU_BATCH} clips\n")
     jobs = paper_jobs(args.clips)
     rows = _Rows()
     for exact in (True, False):
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         (128, "auto", "global atomics (the default at every size)"),
         (128, "shared", "int counters in shared memory"),
         (128, "packed", "16-bit counters in shared memory"),
-    ):  # fmt: skip
+    ):
         name = f"chaos game, paper mix, exact, {size} px, {histogram}"
         if histogram != "auto" and histogram_bytes(histogram, size * size) > device_shared_limit():
             rows.append((name, "-", f"needs more shared memory than this device has ({note})"))
@@ -234,12 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("chaos game, paper mix, exact, at --batch", f"{pts:.3g} points/s, "
                      f"{fps:.0f} frames/s", f"{GPU_BATCH} clips a launch (the default)"))
     rows.append(("render (framing, chaos, filter, tone map)", f"{render_rate(jobs):.0f} frames/s",
-                 "GpuRenderer, one batch"))  # fmt: skip
+                 "GpuRenderer, one batch"))
     pool = cupy.get_default_memory_pool()
     rows.append(("GPU memory (pool, after render)", f"{pool.total_bytes() / 2**20:.0f} MiB", ""))
     rows.append((f"H.264 encoding alone, {cores} threads x {ENCODE_GROUP} clips per ffmpeg",
                  f"{encode_ceiling(jobs, cores):.0f} "
-                 "frames/s", "the host's ceiling for end to end"))  # fmt: skip
+                 "frames/s", "the host's ceiling for end to end"))
     default = default_workers("gpu", build_config("paper"), GPU_BATCH)
     e2e_clips = args.e2e_clips or 4 * GPU_BATCH * default
     # The default first (compose on, as the presets run), so a run cut short still has it.
@@ -257,12 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     rate, spent, pool_bytes = stream_split(args.clips)
     rows.append(("ClipStream, 256 px, compose on, one process", f"{rate:.0f} clips/s, "
                  f"{rate * FRAMES_PER_CLIP:.0f} frames/s", "torch/cupy device arrays; "
-                 "target >= 1000 clips/s"))  # fmt: skip
+                 "target >= 1000 clips/s"))
     for stage, seconds in spent.items():
         rows.append((f"  ClipStream time: {stage}", f"{seconds / sum(spent.values()):.0%}",
-                     f"{seconds:.2f} s"))  # fmt: skip
+                     f"{seconds:.2f} s"))
     rows.append(("  ClipStream GPU memory (pool)", f"{pool_bytes / 2**20:.0f} MiB",
-                 f"batch {GPU_BATCH} clips"))  # fmt: skip
+                 f"batch {GPU_BATCH} clips"))
     print_table(rows)
     return 0
 

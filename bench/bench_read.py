@@ -34,7 +34,7 @@ def make_set(root: Path, px: int, codec: str, clips: int) -> Path:
     out = root / f"{codec}-{px}"
     cfg = build_config("paper", {"resolution": px, "codec": codec, "classes": 8,
                                  "train_per_class": max(1, clips // 8), "val_per_class": 1,
-                                 "shard_size": 16})  # fmt: skip
+                                 "shard_size": 16})
     claim_output(cfg, out)
     run_shards(cfg, plan_shards(cfg), out, workers=os.cpu_count() or 1, progress=False)
     finalize(cfg, out, preview=False)
@@ -84,7 +84,7 @@ def loader_clips_per_s(out: Path, workers: int) -> float | None:
 
     reader = ClipReader(out, frames=8, stride=2, shuffle=True)
     loader = torch.utils.data.DataLoader(torch_dataset(reader), batch_size=None,
-                                         num_workers=workers, persistent_workers=True)  # fmt: skip
+                                         num_workers=workers, persistent_workers=True)
     n = sum(1 for _ in loader)  # warm-up: starts the workers
     start = time.perf_counter()
     for _ in range(3):
@@ -110,18 +110,18 @@ def main() -> None:
             zstd = per_clip(decode_raw, raws)
             rows += [(px, "h264", "ffmpeg process per clip", "decode", ffmpeg, size["h264"]),
                      (px, "h264", "PyAV in process", "decode", pyav, size["h264"]),
-                     (px, "raw", "zstd in process", "decode", zstd, size["raw"])]  # fmt: skip
+                     (px, "raw", "zstd in process", "decode", zstd, size["raw"])]
             for codec in ("h264", "raw"):
                 decoder = "PyAV" if codec == "h264" else "zstd"
                 rows.append((px, codec, f"ClipReader ({decoder})", "whole clip",
-                             reader_ms(sets[codec], None), size[codec]))  # fmt: skip
+                             reader_ms(sets[codec], None), size[codec]))
                 rows.append((px, codec, f"ClipReader ({decoder})", "8 frames, stride 2",
-                             reader_ms(sets[codec], 8, 2), size[codec]))  # fmt: skip
+                             reader_ms(sets[codec], 8, 2), size[codec]))
                 for workers in (1, 2):
                     rate = loader_clips_per_s(sets[codec], workers)
                     if rate is not None:
                         rows.append((px, codec, f"DataLoader, {workers} worker(s)",
-                                     "8 frames, stride 2", 1e3 / rate, size[codec]))  # fmt: skip
+                                     "8 frames, stride 2", 1e3 / rate, size[codec]))
             print(f"{px} px: PyAV / ffmpeg process {ffmpeg / pyav:.1f}x, raw / PyAV "
                   f"{pyav / zstd:.1f}x per core (decode); MB per clip: h264 "
                   f"{size['h264']:.3f}, raw {size['raw']:.3f} ({size['raw'] / size['h264']:.1f}x)")

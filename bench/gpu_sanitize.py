@@ -23,7 +23,7 @@ def main() -> int:
     # int counters in shared memory; global atomics; 16-bit counters in shared memory (160
     # chains of 128 threads, 600 steps: two rounds, the second partial, of two spans each)
     for size, chains, iters, histogram in ((48, 64, 300, "shared"), (200, 64, 300, "auto"),
-                                           (200, 160, 600, "packed")):  # fmt: skip
+                                           (200, 160, 600, "packed")):
         args = histogram_args(jobs, size, chains, iters, 10)
         hist, escapes = chaos_histograms_gpu(*args, histogram=histogram)
         expected, expected_escapes = numba_histograms(args)

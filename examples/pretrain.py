@@ -36,7 +36,7 @@ class Tiny3DCNN(nn.Module):
             return nn.Sequential(
                 nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout),
                 nn.ReLU(inplace=True), nn.MaxPool3d(pool),
-            )  # fmt: skip
+            )
 
         self.features = nn.Sequential(
             block(1, width, (1, 2, 2)),
@@ -122,13 +122,13 @@ def main() -> None:
     val, y_val = load(args.data, "val", args.size)
     classes = int(max(y_train.max(), y_val.max())) + 1
     print(f"{len(train)} train / {len(val)} val clips, {classes} classes, "
-          f"loaded in {time.perf_counter() - start:.1f} s")  # fmt: skip
+          f"loaded in {time.perf_counter() - start:.1f} s")
 
     model = Tiny3DCNN(classes, args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * -(-len(train) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps,
-                                                pct_start=0.1)  # fmt: skip
+                                                pct_start=0.1)
     labels = torch.from_numpy(y_train)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
@@ -148,7 +148,7 @@ def main() -> None:
             loss_sum += loss.item() * len(idx)
             correct += float((logits.argmax(1) == labels[idx]).sum())
         print(f"epoch {epoch + 1:3d}  loss {loss_sum / len(train):.3f}  "
-              f"train top-1 {correct / len(train):.1%}", flush=True)  # fmt: skip
+              f"train top-1 {correct / len(train):.1%}", flush=True)
         if time.perf_counter() - t0 > args.minutes * 60:
             print(f"time budget of {args.minutes} min reached")
             break
@@ -159,7 +159,7 @@ def main() -> None:
         pred = model(x).argmax(1).numpy()
     acc = float((pred == y_val).mean())
     print(f"val top-1 {acc:.1%} on {len(val)} clips (chance {1 / classes:.1%}); "
-          f"trained {time.perf_counter() - t0:.0f} s")  # fmt: skip
+          f"trained {time.perf_counter() - t0:.0f} s")
 
 
 def train_streamed(args) -> None:
@@ -177,14 +177,14 @@ def train_streamed(args) -> None:
     train = ClipStream(cfg, split="train", infinite=True, **make)
     loader = torch.utils.data.DataLoader(torch_dataset(train), batch_size=None,
                                          num_workers=args.workers,
-                                         persistent_workers=args.workers > 0)  # fmt: skip
+                                         persistent_workers=args.workers > 0)
     model = Tiny3DCNN(cfg.classes, args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     steps = args.epochs * -(-len(train) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps,
-                                                pct_start=0.1)  # fmt: skip
+                                                pct_start=0.1)
     print(f"streaming {len(train)} fresh clips an epoch, {cfg.classes} classes, "
-          f"{args.workers} DataLoader workers")  # fmt: skip
+          f"{args.workers} DataLoader workers")
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
@@ -205,7 +205,7 @@ def train_streamed(args) -> None:
             correct += float((logits.argmax(1) == y).sum())
         print(f"epoch {epoch + 1:3d}  loss {loss_sum / seen:.3f}  train top-1 "
               f"{correct / seen:.1%}  ({seen:.0f} clips made and trained on at "
-              f"{seen / (time.perf_counter() - t_epoch):.1f} clips/s)", flush=True)  # fmt: skip
+              f"{seen / (time.perf_counter() - t_epoch):.1f} clips/s)", flush=True)
         if time.perf_counter() - t0 > args.minutes * 60:
             print(f"time budget of {args.minutes} min reached")
             break
@@ -215,7 +215,7 @@ def train_streamed(args) -> None:
         pairs = [(model(x).argmax(1), y) for x, y in streamed(val, args.size, 64)]
     acc = float(torch.cat([p == y for p, y in pairs]).float().mean())
     print(f"val top-1 {acc:.1%} on {len(val)} clips (chance {1 / cfg.classes:.1%}); "
-          f"trained {time.perf_counter() - t0:.0f} s")  # fmt: skip
+          f"trained {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -282,7 +282,7 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
         alias_picks(prob, alias, thresholds, picks)
         hist = np.zeros(height * width, np.int32)
         escapes[f] = _frame_histogram(coefs[f, :m], thresholds, picks, variations[f], views[f],
-                                      seeds[f], chains, iters, burn, hist)  # fmt: skip
+                                      seeds[f], chains, iters, burn, hist)
         if splat:
             _box3(hist, out[f], height, width)
         else:

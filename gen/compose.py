@@ -123,7 +123,7 @@ def sample_ops(
                 length = min(length, frames)
                 add("background", kind="dynamic", donor=key,
                     start=int(rng.integers(0, frames - length + 1)), length=length,
-                    reverse=bool(rng.random() < 0.5))  # fmt: skip
+                    reverse=bool(rng.random() < 0.5))
             else:
                 picks = []
                 for _ in range(2):
@@ -136,7 +136,7 @@ def sample_ops(
                 params = {
                     "kind": "static", "frames": picks,
                     "crop": [_u(rng, (0, size - cw)), _u(rng, (0, size - ch)), _r(cw), _r(ch)],
-                }  # fmt: skip
+                }
                 if rng.random() < s.bg_pan_p:
                     params["pan"] = _translation(rng, t, size, s.pan_speed, s.pan_duration)
                 add("background", **params)
@@ -144,7 +144,7 @@ def sample_ops(
                 add("blend", mode="max")
             else:
                 add("blend", mode="power", alpha=_u(rng, s.blend_alpha),
-                    gamma=_u(rng, s.blend_gamma))  # fmt: skip
+                    gamma=_u(rng, s.blend_gamma))
 
         clone = u[3] < s.clone_p
         scale_range = s.clone_scale if clone else s.object_scale
@@ -154,7 +154,7 @@ def sample_ops(
                 "sx": sx, "sy": sy,
                 "cx": _u(rng, (sx * size / 2, size - sx * size / 2)),
                 "cy": _u(rng, (sy * size / 2, size - sy * size / 2)),
-            }  # fmt: skip
+            }
             if name == "clone":
                 params.update(
                     flip=bool(rng.random() < 0.5),
@@ -171,7 +171,7 @@ def sample_ops(
         hues = rng.random(2)
         sats = rng.uniform(0.4, 1.0, 2)
         add("color", fg=[_r(c) for c in colorsys.hsv_to_rgb(hues[0], sats[0], 1.0)],
-            bg=[_r(c) for c in colorsys.hsv_to_rgb(hues[1], sats[1], 1.0)])  # fmt: skip
+            bg=[_r(c) for c in colorsys.hsv_to_rgb(hues[1], sats[1], 1.0)])
     return ops
 
 
@@ -209,7 +209,7 @@ def _sample_zoom(rng, s: ComposeSettings, t: int, size: int) -> dict:
     start, length = _segment(rng, t, s.zoom_duration)
     direction = "in" if rng.random() < 0.5 else "out"
     return {"direction": direction, "rate": _r(rng.uniform(*s.zoom_rate) / t), "start": start,
-            "length": length}  # fmt: skip
+            "length": length}
 
 
 def _sample_shake(rng, s: ComposeSettings, t: int, size: int) -> dict:
@@ -337,7 +337,7 @@ def _background(p: dict, donors: dict[str, Any], t: int, size: int, xp: Any) -> 
     x0, y0, cw, ch = p["crop"]
     move = _offsets(p["pan"], t) if "pan" in p else np.zeros((1, 2))
     mats = np.stack([scale(size / cw, size / ch) @ translate(-(x0 + dx), -(y0 + dy))
-                     for dx, dy in move])  # fmt: skip
+                     for dx, dy in move])
     stack = xp.broadcast_to(still, (len(mats), size, size)).copy()
     out = warp_frames(stack, mats, (size, size), xp)
     return out if len(mats) == t else xp.broadcast_to(out, (t, size, size))

@@ -104,7 +104,7 @@ def _view(box: tuple[float, float, float, float], size: int) -> np.ndarray:
 
 
 def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp,
-                 pass_pixels: int | None = None) -> list[Rendered]:  # fmt: skip
+                 pass_pixels: int | None = None) -> list[Rendered]:
     """The steps every backend shares, around its ``histograms``.
 
     histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat) ->
@@ -126,7 +126,7 @@ def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp
     coarse_views = np.tile(_view((-w, w, -w, w), c), (nframes, 1))
     coarse_iters = COARSE_BURN + -(-settings.coarse_points // COARSE_CHAINS)
     coarse, _ = histograms(coefs, probs, nmaps, vids, coarse_views, seeds, COARSE_CHAINS,
-                           coarse_iters, COARSE_BURN, False)  # fmt: skip
+                           coarse_iters, COARSE_BURN, False)
     occupancy = to_host(coarse > 0).reshape(nframes, c, c)
     del coarse  # before the full pass allocates its counts (device memory on the GPU)
     boxes = [
@@ -144,13 +144,13 @@ def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp
         a, b = starts[first], starts[last]
         counts, escapes = histograms(coefs[a:b], probs[a:b], nmaps[a:b], vids[a:b], views[a:b],
                                      seeds[a:b], settings.chains, settings.iterations,
-                                     settings.burn_in, True)  # fmt: skip
+                                     settings.burn_in, True)
         counts = counts.reshape(b - a, size, size)
         escapes = to_host(escapes)
         for clip in range(first, last):
             s, e = starts[clip] - a, starts[clip + 1] - a
             rendered.append(Rendered(tone_map(counts[s:e], xp), boxes[clip],
-                                     float(escapes[s:e].sum()) / (steps * (e - s))))  # fmt: skip
+                                     float(escapes[s:e].sum()) / (steps * (e - s))))
         del counts  # before the next pass allocates its own
     return rendered
 
@@ -172,7 +172,7 @@ def _passes(lengths: list[int], pixels: int, pass_pixels: int | None) -> list[tu
 def _cpu_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn, splat):
     counts = np.empty((coefs.shape[0], int(views[0, 5]) * int(views[0, 4])), np.int32)
     escapes = chaos_histograms(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn,
-                               splat, counts)  # fmt: skip
+                               splat, counts)
     return counts, escapes
 
 

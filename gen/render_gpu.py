@@ -34,12 +34,12 @@ def gpu_status() -> str | None:
         import cupy
     except ImportError:
         return "CuPy is not installed (pip install -e '.[gpu]' on a machine with an NVIDIA GPU)"
-    except Exception as exc:  # noqa: BLE001 - a broken install is also "no GPU"
+    except Exception as exc:  # a broken install is also "no GPU"
         return f"CuPy does not import ({exc})"
     version = getattr(cupy, "__version__", "?")
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - no driver, no runtime: each means "no GPU"
+    except Exception as exc:  # no driver, no runtime: each means "no GPU"
         return f"CuPy {version} finds no CUDA driver or device ({exc})"
     return None if count > 0 else f"CuPy {version} sees no CUDA device"
 
@@ -93,12 +93,12 @@ def choose_histogram(npix: int, histogram: str = "auto", limit: int | None = Non
     if histogram_bytes(histogram, npix) > (limit or 0):
         raise ValueError(f"histogram: {npix} pixels do not fit in this device's shared memory "
                          f"as {histogram!r} ({histogram_bytes(histogram, npix)} > {limit} "
-                         "bytes); use 'global'")  # fmt: skip
+                         "bytes); use 'global'")
     return histogram
 
 
 def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters, burn,
-                         exact=True, histogram="auto"):  # fmt: skip
+                         exact=True, histogram="auto"):
     """Device twin of ``chaos.chaos_histograms``: host arrays in (as there), returns
     (hist [F, H * W] int32 cupy, escapes [F] uint64 cupy). Frames of a launch share H and W.
 
@@ -125,7 +125,7 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
         cupy.asarray(views, cupy.float64), cupy.asarray(seeds, cupy.uint64),
         np.int32(nmax), np.int32(chains), np.int32(iters), np.int32(burn),
         np.int32(HISTOGRAMS[mode]), hist, escapes,
-    )  # fmt: skip
+    )
     kernel = _kernel(fmad=not exact)
     if shared:
         kernel.max_dynamic_shared_size_bytes = shared
@@ -161,7 +161,7 @@ class GpuRenderer:
         import cupy
 
         hist, escapes = chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains,
-                                             iters, burn, self.exact, self.histogram)  # fmt: skip
+                                             iters, burn, self.exact, self.histogram)
         if splat:  # in chunks of frames: a whole batch at once would hold three copies
             counts = hist.reshape(hist.shape[0], int(views[0, 5]), int(views[0, 4]))
             for at in range(0, counts.shape[0], BOX_CHUNK):

@@ -18,7 +18,7 @@ def level_thresholds(peak: int) -> np.ndarray:
     by the host's math library, so every backend uses the same ones."""
     scale = math.log1p(peak) / 255.0
     return np.array([math.ceil(math.expm1((level - 0.5) * scale)) for level in range(1, 256)],
-                    np.int64)  # fmt: skip
+                    np.int64)
 
 
 def tone_map(counts, xp=np):

@@ -22,7 +22,7 @@ VARIATIONS: dict[str, int] = {
     "exponential": 18, "power": 19, "cosine": 20, "rings": 21, "fan": 22, "eyefish": 27,
     "bubble": 28, "cylinder": 29, "noise": 31, "tangent": 42, "rays": 44, "blade": 45,
     "cross": 48,
-}  # fmt: skip
+}
 NAMES: dict[int, str] = {v: k for k, v in VARIATIONS.items()}
 DEFAULT_NONLINEAR = ("horseshoe", "bent", "fisheye", "popcorn", "cosine", "eyefish", "cylinder")
 
@@ -81,7 +81,7 @@ def fast_sin(x):
     low = (1.0 - 1.6666666666666666e-01 * r2) + r4 * (8.333333333333333e-03
                                                        - 1.984126984126984e-04 * r2)
     high = (2.7557319223985893e-06 - 2.505210838544172e-08 * r2) + r4 * 1.6059043836821613e-10
-    return r * (low + r4 * r4 * high)  # fmt: skip
+    return r * (low + r4 * r4 * high)
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -171,7 +171,7 @@ def fast_exp(x):
     k1 = ki >> 1
     k2 = ki - k1
     p = (p * _float_from_bits((k1 + 1023) << 52)) * _float_from_bits((k2 + 1023) << 52)
-    return p if x == x else x  # fmt: skip
+    return p if x == x else x
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -195,7 +195,7 @@ def fast_log(x):
     tail = (b0 + z4 * b1) + (z4 * z4) * b2
     log_m = 2.0 * s + 2.0 * s * (z * tail)
     ef = np.float64(e)
-    return ef * _LN2_HI + (ef * _LN2_LO + log_m)  # fmt: skip
+    return ef * _LN2_HI + (ef * _LN2_LO + log_m)
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -234,7 +234,7 @@ def fast_atan2(y, x):
     a = a + _QUARTER_PI if folded else a
     a = _HALF_PI - a if ay > ax else a
     a = _PI - a if x < 0.0 else a
-    return -a if y < 0.0 else a  # fmt: skip
+    return -a if y < 0.0 else a
 
 
 # Each variation is its own small function of one signature, (x, y, b, c, e, f, r1, r2) ->
@@ -470,7 +470,7 @@ def _vary_all_for(v, xs, ys, b, c, e, f, r1, r2, n):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def apply_variations(vid, xs, ys, b, c, e, f, r1, r2, n):  # noqa: C901 - one branch per variation
+def apply_variations(vid, xs, ys, b, c, e, f, r1, r2, n):  # one branch per variation
     """Variation ``vid`` on the first n points of xs, ys [>= n] float64, in place, with per-point
     b, c, e, f (the map's coefficients) and r1, r2 (uniforms), each [>= n] float64. Linear and
     unknown ids leave the points as they are.

@@ -87,18 +87,18 @@ def generate(
         raise ConfigError(f"--out {out}: cannot write there ({exc.strerror})") from None
     workers = min(workers or default_workers(renderer, cfg, batch), max(1, len(selected)))
     for warning in (memory_warning(cfg, renderer, workers, batch),
-                    disk_warning(cfg, selected, out)):  # fmt: skip
+                    disk_warning(cfg, selected, out)):
         if warning:
             warn(warning)
     summary = run_shards(cfg, selected, out, renderer, workers, batch, progress=progress)
     done = len(everything) if len(selected) == len(everything) else shards_done(cfg, out)
     dataset = write_finalize(cfg, out) if finalize and done == len(everything) else None
     return Generated(out, renderer, workers, summary.made, summary.skipped, summary.clips,
-                     summary.seconds, dataset, done, len(everything))  # fmt: skip
+                     summary.seconds, dataset, done, len(everything))
 
 
 def verify(out: str | Path, deep: bool = False, workers: int | None = None,
-           progress: bool = False) -> list[str]:  # fmt: skip
+           progress: bool = False) -> list[str]:
     """The problems found in the data set at ``out``, in shard order; empty when it is sound
     (see ``fractalvid verify``)."""
     from fractalvid.pipelines.sizing import cpu_count

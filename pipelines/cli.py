@@ -35,7 +35,7 @@ class Interrupted(click.ClickException):
 
     def __init__(self, signum: int, out: Path):
         super().__init__(f"stopped by {signal.Signals(signum).name}: finished shards are kept in "
-                         f"{out}; rerun the same command to resume")  # fmt: skip
+                         f"{out}; rerun the same command to resume")
         self.exit_code = 128 + signum
 
 
@@ -61,7 +61,7 @@ def _os_failure(exc: OSError, out: Path, resumable: bool) -> click.ClickExceptio
     then = "; finished shards are kept, and a rerun resumes" if resumable else ""
     if exc.errno == errno.ENOSPC:
         return click.ClickException(f"no space left on the device of {out}: free space and "
-                                    f"rerun{then}")  # fmt: skip
+                                    f"rerun{then}")
     where = exc.filename or out
     return click.ClickException(f"{where}: cannot write there ({exc.strerror or exc}){then}")
 
@@ -84,11 +84,11 @@ def config_options(f):
                      help="JSON config file (or an output folder's dataset.json/config.json).")(f)
     f = click.option("--preset", type=click.Choice(sorted(PRESETS_BY_NAME)), default=None,
                      help="Preset to start from (default: tiny).")(f)
-    return f  # fmt: skip
+    return f
 
 
 def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
-              array_tasks: int | None):  # fmt: skip
+              array_tasks: int | None):
     from fractalvid.pipelines.cluster import array_task as detect
     from fractalvid.pipelines.plan import parse_range, plan_shards, task_range
 
@@ -124,7 +124,7 @@ def _count(n: int, noun: str) -> str:
 def _splits(dataset: dict) -> str:
     """dataset.json's splits and size in words: 'train 240 clips in 15 shards, ...'."""
     parts = [f"{name} {_count(s['clips'], 'clip')} in {_count(s['shards'], 'shard')}"
-             for name, s in dataset["splits"].items() if s["clips"]]  # fmt: skip
+             for name, s in dataset["splits"].items() if s["clips"]]
     return f"{', '.join(parts)}; {dataset['bytes'] / 1e6:.1f} MB"
 
 
@@ -167,7 +167,7 @@ def main() -> None:
 @click.option("--no-finalize", is_flag=True, help="Skip finalize after a complete run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
-             array_tasks, batch, overwrite, no_finalize, quiet):  # fmt: skip
+             array_tasks, batch, overwrite, no_finalize, quiet):
     """Generate (or resume) a data set into OUT."""
     from fractalvid.pipelines.api import generate as run
 
@@ -176,7 +176,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
     if not selected:  # more array tasks than shards: this one has none, which is no error
         click.echo("this array task has no shards to make (more tasks than shards); done",
-                   err=True)  # fmt: skip
+                   err=True)
         return
     if backend == "auto" and not quiet:
         _say_backend()
@@ -186,19 +186,19 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
             result = run(cfg, out_path, backend=backend, workers=workers, batch=batch,
                          shards=selected, overwrite=overwrite, progress=not quiet,
                          finalize=not (partial or no_finalize),
-                         warn=lambda line: click.echo(line, err=True))  # fmt: skip
+                         warn=lambda line: click.echo(line, err=True))
     except BaseException as exc:
         raise _generate_failure(exc, out_path, workers) from None
     click.echo(f"{_count(result.made, 'shard')} made, {result.skipped} already done; "
                f"{_count(result.clips, 'clip')} in {result.seconds:.1f} s "
-               f"({result.clips_per_s:.2f} clips/s) -> {out_path}", err=True)  # fmt: skip
+               f"({result.clips_per_s:.2f} clips/s) -> {out_path}", err=True)
     if result.dataset is not None:
         _say_kept(out_path, result.dataset)
         click.echo(f"finalized {out_path}: {_splits(result.dataset)}", err=True)
     elif partial:  # other tasks may still be writing: say where the data set stands, no more
         then = "now" if result.done == result.total else "once all are,"
         click.echo(f"{result.done} of {_count(result.total, 'shard')} of the data set done; "
-                   f"{then} run `fractalvid finalize {out_path}`", err=True)  # fmt: skip
+                   f"{then} run `fractalvid finalize {out_path}`", err=True)
 
 
 def _say_backend() -> None:
@@ -212,7 +212,7 @@ def _say_backend() -> None:
         return
     gpu = gpu_report()
     click.echo(f"--backend auto: the GPU ({gpu['name']})" if on_gpu else
-               f"--backend auto: the CPU (no GPU: {gpu['reason']})", err=True)  # fmt: skip
+               f"--backend auto: the CPU (no GPU: {gpu['reason']})", err=True)
 
 
 def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> BaseException:
@@ -233,7 +233,7 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
     if out_of_gpu_memory(exc):
         return click.ClickException(f"the GPU ran out of memory with {workers or 'the default'}"
                                     " worker(s): pass fewer --workers or a smaller --batch; "
-                                    f"{kept}")  # fmt: skip
+                                    f"{kept}")
     if isinstance(exc, IncompleteError):
         return click.ClickException(str(exc))
     if isinstance(exc, OSError):
@@ -263,7 +263,7 @@ def plan(preset, config_file, sets, tasks, as_json):
         "clips": {"train": cfg.train_clips, "val": cfg.val_clips},
         "frames": int(frames),
         "shards": {"train": sum(s.split == "train" for s in shards),
-                   "val": sum(s.split == "val" for s in shards)},  # fmt: skip
+                   "val": sum(s.split == "val" for s in shards)},
         "tasks": [{"task": t, "shards": f"{r.start}:{r.stop}",
                    "clips": sum(shards[i].count for i in r)} for t, r in enumerate(per_task)],
         "estimated_bytes": int(est_bytes),
@@ -272,27 +272,27 @@ def plan(preset, config_file, sets, tasks, as_json):
         "estimated_worker_bytes": cpu_worker_bytes(cfg),
         "points_per_frame": cfg.render_settings.points_per_frame,
         "config": cfg.to_dict(),
-    }  # fmt: skip
+    }
     if as_json:
         click.echo(json.dumps(info, indent=1))
         return
     click.echo(f"fingerprint  {info['fingerprint']}")
     click.echo(f"classes      {info['classes'] if cfg.labels else 'unlabeled (one IFS per clip)'}")
     click.echo(f"clips        train {cfg.train_clips}, val {cfg.val_clips} "
-               f"({info['frames']} frames at {cfg.resolution}x{cfg.resolution})")  # fmt: skip
+               f"({info['frames']} frames at {cfg.resolution}x{cfg.resolution})")
     click.echo(f"shards       train {info['shards']['train']}, val {info['shards']['val']} "
-               f"({cfg.shard_size} clips each)")  # fmt: skip
+               f"({cfg.shard_size} clips each)")
     click.echo(f"points       {info['points_per_frame']:,} per frame")
     other = "raw" if cfg.codec != "raw" else "h264"
     click.echo(f"disk         about {est_bytes / 1e9:.2f} GB as {cfg.codec} (about "
                f"{disk_estimate(cfg, other) / 1e9:.2f} GB with codec={other})")
     click.echo(f"memory       about {cpu_worker_bytes(cfg) / 1e9:.2f} GB a CPU worker (peak RSS)")
     click.echo(f"time         about {core_s / 3600:.2f} core-hours on the CPU backend "
-               f"({core_s / 3600 / 16:.2f} h on 16 cores)")  # fmt: skip
+               f"({core_s / 3600 / 16:.2f} h on 16 cores)")
     per_clip = core_s / max(clips, 1)
     for t in info["tasks"][:20]:
         click.echo(f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips, about "
-                   f"{t['clips'] * per_clip / 3600:.2f} core-hours")  # fmt: skip
+                   f"{t['clips'] * per_clip / 3600:.2f} core-hours")
     if tasks > 20:
         click.echo(f"... {tasks - 20} more tasks")
 
@@ -313,7 +313,7 @@ def plan(preset, config_file, sets, tasks, as_json):
 @click.option("--wait", is_flag=True, help="With --submit: block until finalize has run.")
 @click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
 def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_limit, partition,
-          mem, account, submit, wait, overwrite):  # fmt: skip
+          mem, account, submit, wait, overwrite):
     """Write (and with --submit, submit) a SLURM array job for OUT, plus a finalize job.
 
     Each task generates its contiguous range of shards (from SLURM_ARRAY_TASK_ID and
@@ -329,7 +329,7 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     n_shards = len(plan_shards(cfg))
     if tasks > n_shards:
         raise UsageFailure(f"--tasks {tasks}: the data set has only {n_shards} shards; "
-                           f"use at most {n_shards} tasks (or a smaller shard_size)")  # fmt: skip
+                           f"use at most {n_shards} tasks (or a smaller shard_size)")
     if wait and not submit:
         raise UsageFailure("--wait needs --submit")
     try:
@@ -342,14 +342,14 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     if not submit:
         gen, fin = (shlex.quote(str(p)) for p in scripts)
         click.echo(f"submit with: jid=$(sbatch --parsable {gen}) && "
-                   f"sbatch --dependency=afterok:$jid {fin}")  # fmt: skip
+                   f"sbatch --dependency=afterok:$jid {fin}")
         return
     try:
         array_id, fin_id = run_submit(scripts, wait=wait)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"submitted array job {array_id} and finalize job {fin_id}"
-               + (" (finished)" if wait else ""))  # fmt: skip
+               + (" (finished)" if wait else ""))
 
 
 def _out_given(out: str) -> None:
@@ -397,7 +397,7 @@ def _say_kept(out: Path, dataset: dict) -> None:
 
     for name in (n for n in GUARDED if (out / n).exists() and n not in dataset["written"]):
         click.echo(f"{out / name}: left as it is (not as fractalvid wrote it); delete it to "
-                   "get fractalvid's", err=True)  # fmt: skip
+                   "get fractalvid's", err=True)
 
 
 @main.command("finalize")
@@ -446,7 +446,7 @@ def preview(out, rows, cols):
         raise click.ClickException(f"{exc} (run `fractalvid finalize {out}` first?)") from None
     if path is None:
         raise click.ClickException(f"{out_path / 'preview.png'}: not as fractalvid wrote it; "
-                                   "left as it is (move it away to get a new preview)")  # fmt: skip
+                                   "left as it is (move it away to get a new preview)")
     click.echo(str(path))
 
 

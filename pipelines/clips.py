@@ -55,14 +55,14 @@ def _screen_draws(cfg: Config, draws: list[_Draw], renderer: Renderer | None = N
     attempt = 0
     while open_:
         made = [draws[i].make(stream(cfg.seed, draws[i].purpose, draws[i].key, attempt))
-                for i in open_]  # fmt: skip
+                for i in open_]
         if cfg.reject_retries == 0:
             for i, (cls, coefs) in zip(open_, made):
                 results[i] = Drawn(cls, coefs, attempt, None)
             break
         jobs = [RenderJob(coefs, cls.variation, seed64(cfg.seed, draws[i].purpose, draws[i].key,
                                                        attempt))
-                for i, (cls, coefs) in zip(open_, made)]  # fmt: skip
+                for i, (cls, coefs) in zip(open_, made)]
         still = []
         for i, (cls, coefs), figures in zip(open_, made, screen_many(jobs, renderer)):
             why = defect(figures, cfg.thresholds)
@@ -80,7 +80,7 @@ def _class_maker(cfg: Config):
         cls = sample_class(
             rng, frames=(cfg.frames_min, cfg.frames_max), variations=cfg.variations,
             linear_fraction=cfg.linear_fraction, linear_motion_only=cfg.linear_motion_only,
-        )  # fmt: skip
+        )
         return cls, class_coefficients(cls)
 
     return make
@@ -98,7 +98,7 @@ def class_for(cfg: Config, class_id: int) -> Drawn:
 
 
 def draw_instances(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = None
-                   ) -> list[Drawn]:  # fmt: skip
+                   ) -> list[Drawn]:
     """The clips' IFS, screened together on ``renderer``: a labeled clip's class perturbed per
     instance, screened like classes (a clip with no passing perturbation uses its class's own
     parameters: attempt -1); an unlabeled clip's own fresh class."""
@@ -106,7 +106,7 @@ def draw_instances(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None
     def perturb(base: Drawn):
         def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
             pert = sample_perturbation(base.cls.frames, base.cls.n_maps, rng, cfg.instance_scale,
-                                       cfg.instance_offset)  # fmt: skip
+                                       cfg.instance_offset)
             return base.cls, pert.apply(base.coefs)
 
         return make
@@ -115,7 +115,7 @@ def draw_instances(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None
         _Draw("unlabeled", s.index, _class_maker(cfg)) if s.class_id is None
         else _Draw("instance", s.index, perturb(class_for(cfg, s.class_id)))
         for s in specs
-    ]  # fmt: skip
+    ]
     drawn = _screen_draws(cfg, draws, renderer)
     for i, s in enumerate(specs):
         if s.class_id is not None and drawn[i].defect is not None:
@@ -131,7 +131,7 @@ def draw_instance(cfg: Config, spec: ClipSpec) -> Drawn:
 
 
 def clip_jobs(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = None
-              ) -> list[tuple[RenderJob, Drawn]]:  # fmt: skip
+              ) -> list[tuple[RenderJob, Drawn]]:
     """The render jobs of clips, and the draws they came from (screened on ``renderer``)."""
     return [
         (RenderJob(d.coefs, d.cls.variation, seed64(cfg.seed, "render", s.index)), d)
@@ -173,7 +173,7 @@ def compose_clip(
         stream(cfg.seed, "compose", spec.index), cfg.compose_settings, frames.shape[0],
         frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
         augment=cfg.augment, color=cfg.color,
-    )  # fmt: skip
+    )
     clip = apply_ops(ops, frames, donors, array_module(frames))
     return (to_host(clip) if host else clip), ops
 

@@ -108,12 +108,12 @@ class Config:
             resolution=self.resolution, chains=self.chains, iterations=self.iterations,
             burn_in=self.burn_in, coarse_resolution=self.coarse_resolution,
             coarse_points=self.coarse_points, keep=self.framing_keep, pad=self.framing_pad,
-        )  # fmt: skip
+        )
 
     @property
     def thresholds(self) -> Thresholds:
         return Thresholds(self.reject_min_coverage, self.reject_max_coverage,
-                          self.reject_min_motion, self.reject_max_escaped)  # fmt: skip
+                          self.reject_min_motion, self.reject_max_escaped)
 
     @property
     def compose_settings(self) -> ComposeSettings:
@@ -202,7 +202,7 @@ FIELD_HELP = {
     "perspective_p": "probability of a perspective warp",
     "perspective_distortion": "largest corner move, as a fraction of half the side",
     "perspective_zoom": "zoom (centre crop) after the perspective warp",
-}  # fmt: skip
+}
 
 
 PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
@@ -214,7 +214,7 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
         classes=500, train_per_class=200, val_per_class=10, resolution=256,
         chains=128, iterations=7500, burn_in=200, shard_size=500,
     ),
-}  # fmt: skip
+}
 
 
 def _coerce(name: str, raw: Any, hint: Any) -> Any:
@@ -288,7 +288,7 @@ def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 # The other keys of an output folder's config.json and dataset.json, beside their "config".
 RECORD_KEYS = {"config", "fingerprint", "fractalvid_version", "format", "seed", "splits", "bytes",
-               "shards", "quality", "written"}  # fmt: skip
+               "shards", "quality", "written"}
 
 
 def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
@@ -310,7 +310,7 @@ def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
         beside = sorted(set(data) - RECORD_KEYS)
         if beside:  # they would be ignored: say so rather than drop them
             raise ConfigError(f"config file {path}: {', '.join(beside)} beside \"config\" "
-                              "would be ignored; move them inside \"config\"")  # fmt: skip
+                              "would be ignored; move them inside \"config\"")
         data = data["config"]
     data = dict(data)
     preset = data.pop("preset", None)
@@ -340,10 +340,10 @@ def validate(c: Config) -> None:
     _require(c.val_per_class >= 0, f"val_per_class={c.val_per_class}: must be >= 0")
     clips = c.train_clips + c.val_clips
     _require(clips <= MAX_CLIPS, f"classes x (train_per_class + val_per_class) = {clips:,} "
-             f"clips: at most {MAX_CLIPS:,} (9-digit keys)")  # fmt: skip
+             f"clips: at most {MAX_CLIPS:,} (9-digit keys)")
     shards = -(-max(c.train_clips, c.val_clips) // c.shard_size)
     _require(shards <= MAX_SHARDS, f"shard_size={c.shard_size}: {shards:,} shards in a split, "
-             f"at most {MAX_SHARDS:,} (6-digit names); raise shard_size")  # fmt: skip
+             f"at most {MAX_SHARDS:,} (6-digit names); raise shard_size")
     _require(
         16 <= c.resolution <= 4096 and c.resolution % 2 == 0,
         f"resolution={c.resolution}: must be an even number of pixels in 16..4096",
@@ -359,7 +359,7 @@ def validate(c: Config) -> None:
     _require(c.iterations <= MAX_POINTS, f"iterations={c.iterations}: at most {MAX_POINTS}")
     points = c.chains * (c.iterations - c.burn_in)
     _require(points <= MAX_POINTS, f"chains x (iterations - burn_in) = {points:,} points a "
-             f"frame: at most {MAX_POINTS:,} (32-bit counts)")  # fmt: skip
+             f"frame: at most {MAX_POINTS:,} (32-bit counts)")
     _require(
         8 <= c.coarse_resolution <= 1024,
         f"coarse_resolution={c.coarse_resolution}: must be in 8..1024",
@@ -412,7 +412,7 @@ def _validate_compose(c: Config) -> None:
                 len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
                                     and (kind is float or isinstance(x, int)) for x in v),
                 f"{f.name}={v!r}: expected LOW,HIGH",
-            )  # fmt: skip
+            )
             _require(0 <= v[0] <= v[1], f"{f.name}={v[0]},{v[1]}: need 0 <= LOW <= HIGH")
     for name in ("bg_crop_scale", "object_scale", "clone_scale"):
         lo, hi = getattr(c, name)

@@ -55,7 +55,7 @@ def classes_table(cfg: Config) -> pa.Table:
             "singular_values": c.sv.ravel().tolist(),  # [2, N, 2]
             "shift": c.shift.ravel().tolist(),  # [2, N, 2]
             "flips": c.flips.ravel().tolist(),  # [N, 4]
-        })  # fmt: skip
+        })
     schema = pa.schema([
         ("class_id", pa.int32()), ("attempt", pa.int16()), ("defect", pa.string()),
         ("variation", pa.string()), ("n_maps", pa.int8()),
@@ -63,7 +63,7 @@ def classes_table(cfg: Config) -> pa.Table:
         ("theta", pa.list_(pa.float64())), ("phi", pa.list_(pa.float64())),
         ("singular_values", pa.list_(pa.float64())), ("shift", pa.list_(pa.float64())),
         ("flips", pa.list_(pa.float64())),
-    ])  # fmt: skip
+    ])
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -98,7 +98,7 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
     tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
     clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
-        else CLIP_SCHEMA.empty_table()  # fmt: skip
+        else CLIP_SCHEMA.empty_table()
     write_parquet(clips, out / "clips.parquet", meta)
     write_parquet(classes_table(cfg), out / "classes.parquet", meta)
 
@@ -109,10 +109,10 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
             "name": s.name, "split": s.split, "url": f"{s.name}.tar", "nsamples": st["count"],
             "bytes": st["tar_bytes"], "sha256": st["tar_sha256"],
             "parquet_sha256": st["parquet_sha256"],
-        })  # fmt: skip
+        })
     for split in SPLITS:
         shardlist = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
-                     if e["split"] == split]  # fmt: skip
+                     if e["split"] == split]
         index = {"__kind__": WIDS_KIND, "wids_version": 1, "name": split, "shardlist": shardlist}
         _json(out / f"index.{split}.json", index)
 

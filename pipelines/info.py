@@ -31,7 +31,7 @@ def gpu_report() -> dict[str, Any]:
         "memory_bytes": int(props["totalGlobalMem"]), "shared_per_block": limit,
         "histogram": {f"{size} px": choose_histogram(size * size, "auto", limit)
                       for size in (256, 128)},
-    }  # fmt: skip
+    }
 
 
 def ffmpeg_report() -> dict[str, Any]:
@@ -41,9 +41,9 @@ def ffmpeg_report() -> dict[str, Any]:
     try:
         exe = ffmpeg_exe()
         first = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=30,
-                               check=True).stdout.splitlines()[0]  # fmt: skip
+                               check=True).stdout.splitlines()[0]
         first = first.split(" Copyright")[0]
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: info must always print
+    except Exception as exc:  # reported, not raised: info must always print
         return {"path": None, "version": None, "problem": str(exc)}
     return {"path": exe, "version": first, "problem": None}
 
@@ -59,7 +59,7 @@ def machine_report(cfg: Config) -> dict[str, Any]:
     gpu = gpu_report()
     defaults = {backend: {"workers": default_workers(backend, cfg),
                           "batch": default_batch(backend, cfg)}
-                for backend in (("cpu", "gpu") if gpu["available"] else ("cpu",))}  # fmt: skip
+                for backend in (("cpu", "gpu") if gpu["available"] else ("cpu",))}
     return {
         "fractalvid": __version__,
         "python": platform.python_version(),
@@ -86,7 +86,7 @@ def format_report(info: dict[str, Any]) -> list[str]:
            "not compiled yet (the first run takes about 15 s more)"),
         "ffmpeg        " + (f"{ff['version']} ({ff['path']})" if ff["path"] else
                             f"not usable: {ff['problem']}"),
-    ]  # fmt: skip
+    ]
     if gpu["available"]:
         modes = ", ".join(f"{k} {v}" for k, v in gpu["histogram"].items())
         lines.append(f"gpu           {gpu['name']}, {gpu['memory_bytes'] / 1e9:.1f} GB, "

@@ -71,7 +71,7 @@ def _from_shards(out: Path) -> Recorded | None:
         try:
             meta = pq.read_schema(parquet).metadata or {}
             config = json.loads(meta[b"fractalvid.config"])
-        except Exception:  # noqa: BLE001 - any damage: the fingerprint alone still says whose
+        except Exception:  # any damage: the fingerprint alone still says whose
             config = None
         return Recorded(found.fingerprint, config, marker.name)
     return None
@@ -82,7 +82,7 @@ def recorded_configs(out: Path) -> list[Recorded]:
     the shards' records. Damaged or foreign files are passed over."""
     found = [_from_record(_read_json(out / CONFIG_FILE), CONFIG_FILE),
              _from_record(_read_json(out / DATASET_FILE), DATASET_FILE),
-             _from_shards(out)]  # fmt: skip
+             _from_shards(out)]
     return [r for r in found if r is not None]
 
 
@@ -103,20 +103,20 @@ def config_of(out: Path) -> Config:
     if records:
         raise ConfigError(f"{out}: the config records ({', '.join(r.source for r in records)})"
                           " are damaged or from another fractalvid version; regenerate with "
-                          f"--config of the original settings")  # fmt: skip
+                          f"--config of the original settings")
     raise ConfigError(f"{out}: no {CONFIG_FILE}, {DATASET_FILE} or shard records; is it a "
-                      "fractalvid data set?")  # fmt: skip
+                      "fractalvid data set?")
 
 
 def _foreign_entries(out: Path) -> list[str]:
     """Entries of ``out`` other than fractalvid's own temporaries."""
     return sorted(p.name for p in out.iterdir()
-                  if not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)))  # fmt: skip
+                  if not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)))
 
 
 def _config_record(cfg: Config) -> bytes:
     record = {"fingerprint": cfg.fingerprint(), "fractalvid_version": __version__,
-              "config": cfg.to_dict()}  # fmt: skip
+              "config": cfg.to_dict()}
     return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
 
 
@@ -154,12 +154,12 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
             if (out / CONFIG_FILE).exists() and not overwrite:
                 raise ConfigError(f"{out}/{CONFIG_FILE} is damaged and nothing else there "
                                   "records a config; pass --overwrite to replace fractalvid's "
-                                  "files there (no other file is touched)")  # fmt: skip
+                                  "files there (no other file is touched)")
             foreign = [n for n in _foreign_entries(out) if n != CONFIG_FILE]
             if foreign:
                 shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
                 raise ConfigError(f"{out} is not empty ({shown}) and is no fractalvid data set; "
-                                  "choose a new or empty folder for --out")  # fmt: skip
+                                  "choose a new or empty folder for --out")
             if (out / CONFIG_FILE).exists():  # damaged, and overwrite was asked for
                 _replace(out / CONFIG_FILE, _config_record(cfg))
                 return
@@ -201,7 +201,7 @@ def written_record(out: Path) -> dict[str, str]:
     data = _read_json(out / DATASET_FILE) or {}
     written = data.get("written")
     return {k: v for k, v in written.items() if isinstance(v, str)} \
-        if isinstance(written, dict) else {}  # fmt: skip
+        if isinstance(written, dict) else {}
 
 
 def ours_to_replace(path: Path, written: dict[str, str]) -> bool:

@@ -87,7 +87,7 @@ def disk_estimate(cfg: Config, codec: str | None = None) -> float:
     clips = cfg.train_clips + cfg.val_clips
     pixels = clips * (cfg.frames_min + cfg.frames_max) / 2 * cfg.resolution**2
     return clips * CLIP_OVERHEAD + pixels * (composed if cfg.augment else plain) * \
-        (colour if cfg.color else 1.0)  # fmt: skip
+        (colour if cfg.color else 1.0)
 
 
 def estimates(cfg: Config) -> tuple[float, float]:

@@ -41,7 +41,7 @@ def render_batch(batch: int) -> int:
 
 def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, batch: int = 8,
                shard: str = "", host: bool = True, figures: bool = True,
-               ) -> Iterator[MadeClip]:  # fmt: skip
+               ) -> Iterator[MadeClip]:
     """The clips of ``blocks`` (donor blocks: a shard's ``donor_blocks``, or any choice of
     whole blocks), in order; whole blocks go to each render call, ``render_batch(batch)``
     clips or so at a time, so every clip has its background donors at hand.

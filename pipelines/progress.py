@@ -25,7 +25,7 @@ def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:
 
 
 MARKER_FIELDS = {"count": int, "tar_bytes": int, "tar_sha256": str, "parquet_sha256": str,
-                 "fingerprint": str}  # fmt: skip
+                 "fingerprint": str}
 
 
 def read_stats(out: Path, shard: ShardSpec) -> dict | None:
@@ -51,11 +51,11 @@ def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True)
     if not (tar.is_file() and parquet.is_file()) or tar.stat().st_size != stats["tar_bytes"]:
         return False
     return not check_sha or (sha256_file(tar) == stats["tar_sha256"]
-                             and sha256_file(parquet) == stats["parquet_sha256"])  # fmt: skip
+                             and sha256_file(parquet) == stats["parquet_sha256"])
 
 
 def shards_done(cfg: Config, out: Path, shards: Sequence[ShardSpec] | None = None,
-                check_sha: bool = False) -> int:  # fmt: skip
+                check_sha: bool = False) -> int:
     """How many of ``shards`` (default: the whole plan) are done in ``out``."""
     return sum(shard_done(out, s, cfg, check_sha) for s in (shards or plan_shards(cfg)))
 

@@ -39,14 +39,14 @@ def watch_parent(parent: int, period: float = 1.0) -> None:
 
 
 def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int, batch: int,
-            encoders: int, parent: int) -> ShardResult:  # fmt: skip
+            encoders: int, parent: int) -> ShardResult:
     import numba
 
     watch_parent(parent)
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
-                     encoders=encoders)  # fmt: skip
+                     encoders=encoders)
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,10 @@ def run_shards(
     encoders = threads if renderer == "gpu" else 1
     log.info("start: %d shards, backend=%s workers=%d threads/worker=%d encoders/worker=%d "
              "batch=%d fingerprint=%s", len(shards), renderer, workers, threads, encoders, batch,
-             cfg.fingerprint())  # fmt: skip
+             cfg.fingerprint())
     total = sum(s.count for s in shards)
     bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True,
-               desc=f"{out.name}")  # fmt: skip
+               desc=f"{out.name}")
     if renderer == "cpu" and shards and not compiled_before():
         note = "first run: compiling the CPU kernels (about 15 s; cached for later runs)"
         bar.set_postfix_str(note)
@@ -109,7 +109,7 @@ def run_shards(
     made = skipped = clips = 0
     peak = 0.0
     tasks = (delayed(_worker)(cfg, s, str(out), renderer, threads, batch, encoders, os.getpid())
-             for s in shards)  # fmt: skip
+             for s in shards)
     if workers <= 1:
         results = (task[0](*task[1], **task[2]) for task in tasks)
     else:
@@ -124,7 +124,7 @@ def run_shards(
             bar.set_postfix_str(f"shards {made + skipped}/{len(shards)}")
             log.info("%s %s: %d clips in %.1f s, worker peak RSS %.0f MB", r.name,
                      "skipped (done)" if r.skipped else "made", r.count, r.seconds,
-                     r.peak_rss_mb)  # fmt: skip
+                     r.peak_rss_mb)
     except BaseException as exc:
         log.error("stopped: %r", exc)
         results.close()  # now: stops the workers and frees their queues before the exit
@@ -133,6 +133,6 @@ def run_shards(
         bar.close()
     summary = RunSummary(made, skipped, clips, time.perf_counter() - start, peak)
     log.info("done: %d shards made, %d skipped, %d clips in %.1f s (%.2f clips/s)",
-             made, skipped, clips, summary.seconds, summary.clips_per_s)  # fmt: skip
+             made, skipped, clips, summary.seconds, summary.clips_per_s)
     return summary
 

@@ -83,7 +83,7 @@ def run_shard(
 
 
 def _write_tar(cfg: Config, shard: ShardSpec, tar_path: Path, renderer: Renderer, batch: int,
-               tmpdir: str | None, encoders: int) -> list[dict]:  # fmt: skip
+               tmpdir: str | None, encoders: int) -> list[dict]:
     """Make the shard's clips and commit them to its tar; returns their records in order.
 
     Groups of ENCODE_GROUP clips encode on ``encoders`` threads while the next clips render
@@ -109,11 +109,11 @@ def _write_tar(cfg: Config, shard: ShardSpec, tar_path: Path, renderer: Renderer
         group: list = []
         specs = clip_specs(cfg, shard)
         for i, clip in enumerate(make_clips(cfg, donor_blocks(specs), renderer, batch,
-                                            shard.name)):  # fmt: skip
+                                            shard.name)):
             group.append(clip)
             if len(group) == ENCODE_GROUP or i == len(specs) - 1:
                 future = pool.submit(encode_clips, [c.frames for c in group], cfg.video_format,
-                                     tmpdir)  # fmt: skip
+                                     tmpdir)
                 pending.append(([c.record for c in group], future))
                 group = []
                 write(keep=in_flight)

@@ -122,7 +122,7 @@ def memory_warning(cfg: Config, renderer: str, workers: int, batch: int | None) 
         return None
     return (f"warning: {workers} workers need about {_size(workers * each)} of memory at "
             f"{cfg.resolution} px ({_size(each)} each), and {_size(memory)} is free: pass "
-            f"--workers {_workers_fitting(memory, each)} or fewer")  # fmt: skip
+            f"--workers {_workers_fitting(memory, each)} or fewer")
 
 
 def disk_warning(cfg: Config, shards: Sequence[ShardSpec], out: Path) -> str | None:
@@ -137,7 +137,7 @@ def disk_warning(cfg: Config, shards: Sequence[ShardSpec], out: Path) -> str | N
         return None
     return (f"warning: {out} has {_size(free)} free; the {pending} clips still to make need "
             f"about {_size(need)} (an estimate). A run that fills the disk stops; free space and "
-            "rerun to resume.")  # fmt: skip
+            "rerun to resume.")
 
 
 def _size(nbytes: float) -> str:

@@ -46,7 +46,7 @@ class SlurmJob:
 def _header(name: str, job: SlurmJob, logs: Path, cpus: int) -> list[str]:
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", f"#SBATCH --cpus-per-task={cpus}"]
     for flag, value in (("time", job.time), ("partition", job.partition), ("mem", job.mem),
-                        ("account", job.account)):  # fmt: skip
+                        ("account", job.account)):
         if value:
             lines.append(f"#SBATCH --{flag}={value}")
     return lines
@@ -58,12 +58,12 @@ def _directive(path: Path) -> str:
     text = str(path)
     if '"' in text or "\n" in text:
         raise ValueError(f"{text!r}: a path with a double quote or newline cannot go into an "
-                         "#SBATCH line; choose another --out")  # fmt: skip
+                         "#SBATCH line; choose another --out")
     return f'"{text}"'
 
 
 def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | None = None
-                  ) -> tuple[Path, Path]:  # fmt: skip
+                  ) -> tuple[Path, Path]:
     """Write OUT/slurm/generate.sbatch (the array) and OUT/slurm/finalize.sbatch.
 
     Each array task runs ``fractalvid generate --array-task auto`` on the frozen config, so it
@@ -86,7 +86,7 @@ def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | Non
         f"exec {exe} generate --config {cfg_arg} --out {target} --array-task auto "
         f"--array-tasks {job.tasks} --workers \"${{SLURM_CPUS_PER_TASK:-{job.cpus_per_task}}}\" "
         "--no-finalize --quiet",
-    ]  # fmt: skip
+    ]
     fin = _header("fractalvid-finalize", job, logs, 1) + [
         "#SBATCH --kill-on-invalid-dep=yes",
         f"#SBATCH --output={_directive(logs / 'finalize_%j.out')}",
@@ -116,7 +116,7 @@ def _sbatch(args: list[str]) -> str:
         proc = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True)
     except FileNotFoundError:
         raise RuntimeError("sbatch not found: run on a SLURM login node, or drop --submit and "
-                           "submit the written scripts yourself") from None  # fmt: skip
+                           "submit the written scripts yourself") from None
     if proc.returncode != 0:
         raise RuntimeError(f"sbatch {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout.strip().split(";")[0].splitlines()[-1]

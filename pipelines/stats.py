@@ -21,7 +21,7 @@ def load_clips(out: Path) -> pa.Table:
     if (out / "clips.parquet").is_file():
         return pq.read_table(out / "clips.parquet")
     parts = sorted(p for p in out.glob("*-[0-9][0-9][0-9][0-9][0-9][0-9].parquet")
-                   if (out / f"{p.stem}.stats.json").is_file())  # fmt: skip
+                   if (out / f"{p.stem}.stats.json").is_file())
     if not parts:
         raise FileNotFoundError(f"{out}: no clips.parquet and no finished shards")
     return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
@@ -78,7 +78,7 @@ def format_stats(s: dict) -> str:
     ]
     if s["kept_defects"]:
         lines.append("kept although degenerate (retries exhausted): "
-                     + ", ".join(f"{k} {v}" for k, v in s["kept_defects"].items()))  # fmt: skip
+                     + ", ".join(f"{k} {v}" for k, v in s["kept_defects"].items()))
     lines += ["", "variation".ljust(22) + "clips".rjust(9) + "share".rjust(9)]
     lines += [k.ljust(22) + f"{v:9d}{v / n:9.1%}" for k, v in s["variations"].items()]
     if s["ops"]:

@@ -32,7 +32,7 @@ def epoch_blocks(cfg: Config, split: str, epoch: int = 0) -> list[list[ClipSpec]
     planned position p gets index clips + 2 ((e - 1) n + p) (+1 for val, n the split's size),
     the same class, and instance e (train_per_class + val_per_class) + its planned instance."""
     blocks = [b for s in plan_shards(cfg) if s.split == split
-              for b in donor_blocks(clip_specs(cfg, s))]  # fmt: skip
+              for b in donor_blocks(clip_specs(cfg, s))]
     if epoch == 0:
         return blocks
     total = cfg.train_clips + cfg.val_clips
@@ -42,12 +42,12 @@ def epoch_blocks(cfg: Config, split: str, epoch: int = 0) -> list[list[ClipSpec]
     last = total + 2 * (epoch * size) + 1
     if last >= MAX_CLIPS:
         raise ValueError(f"epoch {epoch}: fresh clips would pass the {MAX_CLIPS:,} keys of the "
-                         "9-digit key space")  # fmt: skip
+                         "9-digit key space")
 
     def fresh(s: ClipSpec) -> ClipSpec:
         at = (epoch - 1) * size + s.index - first
         return replace(s, index=total + 2 * at + (split == "val"),
-                       instance=epoch * per_class + s.instance)  # fmt: skip
+                       instance=epoch * per_class + s.instance)
 
     return [[fresh(s) for s in block] for block in blocks]
 
@@ -110,7 +110,7 @@ class ClipStream:
         self.world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} of world_size {self.world_size}: need "
-                             "0 <= rank < world_size")  # fmt: skip
+                             "0 <= rank < world_size")
         if not epoch_blocks(self.cfg, split):
             raise ValueError(f"the config plans no {split} clips")
         self._counters = _Counters()
@@ -162,7 +162,7 @@ class ClipStream:
             clips = _ahead(clips, self.prefetch * self.batch)
         for made in clips:
             rng = random.Random(f"{self.cfg.seed}:{epoch}:{made.spec.key}") if self.shuffle \
-                else None  # fmt: skip
+                else None
             frames = made.frames
             if self.frames:
                 idx = sample_window(frames.shape[0], self.frames, self.stride, rng)

@@ -62,7 +62,7 @@ def decode_raw(data: bytes, color: bool | None = None) -> np.ndarray:
         stream = io.BytesIO(raw)
         version = np.lib.format.read_magic(stream)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) \
-            else np.lib.format.read_array_header_2_0  # fmt: skip
+            else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read(stream)
     except (zstandard.ZstdError, ValueError) as exc:
         raise ValueError(f"cannot decode raw clip: {exc}") from None
@@ -112,7 +112,7 @@ def decode_mp4(data: bytes, color: bool = False, threads: int = 1) -> np.ndarray
             stream = container.streams.video[0]
             stream.codec_context.thread_count = threads
             frames = [f.to_ndarray(format="rgb24") if color else _gray(f)
-                      for f in container.decode(stream)]  # fmt: skip
+                      for f in container.decode(stream)]
     except (av.FFmpegError, IndexError, EOFError) as exc:
         raise ValueError(f"cannot decode MP4: {exc or 'no video stream'}") from None
     if not frames:
@@ -121,7 +121,7 @@ def decode_mp4(data: bytes, color: bool = False, threads: int = 1) -> np.ndarray
 
 
 def decode_clip(ext: str, data: bytes, color: bool | None = None, threads: int = 1
-                ) -> np.ndarray:  # fmt: skip
+                ) -> np.ndarray:
     """A media member (``ext`` in MEDIA) -> frames [T, H, W] or [T, H, W, 3] uint8."""
     if ext == "npy.zst":
         return decode_raw(data, color)

@@ -81,7 +81,7 @@ def _codec_options(fmt: VideoFormat) -> list[str]:
 
 
 def encode_mp4s(clips: list[np.ndarray], fmt: VideoFormat, tmpdir: str | None = None
-                ) -> list[bytes]:  # fmt: skip
+                ) -> list[bytes]:
     """Clips, each frames [T, H, W] or [T, H, W, 3] uint8 (H, W even) -> their MP4 bytes, in
     one ffmpeg process; each clip's bytes equal ``encode_mp4`` of it alone.
 
@@ -102,14 +102,14 @@ def encode_mp4s(clips: list[np.ndarray], fmt: VideoFormat, tmpdir: str | None = 
             h, w = frames.shape[1:3]
             pix = "gray" if frames.ndim == 3 else "rgb24"
             cmd += ["-f", "rawvideo", "-pix_fmt", pix, "-s", f"{w}x{h}", "-r", str(fmt.fps),
-                    "-i", f"pipe:{read}"]  # fmt: skip
+                    "-i", f"pipe:{read}"]
         for i, path in enumerate(outputs):
             cmd += ["-map", f"{i}:v", *_codec_options(fmt), "-pix_fmt", "yuv420p",
                     "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
-                    "-f", "mp4", path]  # fmt: skip
+                    "-f", "mp4", path]
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, pass_fds=reads)  # fmt: skip
+                                    stderr=subprocess.PIPE, pass_fds=reads)
         except BaseException:
             for fd in writes:
                 os.close(fd)
@@ -118,7 +118,7 @@ def encode_mp4s(clips: list[np.ndarray], fmt: VideoFormat, tmpdir: str | None = 
             for fd in reads:
                 os.close(fd)  # ffmpeg holds its own copies
         feeders = [threading.Thread(target=_feed, args=(fd, frames), daemon=True)
-                   for fd, frames in zip(writes, clips)]  # fmt: skip
+                   for fd, frames in zip(writes, clips)]
         for feeder in feeders:
             feeder.start()
         _, stderr = proc.communicate()
@@ -146,7 +146,7 @@ _SIZE = re.compile(rb"Video: .*?, (\d{2,5})x(\d{2,5})")
 
 
 def decode_mp4_ffmpeg(data: bytes, color: bool = False, tmpdir: str | None = None
-                      ) -> np.ndarray:  # fmt: skip
+                      ) -> np.ndarray:
     """MP4 bytes -> frames [T, H, W] uint8 (gray) or [T, H, W, 3] (color=True), by a spawned
     ffmpeg. Reading MP4 needs a seekable input, so the bytes go through a temporary file.
     """
@@ -156,7 +156,7 @@ def decode_mp4_ffmpeg(data: bytes, color: bool = False, tmpdir: str | None = Non
             fh.write(data)
         pix, ch = ("rgb24", 3) if color else ("gray", 1)
         cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", path,
-               "-f", "rawvideo", "-pix_fmt", pix, "pipe:1"]  # fmt: skip
+               "-f", "rawvideo", "-pix_fmt", pix, "pipe:1"]
         proc = subprocess.run(cmd, capture_output=True, check=False)
     finally:
         os.unlink(path)

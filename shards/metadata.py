@@ -39,7 +39,7 @@ CLIP_SCHEMA = pa.schema([
     ("augmentations", pa.string()),
     ("bytes", pa.int64()),
     ("sha256", pa.string()),  # of the clip's video member
-])  # fmt: skip
+])
 
 
 def clips_table(records: list[dict[str, Any]]) -> pa.Table:

@@ -35,7 +35,7 @@ def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.n
         tiles.append(frames[idx])
     h, w = tiles[0].shape[1:3]
     grid = np.zeros((len(tiles) * (h + gap) - gap, cols * (w + gap) - gap) + tiles[0].shape[3:],
-                    np.uint8)  # fmt: skip
+                    np.uint8)
     for i, t in enumerate(tiles):
         for j in range(cols):
             grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = t[j]

@@ -50,7 +50,7 @@ def read_member(tar_path: Path, name: str) -> bytes:
 
 
 def iter_samples(tar_path: str | Path, first: int = 0, stop: int | None = None
-                 ) -> Iterator[dict[str, bytes | str]]:  # fmt: skip
+                 ) -> Iterator[dict[str, bytes | str]]:
     """Samples ``first``..``stop``-1 of a shard in order: {"__key__": KEY, "__url__": shard,
     ext: bytes, ...}. Members of a sample are adjacent; the key is the name before the first
     dot. A damaged tar raises ClipError naming the shard and the clip being read."""
@@ -93,7 +93,7 @@ def _check_end(tar: tarfile.TarFile) -> None:
 
 
 def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train"
-                  ) -> list[tuple[str, int | None]]:  # fmt: skip
+                  ) -> list[tuple[str, int | None]]:
     """(url, sample count or None where no index says) of each shard of ``source``; the
     forms are those of ``shard_urls``."""
     if not isinstance(source, (str, Path)):
@@ -112,7 +112,7 @@ def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train
         index = json.loads(path.read_text())
         base = path.parent
         return [(u["url"] if "://" in u["url"] else str(base / u["url"]), u.get("nsamples"))
-                for u in index["shardlist"]]  # fmt: skip
+                for u in index["shardlist"]]
     if "{" in text:
         from braceexpand import braceexpand  # a dependency of webdataset
 
@@ -160,7 +160,7 @@ def read_clip(tar_path: str | Path, key: str, color: bool | None = None) -> np.n
 
 
 def clip_decoder(color: bool = False, threads: int = 1
-                 ) -> Callable[[str, bytes], np.ndarray | None]:  # fmt: skip
+                 ) -> Callable[[str, bytes], np.ndarray | None]:
     """A webdataset decode handler: ``.decode(clip_decoder())`` turns ``mp4`` and ``npy.zst``
     members into frames [T, H, W] uint8 ([T, H, W, 3] with ``color``); other members pass
     through. Decodes in this process, on ``threads`` threads."""
@@ -316,7 +316,7 @@ class ClipReader:
             raise ValueError(f"buffer={buffer}: must be at least 1 (1: no sample shuffling)")
         if not callable(handler) and handler not in HANDLERS:
             raise ValueError(f"handler={handler!r}: expected one of {', '.join(HANDLERS)} or "
-                             "a function taking the ClipError")  # fmt: skip
+                             "a function taking the ClipError")
         entries = shard_entries(source, split)
         if not entries:
             raise ValueError(f"{source}: no shards for split {split!r}")
@@ -345,12 +345,12 @@ class ClipReader:
             warnings.warn(f"{len(counts)} shards of {min(counts)}-{max(counts)} clips deal "
                           f"unevenly over {self.world_size} ranks: ranks that run out first can "
                           "hang DistributedDataParallel at an epoch's end; use even=True",
-                          stacklevel=3)  # fmt: skip
+                          stacklevel=3)
 
     def counts(self) -> list[int]:
         """Samples per shard (from the index, else counted from the tar headers)."""
         self._counts = [count_samples(u) if n is None else n
-                        for u, n in zip(self.urls, self._counts)]  # fmt: skip
+                        for u, n in zip(self.urls, self._counts)]
         return self._counts
 
     def set_epoch(self, epoch: int) -> None:
@@ -421,7 +421,7 @@ class ClipReader:
             ext = media_of(sample)
             data = sample[ext]
             if self.check and meta.get("sha256") and \
-                    hashlib.sha256(data).hexdigest() != meta["sha256"]:  # fmt: skip
+                    hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
             clip = decode_clip(ext, data, color, self.threads)
@@ -430,7 +430,7 @@ class ClipReader:
             missing = f"no {exc.args[0]} member" if isinstance(exc, KeyError) else str(exc)
             raise ClipError(url, key, missing) from exc
         rng = random.Random(f"{self.seed}:{epoch}:{meta.get('key', key)}") if self.shuffle \
-            else None  # fmt: skip
+            else None
         idx = sample_window(clip.shape[0], self.frames, self.stride, rng)
         return clip[idx], label, meta
 

@@ -14,12 +14,12 @@ from fractalvid.shards.atomic import sha256_file
 from fractalvid.shards.codec import MEDIA, decode_clip
 
 ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
-                "sha256": str, "parquet_sha256": str}  # fmt: skip
+                "sha256": str, "parquet_sha256": str}
 WIDS_KIND = "wids-shard-index-v1"
 
 
 def _clip_hash_problem(path: Path, key: str, meta: bytes | None, ext: str, data: bytes
-                       ) -> str | None:  # fmt: skip
+                       ) -> str | None:
     """A clip whose bytes differ from the sha256 its json records (older sets record none)."""
     try:
         recorded = json.loads(meta).get("sha256") if meta is not None else None
@@ -80,14 +80,14 @@ def _check_marker(out: Path, entry: dict) -> list[str]:
         stats = json.loads(path.read_bytes())
     except FileNotFoundError:
         return [f"{path.name}: missing (the shard's done marker); rerun `fractalvid generate` "
-                "with the same config to remake it"]  # fmt: skip
+                "with the same config to remake it"]
     except (OSError, ValueError) as exc:
         return [f"{path.name}: unreadable ({exc}); rerun `fractalvid generate` to remake it"]
     pairs = (("tar_bytes", "bytes"), ("tar_sha256", "sha256"), ("parquet_sha256", "parquet_sha256"),
-             ("count", "nsamples"))  # fmt: skip
+             ("count", "nsamples"))
     if not isinstance(stats, dict) or any(stats.get(a) != entry[b] for a, b in pairs):
         return [f"{path.name}: does not match dataset.json (damaged, or from another run); "
-                "rerun `fractalvid generate` with the same config"]  # fmt: skip
+                "rerun `fractalvid generate` with the same config"]
     return []
 
 
@@ -111,7 +111,7 @@ def _check_shard(out: Path, entry: dict, deep: bool) -> list[str]:
         problems.append(f"{parquet.name}: sha256 differs from dataset.json (corrupted)")
     try:
         pkeys = pq.read_table(parquet, columns=["key"]).column("key").to_pylist()
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a finding
+    except Exception as exc:  # any reader failure is a finding
         return problems + [f"{parquet.name}: unreadable ({exc})"]
     if not found and pkeys != keys:
         problems.append(f"{parquet.name}: keys differ from {tar.name}")
@@ -141,7 +141,7 @@ def _check_indices(out: Path, entries: list[dict]) -> list[str]:
     for split in sorted({e["split"] for e in entries}):
         path = out / f"index.{split}.json"
         want = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
-                if e["split"] == split]  # fmt: skip
+                if e["split"] == split]
         try:
             index = json.loads(path.read_bytes())
         except FileNotFoundError:
@@ -154,7 +154,7 @@ def _check_indices(out: Path, entries: list[dict]) -> list[str]:
         if not isinstance(index, dict) or index.get("__kind__") != WIDS_KIND or got != want:
             n = len(got) if isinstance(got, list) else 0
             problems.append(f"{path.name}: lists {n} shards, not the {len(want)} of dataset.json "
-                            f"as they are; run `fractalvid finalize {out}`")  # fmt: skip
+                            f"as they are; run `fractalvid finalize {out}`")
     return problems
 
 
@@ -165,7 +165,7 @@ def _check_tables(out: Path, dataset: dict, total: int) -> list[str]:
         rows = pq.read_metadata(out / "clips.parquet").num_rows
         if rows != total:
             problems.append(f"clips.parquet: {rows} rows, shards hold {total} samples")
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a finding
+    except Exception as exc:  # any reader failure is a finding
         problems.append(f"clips.parquet: unreadable ({exc})")
     config = dataset.get("config") if isinstance(dataset.get("config"), dict) else {}
     classes = config.get("classes", 0) if config.get("labels", True) else 0
@@ -173,8 +173,8 @@ def _check_tables(out: Path, dataset: dict, total: int) -> list[str]:
         table = pq.read_table(out / "classes.parquet", columns=["class_id"])
         if table.column("class_id").to_pylist() != list(range(classes)):
             problems.append(f"classes.parquet: {table.num_rows} rows, not the {classes} classes "
-                            "0..C-1 of the config")  # fmt: skip
-    except Exception as exc:  # noqa: BLE001
+                            "0..C-1 of the config")
+    except Exception as exc:
         problems.append(f"classes.parquet: unreadable ({exc})")
     return problems
 

@@ -19,7 +19,7 @@ def damaged_copy(folder, to, name, at=None):
 def digests(folder):
     """sha256 of every shard, table and JSON a run writes (config.json aside), by file name."""
     files = sorted(p for p in folder.iterdir() if p.suffix in (".tar", ".parquet", ".json")
-                   and p.name != "config.json")  # fmt: skip
+                   and p.name != "config.json")
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -35,7 +35,7 @@ def generate(out, args):
     from fractalvid.pipelines.cli import main
 
     result = CliRunner().invoke(main, ["generate", "--out", str(out), *args, "--quiet",
-                                       "--workers", "1"])  # fmt: skip
+                                       "--workers", "1"])
     assert result.exit_code == 0, result.output
     return out
 
@@ -51,7 +51,7 @@ def every_variation(frames=4):
     jobs = []
     for i, (name, vid) in enumerate(sorted(VARIATIONS.items(), key=lambda kv: kv[1])):
         cls = sample_class(np.random.default_rng(i), variations=(name,) if vid else (),
-                           linear_fraction=0.0 if vid else 1.0)  # fmt: skip
+                           linear_fraction=0.0 if vid else 1.0)
         jobs.append(RenderJob(class_coefficients(cls)[:frames], vid, 1000 + i))
     return jobs
 

@@ -6,7 +6,7 @@ from fractalvid import build_config, generate, verify
 
 def test_generate_and_verify_from_python(tmp_path):
     cfg = build_config("tiny", {"seed": 3, "classes": 2, "train_per_class": 2,
-                                "val_per_class": 1, "resolution": 32})  # fmt: skip
+                                "val_per_class": 1, "resolution": 32})
     warnings = []
     result = generate(cfg, tmp_path / "t3", workers=1, warn=warnings.append)
     assert (result.made, result.skipped, result.done, result.total) == (2, 0, 2, 2)
@@ -18,5 +18,5 @@ def test_generate_and_verify_from_python(tmp_path):
 
 def test_the_package_offers_its_api_lazily():
     assert set(fractalvid.__all__) >= {"build_config", "generate", "verify", "ClipReader",
-                                       "ClipStream"}  # fmt: skip
+                                       "ClipStream"}
     assert fractalvid.ClipReader.__name__ == "ClipReader"

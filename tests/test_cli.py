@@ -10,7 +10,7 @@ from fractalvid.pipelines.config import Config, ConfigError, build_config
 
 SMALL = ["--set", "classes=2", "--set", "train_per_class=2", "--set", "val_per_class=1",
          "--set", "resolution=32", "--set", "chains=8", "--set", "iterations=200",
-         "--set", "burn_in=10"]  # fmt: skip
+         "--set", "burn_in=10"]
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_array_tasks_without_a_task_number_is_refused(cli, tmp_path):
 
 def test_an_array_task_number_that_is_no_number_is_named(cli, tmp_path):
     result = cli("generate", "--out", tmp_path / "out", *SMALL, "--array-task", "x",
-                 "--array-tasks", "2")  # fmt: skip
+                 "--array-tasks", "2")
     assert result.exit_code == 2
     assert result.output.strip() == "Error: --array-task 'x': expected a task number or auto"
 
@@ -187,7 +187,7 @@ def test_cpu_workers_default_to_what_the_free_memory_holds(monkeypatch):
     large = build_config("paper", {"resolution": "1024"})
     assert 0.85e9 < sizing.cpu_worker_bytes(large) < 1e9
     for gigabytes, cfg, workers in ((100, large, 16), (8, large, 7), (0.5, large, 1),
-                                    (8, build_config("paper"), 16), (0, large, 16)):  # fmt: skip
+                                    (8, build_config("paper"), 16), (0, large, 16)):
         monkeypatch.setattr(sizing, "host_memory", lambda g=gigabytes: int(g * 1e9))
         assert sizing.default_workers("cpu", cfg) == workers, gigabytes
 
@@ -223,15 +223,15 @@ def test_host_memory_takes_the_tightest_cgroup_limit_on_the_way_up(tmp_path, ver
     (proc / "meminfo").write_text("MemTotal: 64000000 kB\nMemAvailable: 50000000 kB\n")
     task = "/slurm/job_7/step_0/task_0"
     (proc / "self" / "cgroup").write_text(f"0::{task}\n" if version == 2 else
-                                          f"5:cpu,cpuacct:/x\n4:memory:{task}\n")  # fmt: skip
+                                          f"5:cpu,cpuacct:/x\n4:memory:{task}\n")
     root = cgroups if version == 2 else cgroups / "memory"
     limit, used = (("memory.max", "memory.current") if version == 2 else
-                   ("memory.limit_in_bytes", "memory.usage_in_bytes"))  # fmt: skip
+                   ("memory.limit_in_bytes", "memory.usage_in_bytes"))
     unlimited = "max" if version == 2 else str(2**63 - 4096)
     for level, cap, use in (("", unlimited, 10**9), ("slurm", unlimited, 10**9),
                             ("slurm/job_7", str(8 * 10**9), 3 * 10**9),
                             ("slurm/job_7/step_0", unlimited, 3 * 10**9),
-                            ("slurm/job_7/step_0/task_0", unlimited, 2 * 10**9)):  # fmt: skip
+                            ("slurm/job_7/step_0/task_0", unlimited, 2 * 10**9)):
         (root / level).mkdir(parents=True, exist_ok=True)
         (root / level / limit).write_text(cap + "\n")
         (root / level / used).write_text(f"{use}\n")
@@ -258,7 +258,7 @@ def test_a_full_disk_mid_run_says_what_to_do(cli, tmp_path, monkeypatch):
 def _pair(lo=0.0, hi=1.0):
     """LOW,HIGH as --set takes it, LOW <= HIGH."""
     return st.tuples(st.floats(lo, hi), st.floats(lo, hi)).map(
-        lambda p: f"{min(p):.3f},{max(p):.3f}")  # fmt: skip
+        lambda p: f"{min(p):.3f},{max(p):.3f}")
 
 
 _PROB = st.floats(0, 1).map(lambda x: f"{x:.3f}")
@@ -267,7 +267,7 @@ _FLAG = st.sampled_from(["true", "false"])
 _INT = lambda lo, hi: st.integers(lo, hi).map(str)  # noqa: E731
 _NAMES = st.lists(st.sampled_from(["horseshoe", "popcorn", "julia", "power", "fan", "noise",
                                    "blade", "exponential", "tangent"]),
-                  min_size=1, max_size=3).map(",".join)  # fmt: skip
+                  min_size=1, max_size=3).map(",".join)
 # In-range values for most keys (the render kept small, so an example takes milliseconds).
 _IN_RANGE = {
     "seed": _INT(0, 2**63 - 1), "resolution": st.sampled_from(["16", "24", "32"]),
@@ -288,7 +288,7 @@ _IN_RANGE = {
     "perspective_p": _PROB, "perspective_distortion": _BELOW_ONE,
     "perspective_zoom": st.floats(0.01, 4).map(lambda x: f"{x:.2f}"),
     "codec": st.sampled_from(["h264", "h265"]), "crf": _INT(0, 51),
-}  # fmt: skip
+}
 _OUT_OF_RANGE = st.sampled_from(["-1", "0", "2", "nan", "inf", "1e9", "", "x", "0.5,0.2", "1,"])
 _TINY = {"classes": "2", "train_per_class": "1", "val_per_class": "0", "shard_size": "2",
          "resolution": "32", "chains": "8", "iterations": "150", "burn_in": "10",

@@ -16,7 +16,7 @@ from fractalvid.shards.reader import ClipError, ClipReader, clip_decoder
 from outputs import generate, small_args
 
 SMALL = small_args(classes=4, train_per_class=3, val_per_class=1, shard_size=4, resolution=64,
-                   chains=16, iterations=400, burn_in=20)  # fmt: skip
+                   chains=16, iterations=400, burn_in=20)
 
 
 def members(folder, ext):
@@ -43,10 +43,10 @@ def h264(tmp_path_factory):
 
 @settings(max_examples=40, deadline=None)
 @given(t=st.integers(1, 6), h=st.integers(1, 24), w=st.integers(1, 24), rgb=st.booleans(),
-       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+       seed=st.integers(0, 2**32 - 1))
 def test_raw_round_trips_any_clip_to_the_same_bytes(t, h, w, rgb, seed):
     frames = np.random.default_rng(seed).integers(0, 256, (t, h, w) + ((3,) if rgb else ()),
-                                                   dtype=np.uint8)  # fmt: skip
+                                                   dtype=np.uint8)
     data = encode_raw(frames)
     assert data == encode_raw(frames.copy())
     back = decode_raw(data)
@@ -71,7 +71,7 @@ def _clips(color, n=3, size=32, t=7):
     for _ in range(n):
         c = rng.uniform(0, size, 2)
         frames = np.stack([np.exp(-((yy - c[0] - i) ** 2 + (xx - c[1]) ** 2) / 40.0) * 255
-                           for i in range(t)]).astype(np.uint8)  # fmt: skip
+                           for i in range(t)]).astype(np.uint8)
         clips.append(np.stack([frames, frames // 2, 255 - frames], -1) if color else frames)
     return clips
 
@@ -124,7 +124,7 @@ def test_dataloader_workers_read_every_raw_clip_once_per_epoch(raw):
     reader = ClipReader(raw, frames=4, stride=2, shuffle=True)
     loader = torch.utils.data.DataLoader(torch_dataset(reader), batch_size=None, num_workers=2)
     train = sorted(r["key"] for r in pq.read_table(raw / "clips.parquet").to_pylist()
-                   if r["split"] == "train")  # fmt: skip
+                   if r["split"] == "train")
     for _ in range(2):
         keys = [m["key"] for frames, _, m in loader if frames.shape == (4, 64, 64)]
         assert sorted(keys) == train

@@ -67,7 +67,7 @@ def test_warp_keeps_channels():
 @given(angle=st.floats(0, 360), speed=st.floats(0.2, 2.5), start=st.integers(0, 4))
 def test_pan_moves_a_dot_by_speed_pixels_per_frame(angle, speed, start):
     op = {"name": "pan", "params": {"angle": angle, "speed": speed, "start": start,
-                                    "length": T - start}}  # fmt: skip
+                                    "length": T - start}}
     out = apply_ops([op], dot_clip(), {})
     c = centroids(out)
     a = np.deg2rad(angle)
@@ -83,11 +83,11 @@ def test_object_shift_moves_the_fractal_but_not_the_background():
     dy = centroids(out)[:, 1] - centroids(out)[0, 1]
     np.testing.assert_allclose(dy, np.clip(np.arange(T) - 2, 0, 6) * 1.5, atol=0.05)
     bg = {"name": "background", "params": {"kind": "dynamic", "donor": "d", "start": 0,
-                                           "length": 1, "reverse": False}}  # fmt: skip
+                                           "length": 1, "reverse": False}}
     donor = np.zeros((T, SIZE, SIZE), np.uint8)
     donor[:, 5:9, 5:9] = 200  # a fixed patch in the background
     out = apply_ops([bg, {"name": "blend", "params": {"mode": "max"}}, scale, shift],
-                    dot_clip(), {"d": donor})  # fmt: skip
+                    dot_clip(), {"d": donor})
     assert np.all(out[:, 5:9, 5:9] == 200)  # background stays put while the dot moves
     assert out[-1, SIZE // 2 + 9, SIZE // 2] == 255  # 6 frames at 1.5 px
 
@@ -96,7 +96,7 @@ def test_object_shift_moves_the_fractal_but_not_the_background():
 def test_zoom_grows_or_shrinks_a_square(direction):
     frames = dot_clip(r=8)
     op = {"name": "zoom", "params": {"direction": direction, "rate": 0.05, "start": 0,
-                                     "length": T}}  # fmt: skip
+                                     "length": T}}
     out = apply_ops([op], frames, {})
     area = out.astype(np.float64).sum(axis=(1, 2)) / 255
     factor = 1 + 0.05 * np.arange(T)
@@ -152,7 +152,7 @@ def test_blend_stays_in_unit_range_and_equals_the_formula(fg, bg, alpha, gamma):
 def test_perspective_keeps_the_centre(seed):
     s = build_config("paper", {"perspective_p": "1"}).compose_settings
     ops = [o for o in sample_ops(stream(seed, "compose", 1), s, T, SIZE, [])
-           if o["name"] == "perspective"]  # fmt: skip
+           if o["name"] == "perspective"]
     out = apply_ops(ops, dot_clip(r=1), {})
     np.testing.assert_allclose(centroids(out), SIZE / 2, atol=0.35)
     corners = np.array(ops[0]["params"]["corners"])
@@ -175,7 +175,7 @@ def test_a_clone_adds_a_second_copy():
     two = {"name": "clone", "params": {
         "sx": 0.5, "sy": 0.5, "cx": 48.0, "cy": 44.0, "flip": True, "rotation": 30.0,
         "time_offset": 2,
-    }}  # fmt: skip
+    }}
     single = apply_ops([one], frames, {})
     double = apply_ops([one, two], frames, {})
     lit = lambda f: (f > 64).sum(axis=(1, 2))  # noqa: E731
@@ -193,16 +193,16 @@ def test_static_background_is_max_of_two_donor_frames_cropped():
     picks = [{"donor": "a", "frame": 2}, {"donor": "b", "frame": 1}]
     bg = {"name": "background", "params": {"kind": "static", "frames": picks, "crop": crop}}
     out = apply_ops([bg, {"name": "blend", "params": {"mode": "max"}}],
-                    np.zeros((T, SIZE, SIZE), np.uint8), {"a": a, "b": b})  # fmt: skip
+                    np.zeros((T, SIZE, SIZE), np.uint8), {"a": a, "b": b})
     assert np.all(out[:, :, : SIZE // 2] == 100) and np.all(out[:, :, SIZE // 2 :] == 180)
 
 
 def test_dynamic_background_plays_a_segment_forward_and_back():
     donor = np.arange(20, dtype=np.uint8)[:, None, None] * np.ones((1, SIZE, SIZE), np.uint8)
     bg = {"name": "background", "params": {"kind": "dynamic", "donor": "d", "start": 5,
-                                           "length": 3, "reverse": False}}  # fmt: skip
+                                           "length": 3, "reverse": False}}
     out = apply_ops([bg, {"name": "blend", "params": {"mode": "max"}}],
-                    np.zeros((9, SIZE, SIZE), np.uint8), {"d": donor})  # fmt: skip
+                    np.zeros((9, SIZE, SIZE), np.uint8), {"d": donor})
     assert list(out[:, 0, 0]) == [5, 6, 7, 6, 5, 6, 7, 6, 5]
 
 
@@ -223,7 +223,7 @@ def test_each_operation_fires_at_its_configured_probability():
         "background": PAPER.bg_p, "blend": PAPER.bg_p, "scale": 1.0, "clone": PAPER.clone_p,
         "shift": PAPER.shift_p, "pan": PAPER.pan_p, "zoom": PAPER.zoom_p,
         "shake": PAPER.shake_p, "perspective": PAPER.perspective_p,
-    }  # fmt: skip
+    }
     for name, p in expected.items():
         tol = 4 * np.sqrt(p * (1 - p) / n) + 1e-9
         assert abs(counts.get(name, 0) / n - p) <= tol, (name, counts.get(name, 0) / n, p)
@@ -234,7 +234,7 @@ def test_each_operation_fires_at_its_configured_probability():
 def test_probabilities_are_configurable_and_augment_false_is_the_identity():
     s = build_config("paper", {"shift_p": "0", "zoom_p": "1"}).compose_settings
     names = [o["name"] for i in range(50) for o in sample_ops(stream(1, "compose", i), s, 19, 64,
-                                                              [("a", 19)])]  # fmt: skip
+                                                              [("a", 19)])]
     assert "shift" not in names and names.count("zoom") == 50
     assert sample_ops(stream(1, "compose", 0), s, 19, 64, [("a", 19)], augment=False) == []
     frames = dot_clip()
@@ -254,16 +254,16 @@ def test_the_record_alone_reproduces_the_clip():
     rng = np.random.default_rng(5)
     frames = (rng.random((T, SIZE, SIZE)) ** 4 * 255).astype(np.uint8)
     donors = {"x": (rng.random((T + 2, SIZE, SIZE)) * 255).astype(np.uint8),
-              "y": (rng.random((T, SIZE, SIZE)) * 255).astype(np.uint8)}  # fmt: skip
+              "y": (rng.random((T, SIZE, SIZE)) * 255).astype(np.uint8)}
     for i in range(20):
         ops = sample_ops(stream(11, "compose", i), PAPER, T, SIZE, [("x", T + 2), ("y", T)],
-                         color=i % 2 == 1)  # fmt: skip
+                         color=i % 2 == 1)
         again = sample_ops(stream(11, "compose", i), PAPER, T, SIZE, [("x", T + 2), ("y", T)],
-                           color=i % 2 == 1)  # fmt: skip
+                           color=i % 2 == 1)
         assert ops == again  # deterministic draws
         recorded = json.loads(json.dumps(ops))  # what KEY.json holds
         np.testing.assert_array_equal(apply_ops(recorded, frames, donors),
-                                      apply_ops(ops, frames, donors))  # fmt: skip
+                                      apply_ops(ops, frames, donors))
 
 
 def test_background_donors_are_other_clips_of_the_block_preferring_other_classes():
@@ -289,11 +289,11 @@ def test_the_array_module_path_matches_the_cpu_path():
     frames = (rng.random((T, SIZE, SIZE)) ** 3 * 255).astype(np.uint8)
     donors = {"x": (rng.random((T, SIZE, SIZE)) * 255).astype(np.uint8)}
     s = build_config("paper", {"clone_p": "1", "shift_p": "1", "pan_p": "1", "zoom_p": "1",
-                               "shake_p": "1", "perspective_p": "1"}).compose_settings  # fmt: skip
+                               "shake_p": "1", "perspective_p": "1"}).compose_settings
     blends = set()
     for i in range(12):
         ops = sample_ops(stream(2, "compose", i), s, T, SIZE, [("x", T)], color=i % 2 == 0)
         blends |= {op["params"]["mode"] for op in ops if op["name"] == "blend"}
         np.testing.assert_array_equal(apply_ops(ops, frames, donors),
-                                      apply_ops(ops, frames, donors, xp=xp))  # fmt: skip
+                                      apply_ops(ops, frames, donors, xp=xp))
     assert "power" in blends

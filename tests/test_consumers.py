@@ -61,13 +61,13 @@ def test_every_source_form_names_the_same_shards(ds):
     assert by_folder == shard_urls(ds / "index.train.json")
     assert by_folder == shard_urls(str(ds / "train-{000000..000003}.tar"))
     assert [m["key"] for _, _, m in ClipReader(by_folder[:2])] == \
-        [m["key"] for _, _, m in ClipReader(str(ds / "train-{000000..000001}.tar"))]  # fmt: skip
+        [m["key"] for _, _, m in ClipReader(str(ds / "train-{000000..000001}.tar"))]
 
 
 def test_ranks_get_equal_disjoint_runs_of_clips(ds, rows):
     # 16 clips in 4 shards over 3 ranks: 5 each (one left over), never the same clip twice
     parts = [[m["key"] for _, _, m in ClipReader(ds, rank=r, world_size=3, shuffle=True)]
-             for r in range(3)]  # fmt: skip
+             for r in range(3)]
     flat = [k for p in parts for k in p]
     assert [len(p) for p in parts] == [5, 5, 5]
     assert len(set(flat)) == 15 and set(flat) <= set(train_keys(rows))
@@ -114,7 +114,7 @@ def test_dataloader_workers_see_a_new_epoch_each_pass_and_set_epoch(ds, rows, pe
 
     reader = ClipReader(ds, shuffle=True, seed=2, buffer=4, frames=2)
     loader = torch.utils.data.DataLoader(torch_dataset(reader), batch_size=None, num_workers=2,
-                                         persistent_workers=persistent)  # fmt: skip
+                                         persistent_workers=persistent)
     first = passes(reader, loader, 2)
     assert first[0] != first[1] and all(sorted(p) == train_keys(rows) for p in first)
     reader.set_epoch(0)  # reaches the workers, persistent ones included
@@ -188,7 +188,7 @@ def test_check_finds_a_clip_whose_bytes_changed_but_still_decode(ds, rows, tmp_p
 
 
 @given(t=st.integers(1, 40), frames=st.integers(1, 16), stride=st.integers(1, 4),
-       seed=st.integers(0, 1000))  # fmt: skip
+       seed=st.integers(0, 1000))
 def test_sample_window_stays_inside_the_clip_at_the_stride(t, frames, stride, seed):
     idx = sample_window(t, frames, stride, random.Random(seed))
     assert len(idx) == frames and idx.min() >= 0 and idx.max() < t
@@ -234,7 +234,7 @@ def test_webdataset_pipeline_with_our_decoder(ds, rows):
 
     urls = shard_urls(ds)
     pipeline = wds.WebDataset(urls, shardshuffle=False, empty_check=False) \
-        .decode(mp4_decoder()).to_tuple("mp4", "cls", "json")  # fmt: skip
+        .decode(mp4_decoder()).to_tuple("mp4", "cls", "json")
     n = 0
     for frames, cls, meta in pipeline:
         assert isinstance(frames, np.ndarray) and frames.shape[1:] == (64, 64)
@@ -321,7 +321,7 @@ def test_hugging_face_datasets_loads_the_shards(ds, rows, tmp_path):
     import datasets
 
     hf = datasets.load_dataset("webdataset", data_files={"train": shard_urls(ds)}, split="train",
-                               cache_dir=str(tmp_path / "hf"))  # fmt: skip
+                               cache_dir=str(tmp_path / "hf"))
     hf = hf.cast_column("mp4", datasets.Video(decode=False))  # decode with ours, not torchcodec
     assert hf.num_rows == 16
     for i in (0, 9, 15):
@@ -338,7 +338,7 @@ def test_hugging_face_datasets_streams_the_shards_without_a_copy(ds, rows, tmp_p
     import datasets
 
     hf = datasets.load_dataset("webdataset", data_files={"train": shard_urls(ds)}, split="train",
-                               streaming=True, cache_dir=str(tmp_path / "hf"))  # fmt: skip
+                               streaming=True, cache_dir=str(tmp_path / "hf"))
     hf = hf.cast_column("mp4", datasets.Video(decode=False))
     seen = []
     for r in hf:
@@ -379,7 +379,7 @@ def test_the_pretraining_example_runs_on_a_data_set(ds):
     example = Path(__file__).parents[1] / "examples" / "pretrain.py"
     proc = subprocess.run([sys.executable, str(example), "--data", str(ds), "--epochs", "2",
                            "--size", "32", "--width", "8"], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "16 train / 8 val clips, 4 classes" in proc.stdout
     assert "val top-1" in proc.stdout and "(chance 25.0%)" in proc.stdout

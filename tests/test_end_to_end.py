@@ -17,7 +17,7 @@ from outputs import digests, generate
 
 SMALL = ["--set", "classes=4", "--set", "train_per_class=3", "--set", "val_per_class=1",
          "--set", "shard_size=5", "--set", "resolution=64", "--set", "chains=16",
-         "--set", "iterations=600", "--set", "burn_in=20"]  # fmt: skip
+         "--set", "iterations=600", "--set", "burn_in=20"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_layout_and_dataset_json(dataset):
     names = {p.name for p in dataset.iterdir()}
     for expected in ("dataset.json", "classes.parquet", "clips.parquet", "index.train.json",
                      "index.val.json", "README.md", "preview.png", "train-000000.tar",
-                     "train-000002.tar", "val-000000.tar", "train-000000.parquet"):  # fmt: skip
+                     "train-000002.tar", "val-000000.tar", "train-000000.parquet"):
         assert expected in names
     assert not [n for n in names if n.endswith(".tmp")]
     meta = json.loads((dataset / "dataset.json").read_text())
@@ -91,7 +91,7 @@ def test_same_seed_same_bytes_other_seed_other_clips(dataset, cli, tmp_path):
     other = tmp_path / "other"
     assert cli("generate", "--out", other, *SMALL, "--set", "seed=1", "--quiet").exit_code == 0
     with tarfile.open(dataset / "train-000000.tar") as t1, \
-         tarfile.open(other / "train-000000.tar") as t2:  # fmt: skip
+         tarfile.open(other / "train-000000.tar") as t2:
         assert t1.extractfile("000000000.mp4").read() != t2.extractfile("000000000.mp4").read()
 
 
@@ -145,19 +145,19 @@ def test_mp4_is_h264_and_bit_exact():
 
 
 clip_shapes = st.tuples(st.integers(1, 6), st.sampled_from([16, 32]), st.sampled_from([16, 48]),
-                        st.booleans())  # fmt: skip
+                        st.booleans())
 
 
 @settings(max_examples=10, deadline=None)
 @given(st.lists(clip_shapes, min_size=1, max_size=5), st.sampled_from(["h264", "h265"]),
-       st.integers(0, 2**32 - 1))  # fmt: skip
+       st.integers(0, 2**32 - 1))
 def test_a_group_encodes_each_clip_as_it_would_alone(shapes, codec, seed):
     """One ffmpeg process for several clips: each clip's bytes are those of its own process."""
     if codec == "h265":  # square, as clips are: the bundled x265 corrupts its heap on some
         shapes = [(t, h, h, rgb) for t, h, _, rgb in shapes]  # small oblong frames (24x48)
     rng = np.random.default_rng(seed)
     clips = [rng.integers(0, 256, (t, h, w, 3) if rgb else (t, h, w), dtype=np.uint8)
-             for t, h, w, rgb in shapes]  # fmt: skip
+             for t, h, w, rgb in shapes]
     fmt = VideoFormat(codec=codec)
     assert encode_mp4s(clips, fmt) == [encode_mp4(c, fmt) for c in clips]
 
@@ -166,7 +166,7 @@ def test_a_bad_clip_stops_the_group_before_ffmpeg_and_leaves_no_files(tmp_path):
     import os
 
     open_fds = (lambda: len(os.listdir("/proc/self/fd"))) if os.path.isdir("/proc/self/fd") \
-        else (lambda: 0)  # fmt: skip
+        else (lambda: 0)
     before = open_fds()
     good = np.zeros((3, 16, 16), np.uint8)
     with pytest.raises(ValueError, match="even"):
@@ -187,7 +187,7 @@ def test_every_clip_records_its_compose_operations(dataset):
     for r in clips:
         shard_keys.setdefault(r["shard"], set()).add(r["key"])
     for sample in wds.WebDataset(str(dataset / "train-000001.tar"), shardshuffle=False,
-                                 empty_check=False):  # fmt: skip
+                                 empty_check=False):
         meta = json.loads(sample["json"])
         row = next(r for r in clips if r["key"] == sample["__key__"])
         assert meta["augmentations"] == json.loads(row["augmentations"])
@@ -202,7 +202,7 @@ def test_render_batch_size_does_not_change_the_shards(cli, tmp_path):
     args = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=0",
             "--set", "shard_size=12", "--set", "resolution=32", "--set", "chains=8",
             "--set", "iterations=200", "--set", "burn_in=10", "--quiet",
-            "--workers", "1"]  # fmt: skip
+            "--workers", "1"]
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli("generate", "--out", a, *args, "--batch", "1").exit_code == 0
     assert cli("generate", "--out", b, *args, "--batch", "64").exit_code == 0
@@ -221,7 +221,7 @@ def test_encoder_threads_do_not_change_the_shard(tmp_path, monkeypatch):
 
     cfg = build_config("tiny", {"classes": 3, "train_per_class": 4, "val_per_class": 0,
                                 "shard_size": 12, "resolution": 32, "chains": 8,
-                                "iterations": 200, "burn_in": 10})  # fmt: skip
+                                "iterations": 200, "burn_in": 10})
     shard = plan_shards(cfg)[0]
     for name in ("one", "four"):
         (tmp_path / name).mkdir()
@@ -242,10 +242,10 @@ def test_encoder_threads_do_not_change_the_shard(tmp_path, monkeypatch):
 def test_color_clips_are_rgb(cli, tmp_path):
     out = tmp_path / "color"
     result = cli("generate", "--out", out, *SMALL, "--set", "color=true", "--set", "classes=2",
-                 "--quiet")  # fmt: skip
+                 "--quiet")
     assert result.exit_code == 0
     sample = next(iter(wds.WebDataset(str(out / "train-000000.tar"), shardshuffle=False,
-                                      empty_check=False)))  # fmt: skip
+                                      empty_check=False)))
     frames = decode_mp4(sample["mp4"], color=True)
     assert frames.shape[1:] == (64, 64, 3)
     spread = frames.astype(int).max(axis=3) - frames.astype(int).min(axis=3)
@@ -271,7 +271,7 @@ def test_three_shard_ranges_then_finalize_equal_one_run(dataset, cli, tmp_path):
 
 @pytest.mark.parametrize("cached", [False, True])
 def test_a_first_run_says_it_compiles_the_kernels_and_later_runs_do_not(tmp_path, monkeypatch,
-                                                                        cached):  # fmt: skip
+                                                                        cached):
     from fractalvid.pipelines import run
     from fractalvid.pipelines.config import build_config
     from fractalvid.pipelines.plan import plan_shards
@@ -279,7 +279,7 @@ def test_a_first_run_says_it_compiles_the_kernels_and_later_runs_do_not(tmp_path
     monkeypatch.setattr(run, "compiled_before", lambda: cached)
     cfg = build_config("tiny", {"classes": 2, "train_per_class": 1, "val_per_class": 0,
                                 "resolution": 32, "chains": 8, "iterations": 200,
-                                "burn_in": 10})  # fmt: skip
+                                "burn_in": 10})
     run.run_shards(cfg, plan_shards(cfg), tmp_path, "cpu", 1, progress=False)
     log = (tmp_path / run.LOG_FILE).read_text()
     assert ("compiling the CPU kernels" in log) == (not cached), log

@@ -17,18 +17,18 @@ from outputs import every_variation, histogram_args, numba_histograms
 
 # Paper-like point counts on a small canvas, so sampling noise stays far below the 0.99 bar.
 SETTINGS = RenderSettings(resolution=64, chains=128, iterations=7500, burn_in=200,
-                          coarse_resolution=64, coarse_points=2000)  # fmt: skip
+                          coarse_resolution=64, coarse_points=2000)
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
 def test_kernel_compiles_for_hopper_without_spills(tmp_path):
     ptx = tmp_path / "chaos.ptx"
     subprocess.run(["nvcc", "--ptx", "-arch=sm_90", str(KERNEL_SOURCE), "-o", str(ptx)],
-                   check=True, capture_output=True)  # fmt: skip
+                   check=True, capture_output=True)
     if shutil.which("ptxas"):
         info = subprocess.run(["ptxas", "-v", "-arch=sm_90", str(ptx), "-o",
                                str(tmp_path / "chaos.cubin")], capture_output=True, text=True,
-                              check=True)  # fmt: skip
+                              check=True)
         lines = [ln for ln in info.stderr.splitlines() if "spill" in ln]
         assert lines and all("0 bytes spill stores, 0 bytes spill loads" in ln for ln in lines)
 
@@ -58,7 +58,7 @@ def test_kernel_compiles_with_nvrtc_as_cupy_compiles_it(fmad, tmp_path):
     nvrtc = _nvrtc()
     prog = ctypes.c_void_p()
     assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), KERNEL_SOURCE.read_bytes(), b"chaos.cu",
-                                    0, None, None) == 0  # fmt: skip
+                                    0, None, None) == 0
     opts = [o.encode() for o in (*kernel_options(fmad), "--gpu-architecture=compute_90")]
     rc = nvrtc.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
     size = ctypes.c_size_t()
@@ -75,7 +75,7 @@ def test_kernel_compiles_with_nvrtc_as_cupy_compiles_it(fmad, tmp_path):
         (tmp_path / "chaos.ptx").write_bytes(ptx.value)
         info = subprocess.run(["ptxas", "-v", "-arch=sm_90", str(tmp_path / "chaos.ptx"), "-o",
                                str(tmp_path / "chaos.cubin")], capture_output=True, text=True,
-                              check=True)  # fmt: skip
+                              check=True)
         assert "0 bytes spill stores, 0 bytes spill loads" in info.stderr, info.stderr
 
 
@@ -175,7 +175,7 @@ def _jobs():
     jobs = []
     for i, v in enumerate(("linear", *DEFAULT_NONLINEAR)):
         cls = sample_class(np.random.default_rng(i), variations=(v,) if v != "linear" else (),
-                           linear_fraction=1.0 if v == "linear" else 0.0)  # fmt: skip
+                           linear_fraction=1.0 if v == "linear" else 0.0)
         jobs.append(RenderJob(class_coefficients(cls)[:6], variation_id(v), 1000 + i))
     return jobs
 
@@ -243,7 +243,7 @@ def test_a_small_data_set_made_on_the_gpu_verifies(cli, tmp_path):
     out = tmp_path / "gpu"
     result = cli("generate", "--out", out, "--backend", "gpu", "--set", "classes=3",
                  "--set", "train_per_class=3", "--set", "val_per_class=1",
-                 "--set", "shard_size=4", "--quiet", "--workers", "1")  # fmt: skip
+                 "--set", "shard_size=4", "--quiet", "--workers", "1")
     assert result.exit_code == 0, result.output
     assert cli("verify", out, "--deep").exit_code == 0
 
@@ -281,7 +281,7 @@ def test_the_gpu_stream_makes_the_cpu_streams_clips_and_keeps_them_on_the_device
     from fractalvid import ClipStream, build_config
 
     cfg = build_config("tiny", {"classes": "3", "train_per_class": "3", "shard_size": "5",
-                                "color": "true"})  # fmt: skip
+                                "color": "true"})
     cpu = {m["key"]: f for f, _, m in ClipStream(cfg, backend="cpu", frames=4, stride=2)}
     gpu = list(ClipStream(cfg, backend="gpu", frames=4, stride=2, batch=8, prefetch=2))
     assert sorted(m["key"] for _, _, m in gpu) == sorted(cpu)

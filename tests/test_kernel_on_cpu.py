@@ -44,7 +44,7 @@ from outputs import (
 pytestmark = pytest.mark.skipif(not compiler_available(), reason="g++ not installed")
 
 SMALL = RenderSettings(resolution=64, chains=32, iterations=1500, burn_in=20,
-                       coarse_resolution=64, coarse_points=1000)  # fmt: skip
+                       coarse_resolution=64, coarse_points=1000)
 
 
 @pytest.fixture
@@ -61,9 +61,9 @@ def emulated_gpu(monkeypatch):
 # blocks of 128 chains and a partial one, against the kernel's chain at a time.
 @pytest.mark.parametrize(("size", "chains", "iters", "histogram"),
                          [(64, 32, 1500, "shared"), (200, 32, 1500, "auto"),
-                          (64, 300, 200, "shared"), (64, 300, 200, "auto")])  # fmt: skip
+                          (64, 300, 200, "shared"), (64, 300, 200, "auto")])
 def test_the_cuda_kernel_counts_exactly_what_numba_counts(emulated_gpu, size, chains, iters,
-                                                          histogram):  # fmt: skip
+                                                          histogram):
     args = histogram_args(every_variation(frames=3), size, chains, iters, 20)
     hist, escapes = render_gpu.chaos_histograms_gpu(*args, histogram=histogram)
     expected, expected_escapes = numba_histograms(args)
@@ -135,7 +135,7 @@ def test_the_device_shared_memory_bounds_every_choice(emulated_gpu, monkeypatch)
     attributes = cupy.cuda.Device().attributes
     for limit, size, histogram, mode in ((101376, 128, "shared", 1), (101376, 256, "packed", None),
                                          (49152, 128, "shared", None), (49152, 128, "auto", 0),
-                                         (49152, 128, "packed", 2)):  # fmt: skip
+                                         (49152, 128, "packed", 2)):
         monkeypatch.setitem(attributes, "MaxSharedMemoryPerBlockOptin", limit)
         args = histogram_args(jobs, size, 32, 100, 10)
         if mode is None:
@@ -176,11 +176,11 @@ def sanitized_replay(launches, sanitizer, source, tmp_path):
     argv = []
     for i, launch in enumerate(launches):
         np.savez(tmp_path / f"launch{i}.npz", grid=launch["grid"], block=launch["block"],
-                 shared_mem=launch["shared_mem"], **launch["arguments"])  # fmt: skip
+                 shared_mem=launch["shared_mem"], **launch["arguments"])
         argv += [str(tmp_path / f"launch{i}.npz"), str(tmp_path / f"result{i}.npz")]
     env = {**os.environ, SANITIZE_VARIABLE: sanitizer, WORKDIR_VARIABLE: str(tmp_path / "kernels"),
            "LD_PRELOAD": sanitizer_runtime(sanitizer),
-           "ASAN_OPTIONS": "detect_leaks=0", "TSAN_OPTIONS": "halt_on_error=1"}  # fmt: skip
+           "ASAN_OPTIONS": "detect_leaks=0", "TSAN_OPTIONS": "halt_on_error=1"}
     here = Path(__file__).parent / "cuda_on_cpu"
     command = [sys.executable, str(here / "sanitized_launch.py"), str(source), *argv]
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=here, timeout=300)
@@ -199,7 +199,7 @@ def recorded_launches(emulated_gpu):
         jobs = every_variation(frames=1)
         results = []
         for size, chains, iters, histogram in ((48, 32, 300, "shared"), (200, 32, 300, "auto"),
-                                               (200, 160, 600, "packed")):  # fmt: skip
+                                               (200, 160, 600, "packed")):
             args = histogram_args(jobs, size, chains, iters, 10)
             results.append(render_gpu.chaos_histograms_gpu(*args, histogram=histogram))
     finally:
@@ -237,7 +237,7 @@ MUTANTS = {  # a bug planted in the kernel -> what the sanitizer must say
     "global write past the last frame": ("address", "int* out = hist + (long long)f * npix;",
                                          "int* out = hist + (long long)f * npix + 1;",
                                          "AddressSanitizer: heap-buffer-overflow"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("mutant", MUTANTS)
@@ -280,7 +280,7 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
     small = build_config("paper", {"resolution": 128})  # a quarter of the pixels
     memory = {}
     monkeypatch.setattr(cupy.cuda.runtime, "getDeviceProperties",
-                        lambda i: {"totalGlobalMem": memory["bytes"]})  # fmt: skip
+                        lambda i: {"totalGlobalMem": memory["bytes"]})
     for gigabytes, cfg, batch, workers in ((80, paper, None, 16), (16, paper, None, 6),
                                            (16, paper, 64, 8), (4, paper, None, 1),
                                            (1, paper, None, 1),
@@ -293,7 +293,7 @@ def test_gpu_workers_default_to_what_the_device_memory_holds(emulated_gpu, monke
     huge = build_config("paper", {"resolution": 2048})
     for gigabytes, cfg, batch, workers in ((80, paper, 128, 16), (80, large, 128, 3),
                                            (16, large, 88, 1), (80, huge, 120, 1),
-                                           (16, huge, 16, 1)):  # fmt: skip
+                                           (16, huge, 16, 1)):
         memory["bytes"] = gigabytes * 10**9
         assert sizing.default_batch("gpu", cfg) == batch, (gigabytes, cfg.resolution)
         assert sizing.gpu_worker_bytes(cfg, batch) <= 0.9 * memory["bytes"]

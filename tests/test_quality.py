@@ -24,7 +24,7 @@ def affine_clip(a: np.ndarray, shifts: np.ndarray, t: int = 12) -> np.ndarray:
     coefs = np.zeros((t, n, 6))
     coefs[..., 0], coefs[..., 1], coefs[..., 3], coefs[..., 4] = (
         a[:, 0, 0], a[:, 0, 1], a[:, 1, 0], a[:, 1, 1],
-    )  # fmt: skip
+    )
     coefs[..., 2], coefs[..., 5] = shifts[..., 0], shifts[..., 1]
     return coefs
 
@@ -105,7 +105,7 @@ def test_redraws_are_deterministic_and_keyed_by_attempt():
 
 def test_retries_are_bounded_and_the_defect_recorded():
     cfg = build_config("tiny", {"reject_min_coverage": "0.99", "reject_max_coverage": "1",
-                                "reject_retries": "3"})  # fmt: skip
+                                "reject_retries": "3"})
     d = draw_class(cfg, "class", 0)
     assert d.attempt == 3 and d.defect == "empty"
 
@@ -120,7 +120,7 @@ def test_screening_clips_together_draws_what_screening_each_alone_draws():
     """One render call per redraw round for a whole chunk: with a strict motion floor many
     draws need redraws, each after its own number of attempts, and the result is unchanged."""
     cfg = build_config("tiny", {"reject_min_motion": "0.05", "classes": "4",
-                                "train_per_class": "3"})  # fmt: skip
+                                "train_per_class": "3"})
     specs = clip_specs(cfg, plan_shards(cfg)[0])
     together = clips_mod.draw_instances(cfg, specs)
     alone = [draw_instance(cfg, s) for s in specs]
@@ -136,7 +136,7 @@ def test_degenerate_instances_fall_back_to_their_class(monkeypatch):
 
     def fake_screen(jobs, renderer=None):  # classes pass, every perturbation is static
         return [{"coverage": 0.3, "motion": 0.05 if j.seed in class_seeds else 0.0,
-                 "escaped": 0.0} for j in jobs]  # fmt: skip
+                 "escaped": 0.0} for j in jobs]
 
     monkeypatch.setattr(clips_mod, "screen_many", fake_screen)
     class_for.cache_clear()
@@ -153,7 +153,7 @@ def test_stats_reports_the_data_sets_figures(cli, tmp_path):
     out = tmp_path / "ds"
     args = ["--set", "classes=3", "--set", "train_per_class=2", "--set", "val_per_class=1",
             "--set", "shard_size=4", "--set", "resolution=32", "--set", "chains=8",
-            "--set", "iterations=300", "--set", "burn_in=10", "--quiet"]  # fmt: skip
+            "--set", "iterations=300", "--set", "burn_in=10", "--quiet"]
     assert cli("generate", "--out", out, *args, "--no-finalize").exit_code == 0
     partial = cli("stats", out, "--json")  # before finalize: from the shards' Parquet files
     assert partial.exit_code == 0

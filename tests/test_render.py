@@ -17,7 +17,7 @@ SIERPINSKI = np.array([
     [0.5, 0, 0.0, 0, 0.5, 0.0],
     [0.5, 0, 0.5, 0, 0.5, 0.0],
     [0.5, 0, 0.25, 0, 0.5, 0.5],
-])  # fmt: skip  # vertices (0,0), (1,0), (0.5,1)
+])  # vertices (0,0), (1,0), (0.5,1)
 SMALL = RenderSettings(resolution=64, chains=32, iterations=1500, burn_in=50)
 
 
@@ -66,7 +66,7 @@ def test_kernel_matches_the_numpy_reference():
     coefs = class_coefficients(sample_class(rng, variations=()))[0]
     size = 48
     r = _render(coefs, RenderSettings(resolution=size, chains=64, iterations=1200, burn_in=50),
-                frames=1)  # fmt: skip
+                frames=1)
     x_min, x_max, y_min, y_max = r.window
     view = (x_min, y_max, size / (x_max - x_min), size / (y_max - y_min))
     ref = tone_map(reference_counts(coefs, view, size, 64, 1200, 50, seed=1)[None])[0]
@@ -101,7 +101,7 @@ def test_the_integer_alias_draw_picks_the_maps_the_float_draw_picks(p, draws):
     # for each map, a draw landing on it whose low half sits exactly at its threshold, and one
     # just below
     edges = [(-(-(k << 32) // n) << 32) | min(int(t) - d, 2**32 - 1)
-             for k, t in enumerate(thresholds) for d in (0, 1) if int(t) >= 1]  # fmt: skip
+             for k, t in enumerate(thresholds) for d in (0, 1) if int(t) >= 1]
     for z in [*draws, *edges, 0, 2**64 - 1]:
         k = int(float(z >> 32) * 2.0**-32 * n)  # chaos.cu's draw
         if float(z & 0xFFFFFFFF) * 2.0**-32 >= prob[k]:
@@ -116,7 +116,7 @@ def test_box_filter_equals_a_3x3_splat():
     view = np.array([[0.0, 1.0, size, size, size, size]])
     out = np.zeros((1, size * size), np.int32)
     chaos_histograms(coefs, np.ones((1, 1)), np.ones(1, np.int64), np.zeros(1, np.int64), view,
-                     np.zeros(1, np.uint64), 4, 10, 2, True, out)  # fmt: skip
+                     np.zeros(1, np.uint64), 4, 10, 2, True, out)
     img = out.reshape(size, size)
     assert img.sum() == 9 * 4 * 8
     assert np.array_equal(np.argwhere(img > 0).min(0), [7, 7])
@@ -189,7 +189,7 @@ def test_batching_does_not_change_a_clip():
     from fractalvid.gen.ifs import class_coefficients, sample_class
 
     jobs = [RenderJob(class_coefficients(c), c.variation, 100 + i)
-            for i, c in enumerate(sample_class(rng) for _ in range(3))]  # fmt: skip
+            for i, c in enumerate(sample_class(rng) for _ in range(3))]
     together = CpuRenderer().render(jobs, SMALL)
     alone = [CpuRenderer().render([j], SMALL)[0] for j in jobs]
     for t, a in zip(together, alone):

@@ -17,12 +17,12 @@ from outputs import damaged_copy, digests
 
 ARGS = ["--set", "classes=3", "--set", "train_per_class=4", "--set", "val_per_class=1",
         "--set", "shard_size=3", "--set", "resolution=64", "--set", "chains=32",
-        "--set", "iterations=3000", "--set", "burn_in=20"]  # fmt: skip
+        "--set", "iterations=3000", "--set", "burn_in=20"]
 
 
 def generate(out, *extra):
     cmd = [sys.executable, "-m", "fractalvid", "generate", "--out", str(out), *ARGS,
-           "--workers", "1", "--quiet", *extra]  # fmt: skip
+           "--workers", "1", "--quiet", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

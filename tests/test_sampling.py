@@ -96,7 +96,7 @@ def test_smooth_curve_stays_in_unit_range_and_reverses(seed):
 def test_smooth_curves_usually_move_back_and_forth():
     rng = np.random.default_rng(1)
     reversals = [np.count_nonzero(np.diff(np.sign(np.diff(motion.smooth_curve(19, rng))))) > 0
-                 for _ in range(200)]  # fmt: skip
+                 for _ in range(200)]
     assert np.mean(reversals) > 0.9
 
 

@@ -25,7 +25,7 @@ def _body(script):
 def test_scripts_request_the_array_and_a_dependent_finalize(cli, tmp_path):
     out = tmp_path / "ds"
     result = cli("slurm", "--out", out, *SMALL, "--tasks", "3", "--throttle", "2",
-                 "--cpus-per-task", "2", "--time", "01:00:00", "--mem", "2G")  # fmt: skip
+                 "--cpus-per-task", "2", "--time", "01:00:00", "--mem", "2G")
     assert result.exit_code == 0, result.output
     gen = _body(out / "slurm" / "generate.sbatch")
     fin = _body(out / "slurm" / "finalize.sbatch")
@@ -42,7 +42,7 @@ def test_the_scripts_run_as_array_tasks_equal_a_local_run(cli, local_run, tmp_pa
     assert cli("slurm", "--out", out, *SMALL, "--tasks", "3").exit_code == 0
     for task in range(3):
         env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": "3",
-               "SLURM_CPUS_PER_TASK": "1"}  # fmt: skip
+               "SLURM_CPUS_PER_TASK": "1"}
         subprocess.run(["bash", str(out / "slurm" / "generate.sbatch")], env=env, check=True)
     assert not (out / "dataset.json").exists()  # tasks do not finalize
     subprocess.run(["bash", str(out / "slurm" / "finalize.sbatch")], check=True)
@@ -61,7 +61,7 @@ def test_more_tasks_than_shards_is_refused(cli, tmp_path):
      ("--partition", "gpu\n#SBATCH --exclusive"), ("--account", "a b")],
 )
 def test_a_value_sbatch_would_refuse_is_named_before_anything_is_written(cli, tmp_path, option,
-                                                                          value):  # fmt: skip
+                                                                          value):
     result = cli("slurm", "--out", tmp_path / "x", *SMALL, "--tasks", "2", option, value)
     assert result.exit_code == 2 and f"{option} {value!r}: expected" in result.output
     assert not (tmp_path / "x").exists()
@@ -80,7 +80,7 @@ def _cluster_up() -> str | None:
         return "sbatch not found (CI starts a single-node cluster with `.ci/slurm up`)"
     try:
         state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                               timeout=10)  # fmt: skip
+                               timeout=10)
     except subprocess.TimeoutExpired:
         return "sinfo timed out"
     if state.returncode != 0 or not {"idle", "mixed"} & set(state.stdout.split()):
@@ -96,7 +96,7 @@ def test_real_slurm_array_job_and_finalize_equal_a_local_run(cli, local_run, tmp
         pytest.skip(why)
     out = tmp_path / "my ds"  # a space: the #SBATCH lines must quote it
     result = cli("slurm", "--out", out, *SMALL, "--tasks", "3", "--cpus-per-task", "1",
-                 "--submit", "--wait")  # fmt: skip
+                 "--submit", "--wait")
     logs = sorted((out / "slurm" / "logs").glob("*.out")) if (out / "slurm").exists() else []
     assert result.exit_code == 0, result.output + "".join(p.read_text() for p in logs)
     assert "submitted array job" in result.output

@@ -12,7 +12,7 @@ from fractalvid.shards.codec import decode_raw
 from outputs import generate, small_args
 
 KEYS = dict(classes=4, train_per_class=5, val_per_class=2, shard_size=6, resolution=64,
-            chains=16, iterations=400, burn_in=20, color="true")  # fmt: skip
+            chains=16, iterations=400, burn_in=20, color="true")
 CFG = build_config("tiny", {k: str(v) for k, v in KEYS.items()})
 
 
@@ -120,7 +120,7 @@ def test_the_pretraining_example_trains_from_the_stream(tmp_path):
     example = Path(__file__).parents[1] / "examples" / "pretrain.py"
     proc = subprocess.run([sys.executable, str(example), "--stream", str(config), "--workers",
                            "2", "--epochs", "2", "--size", "32", "--width", "8"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "streaming 20 fresh clips an epoch, 4 classes, 2 DataLoader workers" in proc.stdout
     assert proc.stdout.count("(20 clips made and trained on") == 2

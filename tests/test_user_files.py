@@ -17,7 +17,7 @@ from fractalvid.pipelines.outdir import claim_output
 from outputs import damaged_copy, digests, generate, small_args
 
 S = small_args(classes=4, train_per_class=4, val_per_class=1, shard_size=4, resolution=64,
-               chains=16, iterations=400, burn_in=20)  # fmt: skip
+               chains=16, iterations=400, burn_in=20)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_overwrite_deletes_only_what_fractalvid_wrote(cli, made, tmp_path):
     for name, data in mine.items():
         (out / name).write_bytes(data)
     result = cli("generate", "--out", out, *S, "--set", "seed=5", "--overwrite", "--quiet",
-                 "--workers", "1")  # fmt: skip
+                 "--workers", "1")
     assert result.exit_code == 0, result.output
     for name, data in mine.items():
         assert (out / name).read_bytes() == data
@@ -115,7 +115,7 @@ def test_a_damaged_config_json_is_repaired_from_dataset_json(cli, made, tmp_path
     result = cli("generate", "--out", out, *S, "--quiet", "--workers", "1")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["fingerprint"] == \
-        json.loads((out / "dataset.json").read_text())["fingerprint"]  # fmt: skip
+        json.loads((out / "dataset.json").read_text())["fingerprint"]
     (out / "config.json").write_text("{")
     other = cli("generate", "--out", out, *S, "--set", "seed=9", "--quiet")
     one_line_error(other, "another config")  # still guarded, by dataset.json
@@ -141,7 +141,7 @@ def test_two_configs_claiming_a_new_folder_at_once_cannot_both_win(tmp_path):
         out = tmp_path / f"t{trial}"
         barrier, results = ctx.Barrier(2), ctx.Queue()
         procs = [ctx.Process(target=_claim, args=(seed, out, barrier, results))
-                 for seed in (1, 2)]  # fmt: skip
+                 for seed in (1, 2)]
         for p in procs:
             p.start()
         for p in procs:
@@ -173,7 +173,7 @@ DAMAGE = {
                               "val-000000.stats.json: does not match dataset.json"),
     "a wrongly shaped dataset.json": (lambda out: (out / "dataset.json").write_text(
         '{"shards": 5}'), "dataset.json: not as finalize writes it"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("what", sorted(DAMAGE))
@@ -196,14 +196,14 @@ def test_verify_names_the_clip_whose_bytes_were_flipped(cli, made, tmp_path):
     result = cli("verify", out, "--quiet", "--deep")
     key = member.name.split(".")[0]
     assert f"train-000000.tar: clip {key}: its mp4 differs from the sha256 in its json" in \
-        result.output  # fmt: skip
+        result.output
 
 
 # 7. A full disk or read-only storage: one line --------------------------------------------
 
 
 @pytest.mark.parametrize("err, says", [(errno.ENOSPC, "no space left on the device"),
-                                       (errno.EROFS, "cannot write there")])  # fmt: skip
+                                       (errno.EROFS, "cannot write there")])
 def test_finalize_and_preview_failing_to_write_say_so_in_one_line(cli, made, tmp_path,
                                                                   monkeypatch, err, says):
     import fractalvid.pipelines.finalize as fin
@@ -262,9 +262,9 @@ def test_a_done_marker_lacking_fields_is_remade_not_a_keyerror(cli, made, tmp_pa
 
 def _fractalvid(out, *extra):
     args = small_args(classes=3, train_per_class=8, shard_size=2, resolution=64,
-                      iterations=400000)  # fmt: skip
+                      iterations=400000)
     cmd = [sys.executable, "-m", "fractalvid", "generate", "--out", str(out), *args, "--quiet",
-           *extra]  # fmt: skip
+           *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -45,7 +45,7 @@ CASES = [
     ("handkerchief", 0.0, 1.0, (0, 0, 0, 0), (math.sin(1.0), math.cos(-1.0))),
     ("disc", 0.0, 1.0, (0, 0, 0, 0), (0.0, 0.0)),
     ("power", 0.0, 2.0, (0, 0, 0, 0), (1.0, 0.0)),  # theta = 0: r^0 * (cos 0, sin 0)
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "x", "y", "params", "expected"), CASES)
@@ -60,7 +60,7 @@ def test_thirty_variations_are_known_and_default_seven():
     assert len(nonlinear) == 30
     assert set(DEFAULT_NONLINEAR) == {
         "horseshoe", "bent", "fisheye", "popcorn", "cosine", "eyefish", "cylinder"
-    }  # fmt: skip
+    }
     with pytest.raises(ValueError, match="unknown variation 'nope'"):
         variation_id("nope")
 
@@ -116,7 +116,7 @@ def test_portable_exp_overflows_underflows_and_keeps_nan():
 @settings(max_examples=1000, deadline=None)
 @given(x=st.floats() | st.sampled_from([5e-324, -5e-324, 2.2250738585072014e-308,
                                         2.225073858507201e-308, 1.7976931348623157e308]))
-def test_portable_frexp_is_math_frexp_bit_for_bit(x):  # fmt: skip
+def test_portable_frexp_is_math_frexp_bit_for_bit(x):
     from fractalvid.gen.variations import portable_frexp
 
     m, e = portable_frexp(x)
@@ -169,7 +169,7 @@ uniform = st.floats(0.0, 1.0, exclude_max=True)
 @settings(max_examples=150, deadline=None)
 @given(name=st.sampled_from(sorted(VARIATIONS)),
        points=st.lists(st.tuples(*[coordinate] * 6, uniform, uniform), min_size=1, max_size=40))
-def test_a_block_of_points_varies_bit_for_bit_as_each_point_alone(name, points):  # fmt: skip
+def test_a_block_of_points_varies_bit_for_bit_as_each_point_alone(name, points):
     vid = variation_id(name)
     columns = [np.array(column, np.float64) for column in zip(*points, strict=True)]
     xs, ys = columns[0].copy(), columns[1].copy()
@@ -182,7 +182,7 @@ def test_a_block_of_points_varies_bit_for_bit_as_each_point_alone(name, points):
     np.testing.assert_array_equal(np.isnan(block), np.isnan(alone), err_msg=name)
     numbers = ~np.isnan(alone)
     np.testing.assert_array_equal(block[numbers].view(np.uint64), alone[numbers].view(np.uint64),
-                                  err_msg=name)  # fmt: skip
+                                  err_msg=name)
 
 
 @pytest.mark.parametrize("name", [k for k in VARIATIONS if k != "linear"])
@@ -191,5 +191,5 @@ def test_every_variation_has_its_loop_and_is_not_the_identity(name):
     pass silently as linear."""
     points = [(0.3, 0.4), (-0.7, -0.2), (0.05, -0.6)]
     moved = [apply_variation(variation_id(name), x, y, 0.2, 0.7, 0.4, -0.5, 0.25, 0.75) != (x, y)
-             for x, y in points]  # fmt: skip
+             for x, y in points]
     assert any(moved), name

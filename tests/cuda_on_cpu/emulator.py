@@ -35,7 +35,7 @@ CHAOS_FRAMES = (
     ("vids", np.int64), ("views", np.float64), ("seeds", np.uint64), ("nmax", ctypes.c_int),
     ("chains", ctypes.c_int), ("iters", ctypes.c_int), ("burn", ctypes.c_int),
     ("hist_mode", ctypes.c_int), ("hist", np.int32), ("escapes", np.uint64),
-)  # fmt: skip
+)
 
 
 # Builds under a sanitizer (the environment variable SANITIZE_VARIABLE names it): the process
@@ -63,12 +63,12 @@ def sanitizer_runtime(sanitizer: str) -> str | None:
         return None
     name = RUNTIMES[sanitizer]
     found = subprocess.run(["g++", f"-print-file-name={name}"], capture_output=True,
-                           text=True).stdout.strip()  # fmt: skip
+                           text=True).stdout.strip()
     if not (os.path.isabs(found) and os.path.exists(found)):
         return None
     env = {**os.environ, "LD_PRELOAD": found, "ASAN_OPTIONS": "detect_leaks=0"}
     probe = subprocess.run([sys.executable, "-c", "import numpy"], env=env, capture_output=True,
-                           timeout=120)  # fmt: skip
+                           timeout=120)
     return found if probe.returncode == 0 else None
 
 
@@ -76,7 +76,7 @@ def build(source: str, workdir: Path, sanitizer: str | None = None) -> ctypes.CD
     """Compile CUDA ``source`` (the text of chaos.cu) for the CPU, under ``sanitizer`` if
     given; cached by source and flags."""
     flags = ["-O2"] if sanitizer is None else ["-O1", "-g", "-fno-omit-frame-pointer",
-                                               *SANITIZE_FLAGS[sanitizer]]  # fmt: skip
+                                               *SANITIZE_FLAGS[sanitizer]]
     digest = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:16]
     lib = workdir / f"chaos_cpu_{digest}.so"
     if not lib.exists():
@@ -87,7 +87,7 @@ def build(source: str, workdir: Path, sanitizer: str | None = None) -> ctypes.CD
              f"-I{workdir}", f"-I{HERE}", "-x", "c++", str(HERE / "chaos_launch.cpp"),
              "-o", str(lib)],
             check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        )
     cdll = ctypes.CDLL(str(lib))
     argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint]
     for _, kind in CHAOS_FRAMES:
@@ -106,7 +106,7 @@ class RawKernel:
     # Built kernels go to a folder removed when Python exits, or to WORKDIR_VARIABLE's folder
     # (a process that may not exit cleanly, such as a sanitized one, gets its caller's).
     _workdir = None if os.environ.get(WORKDIR_VARIABLE) else tempfile.TemporaryDirectory(
-        prefix="cuda_on_cpu_")  # fmt: skip
+        prefix="cuda_on_cpu_")
     workdir = Path(os.environ.get(WORKDIR_VARIABLE) or _workdir.name)
     launches: list[dict] = []  # what each launch asked for, for tests to inspect
     keep_arguments = False  # True: launches also keep a copy of the arguments, as passed
@@ -127,7 +127,7 @@ class RawKernel:
         allowed = max(DEFAULT_SHARED, self.max_dynamic_shared_size_bytes)
         if shared_mem > min(allowed, MAX_SHARED):
             raise ValueError(f"too many resources requested: {shared_mem} bytes of shared "
-                             f"memory, allowed {allowed}")  # fmt: skip
+                             f"memory, allowed {allowed}")
         if len(args) != len(CHAOS_FRAMES):
             raise TypeError(f"chaos_frames takes {len(CHAOS_FRAMES)} arguments, got {len(args)}")
         for (name, kind), value in zip(CHAOS_FRAMES, args):
@@ -138,18 +138,18 @@ class RawKernel:
         needs = (0, 4 * npix, 4 * ((npix + 1) // 2))[int(args[11])]  # chaos.cu's hist_mode
         if shared_mem < needs:
             raise ValueError(f"hist_mode {int(args[11])} needs {needs} bytes of shared memory "
-                             f"for {npix} pixels, got {shared_mem}")  # fmt: skip
+                             f"for {npix} pixels, got {shared_mem}")
         if hist.shape != (gx, npix):
             raise ValueError(f"hist {hist.shape}, expected {(gx, npix)}")
         self.launches.append({"grid": gx, "block": bx, "shared_mem": shared_mem,
-                              "hist_mode": int(args[11])})  # fmt: skip
+                              "hist_mode": int(args[11])})
         if self.keep_arguments:
             self.launches[-1]["arguments"] = {name: np.array(value) for (name, _), value
-                                              in zip(CHAOS_FRAMES, args)}  # fmt: skip
+                                              in zip(CHAOS_FRAMES, args)}
         values = [int(v) if kind is ctypes.c_int else v for (_, kind), v in zip(CHAOS_FRAMES, args)]
         if self.lib.launch_chaos_frames(gx, bx, shared_mem, *values):
             raise RuntimeError(f"chaos_frames wrote shared memory past the {shared_mem} bytes "
-                               "the launch gave it")  # fmt: skip
+                               "the launch gave it")
 
 
 class DeviceArray(np.ndarray):
