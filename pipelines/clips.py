@@ -97,6 +97,22 @@ def class_for(cfg: Config, class_id: int) -> Drawn:
     return draw_class(cfg, "class", class_id)
 
 
+def class_row(cfg: Config, class_id: int) -> dict[str, Any]:
+    """A labeled class as its classes.parquet row: id, screening outcome, variation, map count,
+    frames, motion curves and endpoint parameters (flattened: theta, phi [2, N]; singular
+    values, shift [2, N, 2]; flips [N, 4])."""
+    drawn = class_for(cfg, class_id)
+    c = drawn.cls
+    return {
+        "class_id": class_id, "attempt": drawn.attempt, "defect": drawn.defect,
+        "variation": NAMES[c.variation], "n_maps": c.n_maps, "frames": c.frames,
+        "motion_curves": ",".join(c.motion), "constant_shift": c.constant_shift,
+        "theta": c.theta.ravel().tolist(), "phi": c.phi.ravel().tolist(),
+        "singular_values": c.sv.ravel().tolist(), "shift": c.shift.ravel().tolist(),
+        "flips": c.flips.ravel().tolist(),
+    }
+
+
 def draw_instances(cfg: Config, specs: list[ClipSpec], renderer: Renderer | None = None
                    ) -> list[Drawn]:
     """The clips' IFS, screened together on ``renderer``: a labeled clip's class perturbed per

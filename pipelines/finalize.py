@@ -10,9 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fractalvid import __version__
-from fractalvid.gen.variations import NAMES
 from fractalvid.pipelines.card import dataset_card
-from fractalvid.pipelines.clips import class_for
+from fractalvid.pipelines.clips import class_row
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.outdir import (
     DATASET_FILE,
@@ -23,6 +22,7 @@ from fractalvid.pipelines.outdir import (
 )
 from fractalvid.pipelines.plan import SPLITS, plan_shards
 from fractalvid.pipelines.progress import missing_shards, read_stats, shard_paths
+from fractalvid.pipelines.shard import CLASSES_META
 from fractalvid.shards.atomic import write_atomic
 from fractalvid.shards.metadata import CLIP_SCHEMA, write_parquet
 from fractalvid.shards.png import encode_png
@@ -35,36 +35,32 @@ class IncompleteError(RuntimeError):
     """Finalize was asked for before every shard was done."""
 
 
-def classes_table(cfg: Config) -> pa.Table:
-    """One row per class: id, variation, map count, frames, motion curves, endpoint parameters."""
-    rows = []
-    for cid in range(cfg.classes if cfg.labels else 0):
-        drawn = class_for(cfg, cid)
-        c = drawn.cls
-        rows.append({
-            "class_id": cid,
-            "attempt": drawn.attempt,
-            "defect": drawn.defect,
-            "variation": NAMES[c.variation],
-            "n_maps": c.n_maps,
-            "frames": c.frames,
-            "motion_curves": ",".join(c.motion),
-            "constant_shift": c.constant_shift,
-            "theta": c.theta.ravel().tolist(),  # [2, N]: start, end
-            "phi": c.phi.ravel().tolist(),  # [2, N]
-            "singular_values": c.sv.ravel().tolist(),  # [2, N, 2]
-            "shift": c.shift.ravel().tolist(),  # [2, N, 2]
-            "flips": c.flips.ravel().tolist(),  # [N, 4]
-        })
-    schema = pa.schema([
-        ("class_id", pa.int32()), ("attempt", pa.int16()), ("defect", pa.string()),
-        ("variation", pa.string()), ("n_maps", pa.int8()),
-        ("frames", pa.int16()), ("motion_curves", pa.string()), ("constant_shift", pa.bool_()),
-        ("theta", pa.list_(pa.float64())), ("phi", pa.list_(pa.float64())),
-        ("singular_values", pa.list_(pa.float64())), ("shift", pa.list_(pa.float64())),
-        ("flips", pa.list_(pa.float64())),
-    ])
-    return pa.Table.from_pylist(rows, schema=schema)
+CLASS_SCHEMA = pa.schema([
+    ("class_id", pa.int32()), ("attempt", pa.int16()), ("defect", pa.string()),
+    ("variation", pa.string()), ("n_maps", pa.int8()),
+    ("frames", pa.int16()), ("motion_curves", pa.string()), ("constant_shift", pa.bool_()),
+    ("theta", pa.list_(pa.float64())), ("phi", pa.list_(pa.float64())),
+    ("singular_values", pa.list_(pa.float64())), ("shift", pa.list_(pa.float64())),
+    ("flips", pa.list_(pa.float64())),
+])
+
+
+def classes_table(cfg: Config, recorded: dict[int, dict] | None = None) -> pa.Table:
+    """One row per class (clips.class_row), from the rows the shards recorded; a class no
+    shard recorded (shards of an older version) is drawn again."""
+    recorded = recorded or {}
+    rows = [recorded.get(cid) or class_row(cfg, cid)
+            for cid in range(cfg.classes if cfg.labels else 0)]
+    return pa.Table.from_pylist(rows, schema=CLASS_SCHEMA)
+
+
+def _recorded_classes(tables: list[pa.Table]) -> dict[int, dict]:
+    rows = {}
+    for table in tables:
+        meta = (table.schema.metadata or {}).get(CLASSES_META.encode())
+        for row in json.loads(meta) if meta else []:
+            rows[row["class_id"]] = row
+    return rows
 
 
 def _as_clip_schema(table: pa.Table) -> pa.Table:
@@ -82,9 +78,10 @@ def _json(path: Path, obj: object) -> None:
 def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     """Write the data-set level files once every shard is done; returns dataset.json's content.
 
-    dataset.json goes last, recording (``written``) the sha256 of the card and the preview; a
-    README.md or preview.png that is not what fractalvid last wrote is left as it is.
-    Raises IncompleteError naming the missing shards otherwise.
+    From the shards' records alone: clips.parquet, classes.parquet, the wids indices, the card
+    and the preview, then dataset.json last, recording (``written``) the sha256 of the card and
+    the preview; a README.md or preview.png that is not what fractalvid last wrote is left as
+    it is. Raises IncompleteError naming the missing shards otherwise.
     """
     out = Path(out)
     shards = plan_shards(cfg)
@@ -95,41 +92,47 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
             f"{len(missing)} of {len(shards)} shards are not done: {', '.join(missing[:5])}{more};"
             " run `fractalvid generate` again to finish them"
         )
-    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
-    tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
-    clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
-        else CLIP_SCHEMA.empty_table()
-    write_parquet(clips, out / "clips.parquet", meta)
-    write_parquet(classes_table(cfg), out / "classes.parquet", meta)
-
-    entries = []
-    for s in shards:
-        st = read_stats(out, s)
-        entries.append({
-            "name": s.name, "split": s.split, "url": f"{s.name}.tar", "nsamples": st["count"],
-            "bytes": st["tar_bytes"], "sha256": st["tar_sha256"],
-            "parquet_sha256": st["parquet_sha256"],
-        })
+    clips = _write_tables(cfg, out, shards)
+    entries = [_entry(s, read_stats(out, s)) for s in shards]
     for split in SPLITS:
         shardlist = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
                      if e["split"] == split]
         index = {"__kind__": WIDS_KIND, "wids_version": 1, "name": split, "shardlist": shardlist}
         _json(out / f"index.{split}.json", index)
-
-    coverage = clips.column("coverage").to_numpy()
-    motion = clips.column("motion").to_numpy()
-    splits = {
-        split: {
-            "clips": sum(e["nsamples"] for e in entries if e["split"] == split),
-            "shards": sum(1 for e in entries if e["split"] == split),
-        }
-        for split in SPLITS
-    }
-    before = written_record(out)
+    dataset = _dataset_record(cfg, entries, clips)
     guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
     if preview and clips.num_rows:
         guarded["preview.png"] = lambda: encode_png(preview_grid(out))
-    dataset = {
+    dataset["written"] = _write_guarded(out, guarded)
+    _json(out / DATASET_FILE, dataset)
+    return dataset
+
+
+def _write_tables(cfg: Config, out: Path, shards: list) -> pa.Table:
+    """clips.parquet and classes.parquet from the shards' Parquet; returns the clips table."""
+    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
+    clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
+        else CLIP_SCHEMA.empty_table()
+    write_parquet(clips, out / "clips.parquet", meta)
+    write_parquet(classes_table(cfg, _recorded_classes(tables)), out / "classes.parquet", meta)
+    return clips
+
+
+def _entry(shard, stats: dict) -> dict:
+    """dataset.json's entry of a shard, from its done marker."""
+    return {"name": shard.name, "split": shard.split, "url": f"{shard.name}.tar",
+            "nsamples": stats["count"], "bytes": stats["tar_bytes"],
+            "sha256": stats["tar_sha256"], "parquet_sha256": stats["parquet_sha256"]}
+
+
+def _dataset_record(cfg: Config, entries: list[dict], clips: pa.Table) -> dict:
+    coverage = clips.column("coverage").to_numpy()
+    motion = clips.column("motion").to_numpy()
+    splits = {split: {"clips": sum(e["nsamples"] for e in entries if e["split"] == split),
+                      "shards": sum(1 for e in entries if e["split"] == split)}
+              for split in SPLITS}
+    return {
         "format": DATASET_FORMAT,
         "fractalvid_version": __version__,
         "fingerprint": cfg.fingerprint(),
@@ -143,7 +146,12 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
             "motion_p50": float(np.median(motion)) if motion.size else None,
         },
     }
-    written = {}
+
+
+def _write_guarded(out: Path, guarded: dict) -> dict[str, str]:
+    """Write each of ``guarded`` ({name: make bytes}) that is fractalvid's to replace; returns
+    {name: sha256} of those now as fractalvid wrote them."""
+    before, written = written_record(out), {}
     for name, make in guarded.items():
         data = make()
         if ours_to_replace(out / name, before):
@@ -151,9 +159,7 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
             written[name] = sha256_bytes(data)
         elif (out / name).read_bytes() == data:  # already what it would write: ours to record
             written[name] = sha256_bytes(data)
-    dataset["written"] = written
-    _json(out / DATASET_FILE, dataset)
-    return dataset
+    return written
 
 
 def update_preview(out: Path, rows: int = 10, cols: int = 6) -> Path | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import donor_blocks
+from fractalvid.pipelines.clips import class_row, donor_blocks
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.pipelines.produce import make_clips, render_batch
@@ -28,6 +28,7 @@ from fractalvid.shards.metadata import clips_table, write_parquet
 from fractalvid.shards.tarwriter import TarShardWriter
 
 DEFAULT_BATCH = 8  # clips per render call
+CLASSES_META = "fractalvid.classes"  # per-shard Parquet metadata: the shard's classes' rows
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ def run_shard(
     stats_path.unlink(missing_ok=True)  # a stale marker must not outlive the files it vouches for
 
     records = _write_tar(cfg, shard, tar_path, renderer, batch, tmpdir, encoders)
-    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    classes = sorted({r["class_id"] for r in records if r["class_id"] is not None})
+    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True),
+            # the classes' parameters, so finalize need not draw (and screen) them again
+            CLASSES_META: json.dumps([class_row(cfg, c) for c in classes])}
     write_parquet(clips_table(records), parquet_path, meta)
     stats = {
         "shard": shard.name,

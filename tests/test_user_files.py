@@ -326,3 +326,24 @@ def test_slurm_paths_with_spaces_are_quoted(cli, tmp_path):
     script = (out / "slurm" / "generate.sbatch").read_text()
     assert f'#SBATCH --output="{out}/slurm/logs/generate_%A_%a.out"' in script
     assert f"jid=$(sbatch --parsable '{out}/slurm/generate.sbatch')" in result.output
+
+
+def test_finalize_reads_the_classes_from_the_shards_and_draws_nothing(cli, made, tmp_path,
+                                                                       monkeypatch):
+    import pyarrow.parquet as pq
+
+    import fractalvid.pipelines.clips as clips
+    from fractalvid.pipelines.finalize import classes_table
+    from fractalvid.pipelines.outdir import config_of
+
+    out = copy_of(made, tmp_path)
+    (out / "classes.parquet").unlink()
+    drawn = classes_table(config_of(out))  # drawn and screened again, as finalize once did
+
+    def no_drawing(*args):
+        raise AssertionError("finalize drew a class again")
+
+    monkeypatch.setattr(clips, "class_for", no_drawing)
+    assert cli("finalize", out).exit_code == 0
+    assert pq.read_table(out / "classes.parquet").equals(drawn)
+    assert digests(out) == digests(made)
