@@ -296,10 +296,11 @@ def _copy(src, dst):
         dst[i] = src[i]
 
 
-def compiled_before() -> bool:
-    """Whether numba's disk cache already holds the chaos kernel. A first run compiles the CPU
-    kernels, about 15 s on one core, before its first clip; later runs load them in a moment."""
+def compiled_before() -> bool | None:
+    """Whether numba's disk cache already holds the chaos kernel (None: this numba keeps it
+    where this cannot look). A first run compiles the CPU kernels before its first clip;
+    later runs load them in a moment."""
     try:
         return Path(chaos_histograms._cache._cache_file._index_path).exists()
-    except AttributeError:  # another numba's internals: assume cached and say nothing
-        return True
+    except AttributeError:  # another numba's internals
+        return None

@@ -101,7 +101,7 @@ def run_shards(
     total = sum(s.count for s in shards)
     bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True,
                desc=f"{out.name}")
-    if renderer == "cpu" and shards and not compiled_before():
+    if renderer == "cpu" and shards and compiled_before() is False:
         note = "first run: compiling the CPU kernels (about 15 s; cached for later runs)"
         bar.set_postfix_str(note)
         log.info(note)

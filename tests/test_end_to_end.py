@@ -297,4 +297,15 @@ def test_the_kernel_cache_is_found_once_the_kernels_have_run():
     coefs = np.tile(np.array([[0.5, 0, 0, 0, 0.5, 0], [0.5, 0, 0.5, 0, 0.5, 0]]), (2, 1, 1))
     CpuRenderer().render([RenderJob(coefs, 0, 1)], build_config("tiny").render_settings)
     assert Path(chaos_histograms._cache._cache_file._index_path).exists()
-    assert compiled_before()
+    assert compiled_before() is True
+
+
+def test_a_machine_that_never_compiled_the_kernels_is_told_so(tmp_path):
+    """In a fresh numba cache the kernel is not compiled yet: the first run says it compiles."""
+    import subprocess
+    import sys
+
+    code = "from fractalvid.gen.chaos import compiled_before; print(compiled_before())"
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "False", out.stderr
