@@ -248,53 +248,10 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
-    from fractalvid.pipelines.plan import disk_estimate, estimates, plan_shards, task_range
-    from fractalvid.pipelines.sizing import cpu_worker_bytes
+    from fractalvid.pipelines.plan import format_report, plan_report
 
-    cfg = _config(preset, config_file, sets)
-    shards = plan_shards(cfg)
-    per_task = [task_range(t, tasks, len(shards)) for t in range(tasks)]
-    clips = cfg.train_clips + cfg.val_clips
-    frames = clips * (cfg.frames_min + cfg.frames_max) / 2
-    est_bytes, core_s = estimates(cfg)
-    info = {
-        "fingerprint": cfg.fingerprint(),
-        "classes": cfg.classes if cfg.labels else None,
-        "clips": {"train": cfg.train_clips, "val": cfg.val_clips},
-        "frames": int(frames),
-        "shards": {"train": sum(s.split == "train" for s in shards),
-                   "val": sum(s.split == "val" for s in shards)},
-        "tasks": [{"task": t, "shards": f"{r.start}:{r.stop}",
-                   "clips": sum(shards[i].count for i in r)} for t, r in enumerate(per_task)],
-        "estimated_bytes": int(est_bytes),
-        "estimated_bytes_by_codec": {c: int(disk_estimate(cfg, c)) for c in ("h264", "raw")},
-        "estimated_core_hours": round(core_s / 3600, 3),
-        "estimated_worker_bytes": cpu_worker_bytes(cfg),
-        "points_per_frame": cfg.render_settings.points_per_frame,
-        "config": cfg.to_dict(),
-    }
-    if as_json:
-        click.echo(json.dumps(info, indent=1))
-        return
-    click.echo(f"fingerprint  {info['fingerprint']}")
-    click.echo(f"classes      {info['classes'] if cfg.labels else 'unlabeled (one IFS per clip)'}")
-    click.echo(f"clips        train {cfg.train_clips}, val {cfg.val_clips} "
-               f"({info['frames']} frames at {cfg.resolution}x{cfg.resolution})")
-    click.echo(f"shards       train {info['shards']['train']}, val {info['shards']['val']} "
-               f"({cfg.shard_size} clips each)")
-    click.echo(f"points       {info['points_per_frame']:,} per frame")
-    other = "raw" if cfg.codec != "raw" else "h264"
-    click.echo(f"disk         about {est_bytes / 1e9:.2f} GB as {cfg.codec} (about "
-               f"{disk_estimate(cfg, other) / 1e9:.2f} GB with codec={other})")
-    click.echo(f"memory       about {cpu_worker_bytes(cfg) / 1e9:.2f} GB a CPU worker (peak RSS)")
-    click.echo(f"time         about {core_s / 3600:.2f} core-hours on the CPU backend "
-               f"({core_s / 3600 / 16:.2f} h on 16 cores)")
-    per_clip = core_s / max(clips, 1)
-    for t in info["tasks"][:20]:
-        click.echo(f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips, about "
-                   f"{t['clips'] * per_clip / 3600:.2f} core-hours")
-    if tasks > 20:
-        click.echo(f"... {tasks - 20} more tasks")
+    report = plan_report(_config(preset, config_file, sets), tasks)
+    click.echo(json.dumps(report, indent=1) if as_json else "\n".join(format_report(report)))
 
 
 @main.command()

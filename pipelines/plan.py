@@ -108,6 +108,63 @@ def estimates(cfg: Config) -> tuple[float, float]:
     return disk_estimate(cfg), points / 120e6 + encode + compose
 
 
+def plan_report(cfg: Config, tasks: int = 1) -> dict:
+    """What ``cfg`` would make, split over ``tasks`` array tasks: counts, shards per task,
+    and the disk, time and memory estimates (``fractalvid plan``; JSON-ready)."""
+    from fractalvid.pipelines.sizing import cpu_worker_bytes
+
+    shards = plan_shards(cfg)
+    clips = cfg.train_clips + cfg.val_clips
+    est_bytes, core_s = estimates(cfg)
+    per_clip = core_s / max(clips, 1)
+    ranges = [task_range(t, tasks, len(shards)) for t in range(tasks)]
+    return {
+        "fingerprint": cfg.fingerprint(),
+        "classes": cfg.classes if cfg.labels else None,
+        "clips": {"train": cfg.train_clips, "val": cfg.val_clips},
+        "frames": int(clips * (cfg.frames_min + cfg.frames_max) / 2),
+        "resolution": cfg.resolution,
+        "shard_size": cfg.shard_size,
+        "shards": {split: sum(s.split == split for s in shards) for split in SPLITS},
+        "tasks": [{"task": t, "shards": f"{r.start}:{r.stop}",
+                   "clips": sum(shards[i].count for i in r),
+                   "core_hours": round(sum(shards[i].count for i in r) * per_clip / 3600, 3)}
+                  for t, r in enumerate(ranges)],
+        "codec": cfg.codec,
+        "estimated_bytes": int(est_bytes),
+        "estimated_bytes_by_codec": {c: int(disk_estimate(cfg, c)) for c in ("h264", "raw")},
+        "estimated_core_hours": round(core_s / 3600, 3),
+        "estimated_worker_bytes": cpu_worker_bytes(cfg),
+        "points_per_frame": cfg.render_settings.points_per_frame,
+        "config": cfg.to_dict(),
+    }
+
+
+def format_report(r: dict, show_tasks: int = 20) -> list[str]:
+    """``plan_report`` as the lines ``fractalvid plan`` prints."""
+    other = "raw" if r["codec"] != "raw" else "h264"
+    hours = r["estimated_core_hours"]
+    lines = [
+        f"fingerprint  {r['fingerprint']}",
+        f"classes      {r['classes'] or 'unlabeled (one IFS per clip)'}",
+        f"clips        train {r['clips']['train']}, val {r['clips']['val']} ({r['frames']} "
+        f"frames at {r['resolution']}x{r['resolution']})",
+        f"shards       train {r['shards']['train']}, val {r['shards']['val']} "
+        f"({r['shard_size']} clips each)",
+        f"points       {r['points_per_frame']:,} per frame",
+        f"disk         about {r['estimated_bytes'] / 1e9:.2f} GB as {r['codec']} (about "
+        f"{r['estimated_bytes_by_codec'][other] / 1e9:.2f} GB with codec={other})",
+        f"memory       about {r['estimated_worker_bytes'] / 1e9:.2f} GB a CPU worker (peak RSS)",
+        f"time         about {hours:.2f} core-hours on the CPU backend ({hours / 16:.2f} h on "
+        "16 cores)",
+    ]
+    lines += [f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips, about "
+              f"{t['core_hours']:.2f} core-hours" for t in r["tasks"][:show_tasks]]
+    if len(r["tasks"]) > show_tasks:
+        lines.append(f"... {len(r['tasks']) - show_tasks} more tasks")
+    return lines
+
+
 def parse_range(text: str, total: int) -> range:
     """``A:B`` (half-open, either side optional) or ``A`` -> a range of shard indices."""
     try:
