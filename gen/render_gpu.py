@@ -78,12 +78,8 @@ def device_shared_limit() -> int:
 def choose_histogram(npix: int, histogram: str = "auto", limit: int | None = None) -> str:
     """Where the kernel counts: ``histogram`` itself if it fits in ``limit`` bytes of shared
     memory (None: the current device's, device_shared_limit, asked only for a shared-memory
-    mode). "auto" is global atomics at every size (bench_gpu.py,
-    paper mix, exact). At the paper's 256 px they are the fastest on an H100 and an H200:
-    3.37e10 and 4.43e10 points/s, against 2.69e10 for 16-bit counters in shared memory, which
-    let one block run per SM. At 128 px, 16-bit counters won on the H100 (1.14e11 against
-    9.6e10) and lost on the H200 (1.13e11 against 1.21e11); int counters were the slowest on
-    both (8.1e10). The chaos game outruns encoding 8 to 10 times, so one default serves."""
+    mode). "auto" is global atomics at every size: the fastest at the paper's 256 px on an
+    H100 and an H200, and close to the best at 128 px (figures in docs/gpu.md)."""
     if histogram == "auto":
         return "global"
     if histogram not in HISTOGRAMS:

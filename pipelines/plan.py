@@ -91,14 +91,9 @@ def disk_estimate(cfg: Config, codec: str | None = None) -> float:
 
 
 def estimates(cfg: Config) -> tuple[float, float]:
-    """(disk bytes, CPU core-seconds) of the whole data set, from `make bench` figures on the
-    project's 2-core x86_64 machine: CLIP_OVERHEAD a clip, plus 0.044 bytes per pixel-frame of
-    H.264 at CRF 23 for plain renders and 0.026 composed, rounded up to 0.05 and 0.04 (colour
-    adds about half); about 120 M chaos-game points/s per core (half the classes linear), about
-    550 frames/s of encoding per core (groups of 8 clips per ffmpeg), and about 37 ms of compose
-    per 256 px clip of 19 frames. Measured sizes of 40-clip sets at 32, 64 and 128 px (compose
-    on and off) fall from 4% under to 20% over these (at 256 px, `make bench` measured 32-50 kB
-    a composed clip, against 58 kB here): an estimate that errs high, as a disk check should."""
+    """(disk bytes, CPU core-seconds) of the whole data set: ``disk_estimate``, and the time of
+    the chaos game, encoding and compose at rates that `make bench` measured, rounded so the
+    estimate errs high, as a disk check should."""
     clips = cfg.train_clips + cfg.val_clips
     frames = clips * (cfg.frames_min + cfg.frames_max) / 2
     pixels = frames * cfg.resolution**2

@@ -31,16 +31,15 @@ def gpu_worker_bytes(cfg: Config, batch: int) -> int:
     batch's frames 4 bytes of counts, 1 for the box filter's chunks and the tone map, and the
     rendered frames (1 byte) of this batch and of the previous one, whose clips are still being
     composed while this one renders (composed clips, colour ones too, go to the host one at a
-    time). Measured on the array-module path: 830 MiB at the peak of rendering 128 paper
-    clips (5.4 bytes a pixel), against 7 estimated here."""
+    time). The 7 bytes a pixel err high of what a device run measured (docs/gpu.md)."""
     pixels = batch * cfg.frames_max * cfg.resolution**2
     return GPU_WORKER_BASE + pixels * 7
 
 
 def cpu_worker_bytes(cfg: Config, batch: int | None = None) -> int:
     """Peak RSS of one CPU worker (an estimate): a base, plus 4 bytes a pixel of a batch's
-    frames (its rendered frames, the counts of a pass, the compose stage's copies). Measured
-    with a batch of 8 clips: 0.29 GB at 256 px, 0.41 at 512, 0.90 at 1024, 2.9 at 2048."""
+    frames (its rendered frames, the counts of a pass, the compose stage's copies), fitted to
+    peak RSS measured at 256 to 2048 px."""
     clips = -(-(batch or DEFAULT_BATCH) // 8) * 8  # whole blocks of background donors
     return CPU_WORKER_BASE + 4 * clips * cfg.frames_max * cfg.resolution**2
 
@@ -96,9 +95,9 @@ def default_workers(renderer: str, cfg: Config | None = None, batch: int | None 
     """Worker processes when --workers is not given: one per core on the CPU, or as many as
     90% of the free host memory holds (cpu_worker_bytes), if fewer. On the GPU,
     processes share the device and each drives cores/workers ffmpeg encoders: one per core, up
-    to GPU_WORKERS (end to end on an H200 with 16 cores, 2/4/8/16 workers made 1,562 / 2,513 /
-    2,877 / 3,158 frames/s, bound by encoding; 16 made 3,087 on an H100); given ``cfg``, no
-    more than 90% of the device's memory holds (gpu_worker_bytes), and at least one."""
+    to GPU_WORKERS (the most frames/s end to end on an H100 and an H200: docs/gpu.md); given
+    ``cfg``, no more than 90% of the device's memory holds (gpu_worker_bytes), and at least
+    one."""
     if renderer != "gpu":
         memory = host_memory() if cfg is not None else 0
         if memory:  # large frames: fewer workers than cores rather than running out
