@@ -24,6 +24,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from fractalvid.gen.keys import Key, probability, scales, settings_class, span
 from fractalvid.gen.variations import fast_pow
 from fractalvid.gen.warp import about, homography, rotate, scale, translate, warp_frames
 
@@ -31,42 +32,56 @@ SHAKE_REFERENCE_PX = 112  # the table's shake amplitudes are in pixels at this f
 SHAKE_NOISE = 0.1  # std of the per-frame noise, relative to the sum of sines' unit weight
 
 
-@dataclass(frozen=True)
-class ComposeSettings:
-    """Probabilities (``*_p``) and ranges ``(low, high)`` of the compose operations.
-
-    Speeds are in units of (frame size / T) pixels per frame, durations in fractions of the
-    clip, zoom rates in units of 1 / T per frame; see ``FIELD_HELP`` in the config.
-    """
-
-    bg_p: float
-    bg_dynamic_p: float
-    bg_crop_scale: tuple[float, float]
-    bg_pan_p: float
-    blend_max_p: float
-    blend_alpha: tuple[float, float]
-    blend_gamma: tuple[float, float]
-    object_scale: tuple[float, float]
-    clone_p: float
-    clone_scale: tuple[float, float]
-    clone_rotation: float
-    clone_time_offset: float
-    shift_p: float
-    shift_speed: tuple[float, float]
-    shift_duration: tuple[float, float]
-    pan_p: float
-    pan_speed: tuple[float, float]
-    pan_duration: tuple[float, float]
-    zoom_p: float
-    zoom_rate: tuple[float, float]
-    zoom_duration: tuple[float, float]
-    shake_p: float
-    shake_amplitude: tuple[float, float]
-    shake_sines: tuple[int, int]
-    shake_freq: tuple[float, float]
-    perspective_p: float
-    perspective_distortion: float
-    perspective_zoom: float
+_G = "compose"
+# The compose stage's config keys (ALGORITHM section 5; the defaults are the paper's table).
+COMPOSE_KEYS = [
+    probability("bg_p", 1.0, "probability of a background made from other clips of the shard",
+                _G),
+    probability("bg_dynamic_p", 0.2, "share of backgrounds that are a moving segment of "
+                "another clip", _G),
+    scales("bg_crop_scale", (0.6, 1.0), "area range of a static background's random resized "
+           "crop", _G),
+    probability("bg_pan_p", 0.5, "probability that a static background pans", _G),
+    probability("blend_max_p", 0.05, "share of blends that take the pixel-wise max instead of "
+                "the power blend", _G),
+    span("blend_alpha", (0.25, 0.55), "range of a in ((1-a) fg^0.75 + a bg^0.75)^g", _G),
+    span("blend_gamma", (0.6, 1.0), "range of g in the blend", _G),
+    scales("object_scale", (0.3, 1.0), "range of the fractal's scale on each axis", _G),
+    probability("clone_p", 0.15, "probability of a second copy of the fractal", _G),
+    scales("clone_scale", (0.2, 0.7), "range of both copies' scale when cloned", _G),
+    Key("clone_rotation", 60.0, "largest rotation of the copy, degrees", _G,
+        lambda v: 0 <= v <= 180, "in 0..180"),
+    Key("clone_time_offset", 0.25, "largest time offset of the copy, as a fraction of the "
+        "clip", _G, lambda v: 0 <= v <= 1, "in [0, 1]"),
+    probability("shift_p", 0.3, "probability of object shift", _G),
+    span("shift_speed", (0.2, 1.0), "object-shift speed range, in (frame size / T) pixels per "
+         "frame", _G),
+    span("shift_duration", (0.1, 1.0), "object-shift duration range, as a fraction of the "
+         "clip", _G),
+    probability("pan_p", 0.3, "probability of camera pan", _G),
+    span("pan_speed", (0.2, 1.0), "camera-pan speed range, in (frame size / T) pixels per "
+         "frame", _G),
+    span("pan_duration", (0.1, 1.0), "camera-pan duration range, as a fraction of the clip",
+         _G),
+    probability("zoom_p", 0.3, "probability of camera zoom (in or out)", _G),
+    span("zoom_rate", (0.3, 1.0), "zoom-rate range, in 1/T per frame", _G),
+    span("zoom_duration", (0.1, 1.0), "zoom duration range, as a fraction of the clip", _G),
+    probability("shake_p", 0.3, "probability of camera shake", _G),
+    span("shake_amplitude", (2.0, 4.0), "shake amplitude range, pixels at 112 px (scaled with "
+         "resolution)", _G),
+    Key("shake_sines", (2, 5), "range of the number of sines summed per axis", _G,
+        lambda v: len(v) == 2 and 1 <= v[0] <= v[1], "LOW,HIGH with 1 <= LOW <= HIGH"),
+    span("shake_freq", (0.1, 1.2), "range of the sines' frequencies, radians per frame", _G),
+    probability("perspective_p", 0.8, "probability of a perspective warp", _G),
+    Key("perspective_distortion", 0.7, "largest corner move, as a fraction of half the side",
+        _G, lambda v: 0 <= v < 1, "in [0, 1)"),
+    Key("perspective_zoom", 1.4, "zoom (centre crop) after the perspective warp", _G,
+        lambda v: 0 < v <= 4, "in (0, 4]"),
+]
+# Probabilities (``*_p``) and ranges ``(low, high)`` of the compose operations, one field per
+# key above: speeds in (frame size / T) pixels per frame, durations in fractions of the clip,
+# zoom rates in 1 / T per frame.
+ComposeSettings = settings_class("ComposeSettings", COMPOSE_KEYS, __name__)
 
 
 def _r(x: float) -> float:

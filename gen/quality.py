@@ -28,15 +28,16 @@ SCREEN_SETTINGS = RenderSettings(
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A candidate is rejected below ``min_coverage`` or above ``max_coverage`` (fraction of the
-    canvas covered), below ``min_motion`` (mean frame difference, 0-1), or when more than
-    ``max_escaped`` of its chaos-game steps escape to infinity or NaN (a chain restarts beyond
-    1e10, so a diverging map shows as a steady few percent of escaping steps)."""
+    """A candidate is rejected below ``reject_min_coverage`` or above ``reject_max_coverage``
+    (fraction of the canvas covered), below ``reject_min_motion`` (mean frame difference,
+    0-1), or when more than ``reject_max_escaped`` of its chaos-game steps escape to infinity
+    or NaN (a chain restarts beyond 1e10, so a diverging map shows as a steady few percent of
+    escaping steps)."""
 
-    min_coverage: float
-    max_coverage: float
-    min_motion: float
-    max_escaped: float
+    reject_min_coverage: float
+    reject_max_coverage: float
+    reject_min_motion: float
+    reject_max_escaped: float
 
 
 def quality(frames: np.ndarray) -> dict[str, float]:
@@ -76,12 +77,12 @@ def screen_many(candidates: list[RenderJob], renderer: Renderer | None = None) -
 
 def defect(figures: dict[str, float], th: Thresholds) -> str | None:
     """Why a candidate is degenerate ("escaping", "empty", "saturated", "static"), or None."""
-    if figures["escaped"] > th.max_escaped:
+    if figures["escaped"] > th.reject_max_escaped:
         return "escaping"
-    if figures["coverage"] < th.min_coverage:
+    if figures["coverage"] < th.reject_min_coverage:
         return "empty"
-    if figures["coverage"] > th.max_coverage:
+    if figures["coverage"] > th.reject_max_coverage:
         return "saturated"
-    if figures["motion"] < th.min_motion:
+    if figures["motion"] < th.reject_min_motion:
         return "static"
     return None

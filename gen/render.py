@@ -36,8 +36,8 @@ class RenderSettings:
     coarse_resolution: int = 128
     coarse_points: int = 3000
     window: float = 6.0
-    keep: float = 0.9
-    pad: float = 0.1
+    framing_keep: float = 0.9
+    framing_pad: float = 0.1
 
     @property
     def points_per_frame(self) -> int:
@@ -130,7 +130,7 @@ def render_batch(jobs: list[RenderJob], settings: RenderSettings, histograms, xp
     occupancy = to_host(coarse > 0).reshape(nframes, c, c)
     del coarse  # before the full pass allocates its counts (device memory on the GPU)
     boxes = [
-        clip_window(occupancy[a:b], w, settings.keep, settings.pad)
+        clip_window(occupancy[a:b], w, settings.framing_keep, settings.framing_pad)
         for a, b in zip(starts[:-1], starts[1:])
     ]
 

@@ -14,7 +14,7 @@ import click
 
 from fractalvid import __version__
 from fractalvid.pipelines.config import (
-    FIELD_HELP,
+    KEYS,
     PRESETS_BY_NAME,
     Config,
     ConfigError,
@@ -423,11 +423,16 @@ def stats(out, as_json):
 
 
 @main.command()
-def keys():
+@click.option("--markdown", is_flag=True, help="As the table of docs/keys.md.")
+def keys(markdown):
     """List the config keys with their defaults (as --set takes them) and meaning."""
-    for k, v in Config().to_dict().items():
-        shown = ",".join(str(x) for x in v) if isinstance(v, list) else str(v)  # as --set takes it
-        click.echo(f"{k:<22} {shown:<24} {FIELD_HELP.get(k, '')}")
+    from fractalvid.pipelines.config import keys_markdown
+
+    if markdown:
+        click.echo(keys_markdown(), nl=False)
+        return
+    for k in KEYS:
+        click.echo(f"{k.name:<22} {k.shown:<24} {k.help}")
 
 
 @main.command()

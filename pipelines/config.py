@@ -6,14 +6,15 @@ output folder against being mixed with another config's shards.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import field, fields, make_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin
 
-from fractalvid.gen.compose import ComposeSettings
+from fractalvid.gen.compose import COMPOSE_KEYS, ComposeSettings
+from fractalvid.gen.keys import Key
 from fractalvid.gen.quality import Thresholds
 from fractalvid.gen.render import RenderSettings
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS
@@ -32,92 +33,113 @@ MAX_CLIPS = 10**9 - 1  # keys are 9-digit clip numbers (plan.KEY_DIGITS)
 MAX_SHARDS = 10**6  # per split: shard names have 6 digits (train-000000)
 
 
-@dataclass(frozen=True)
-class Config:
-    """Everything that determines a data set. Field docs are in ``FIELD_HELP``."""
+def _in(lo: float, hi: float) -> tuple:
+    return (lambda v: lo <= v <= hi), f"in {lo:g}..{hi:g}"
 
-    seed: int = 0
-    classes: int = 10
-    train_per_class: int = 24
-    val_per_class: int = 6
-    labels: bool = True
-    resolution: int = 128
-    frames_min: int = 18
-    frames_max: int = 20
-    fps: int = 12
-    chains: int = 32
-    iterations: int = 2000
-    burn_in: int = 100
-    coarse_resolution: int = 128
-    coarse_points: int = 3000
-    framing_keep: float = 0.9
-    framing_pad: float = 0.1
-    variations: tuple[str, ...] = DEFAULT_NONLINEAR
-    linear_fraction: float = 0.5
-    linear_motion_only: bool = False
-    instance_scale: float = 0.4
-    instance_offset: float = 0.2
-    reject_retries: int = 10
-    reject_min_coverage: float = 0.04
-    reject_max_coverage: float = 0.85
-    reject_min_motion: float = 0.004
-    reject_max_escaped: float = 0.05
-    augment: bool = True
-    color: bool = False
-    # compose stage (ALGORITHM section 5); the defaults are the paper's table
-    bg_p: float = 1.0
-    bg_dynamic_p: float = 0.2
-    bg_crop_scale: tuple[float, float] = (0.6, 1.0)
-    bg_pan_p: float = 0.5
-    blend_max_p: float = 0.05
-    blend_alpha: tuple[float, float] = (0.25, 0.55)
-    blend_gamma: tuple[float, float] = (0.6, 1.0)
-    object_scale: tuple[float, float] = (0.3, 1.0)
-    clone_p: float = 0.15
-    clone_scale: tuple[float, float] = (0.2, 0.7)
-    clone_rotation: float = 60.0
-    clone_time_offset: float = 0.25
-    shift_p: float = 0.3
-    shift_speed: tuple[float, float] = (0.2, 1.0)
-    shift_duration: tuple[float, float] = (0.1, 1.0)
-    pan_p: float = 0.3
-    pan_speed: tuple[float, float] = (0.2, 1.0)
-    pan_duration: tuple[float, float] = (0.1, 1.0)
-    zoom_p: float = 0.3
-    zoom_rate: tuple[float, float] = (0.3, 1.0)
-    zoom_duration: tuple[float, float] = (0.1, 1.0)
-    shake_p: float = 0.3
-    shake_amplitude: tuple[float, float] = (2.0, 4.0)
-    shake_sines: tuple[int, int] = (2, 5)
-    shake_freq: tuple[float, float] = (0.1, 1.2)
-    perspective_p: float = 0.8
-    perspective_distortion: float = 0.7
-    perspective_zoom: float = 1.4
-    codec: str = "h264"
-    crf: int = 23
-    encoder_preset: str = "veryfast"
-    shard_size: int = 16
+
+def _at_least(lo: int) -> tuple:
+    return (lambda v: v >= lo), f"at least {lo}"
+
+
+def _key(name: str, default: Any, help: str, group: str, rule: tuple = (None, "")) -> Key:
+    return Key(name, default, help, group, *rule)
+
+
+_UNIT = ((lambda v: 0 <= v <= 1), "in [0, 1]")
+NONLINEAR = [k for k in VARIATIONS if k != "linear"]
+# Every config key, in the order `fractalvid keys` and the dataset card list them. A key is
+# declared here (or, for a stage's own keys, beside the stage: gen/compose.py) and nowhere
+# else: the Config dataclass, validation, `keys`, the card and docs/keys.md derive from it.
+KEYS: list[Key] = [
+    _key("seed", 0, "dataset seed; every random draw derives from it", "data",
+         ((lambda v: 0 <= v <= MAX_SEED), "in 0..2^63-1")),
+    _key("classes", 10, "number of fractal classes (labels); with labels=false, sets the clip "
+         "count only", "data", _at_least(1)),
+    _key("train_per_class", 24, "training clips per class", "data", _at_least(1)),
+    _key("val_per_class", 6, "validation clips per class", "data", _at_least(0)),
+    _key("labels", True, "true: clips of a class share an IFS; false: a fresh IFS per clip, no "
+         ".cls", "data"),
+    _key("resolution", 128, "frame width and height in pixels (even)", "render",
+         ((lambda v: 16 <= v <= 4096 and v % 2 == 0), "an even number of pixels in 16..4096")),
+    _key("frames_min", 18, "shortest clip, in frames", "data", _in(2, 1000)),
+    _key("frames_max", 20, "longest clip, in frames", "data", _in(2, 1000)),
+    _key("fps", 12, "frames per second of the MP4", "output", _in(1, 1000)),
+    _key("chains", 32, "chaos-game chains per frame", "render", _at_least(1)),
+    _key("iterations", 2000, "chaos-game steps per chain", "render", _in(1, MAX_POINTS)),
+    _key("burn_in", 100, "steps per chain discarded before counting", "render", _at_least(0)),
+    _key("coarse_resolution", 128, "framing render size", "render", _in(8, 1024)),
+    _key("coarse_points", 3000, "framing points per frame", "render", _in(10, 10**9)),
+    _key("framing_keep", 0.9, "fraction of occupied pixels each frame's box keeps", "render",
+         ((lambda v: 0 < v <= 1), "in (0, 1]")),
+    _key("framing_pad", 0.1, "padding of the framing box, per side, as a fraction of its size",
+         "render", _UNIT),
+    _key("variations", DEFAULT_NONLINEAR, "comma-separated non-linear flame variations a class "
+         "may use", "classes", ((lambda v: all(n in NONLINEAR for n in v)),
+                                "known non-linear variations: " + ", ".join(NONLINEAR))),
+    _key("linear_fraction", 0.5, "fraction of classes that stay linear", "classes", _UNIT),
+    _key("linear_motion_only", False, "force linear interpolation between the endpoints",
+         "classes"),
+    _key("instance_scale", 0.4, "amplitude of an instance's multiplicative perturbation",
+         "classes", ((lambda v: 0 <= v < 1), "in [0, 1)")),
+    _key("instance_offset", 0.2, "amplitude of an instance's additive perturbation", "classes",
+         _UNIT),
+    _key("reject_retries", 10, "redraws of a degenerate class or instance (0: no screening)",
+         "screen", _in(0, 100)),
+    _key("reject_min_coverage", 0.04, "screen: reject below this covered fraction (64 px "
+         "render)", "screen", _UNIT),
+    _key("reject_max_coverage", 0.85, "screen: reject above this covered fraction (saturated)",
+         "screen", _UNIT),
+    _key("reject_min_motion", 0.004, "screen: reject below this mean frame difference "
+         "(static)", "screen", _UNIT),
+    _key("reject_max_escaped", 0.05, "screen: reject above this fraction of escaping "
+         "chaos-game steps", "screen", _UNIT),
+    _key("augment", True, "run the compose stage (backgrounds, object/camera motion, "
+         "perspective)", "compose"),
+    _key("color", False, "RGB clips with tinted fractal and background", "compose"),
+    *COMPOSE_KEYS,
+    _key("codec", "h264", "h264 or h265 (MP4), or raw (lossless uint8 frames, zstd; far more "
+         "disk, fast reads)", "output", ((lambda v: v in MEMBER), "one of " + ", ".join(MEMBER))),
+    _key("crf", 23, "constant rate factor (0-51, lower is better; MP4 only)", "output",
+         _in(0, 51)),
+    _key("encoder_preset", "veryfast", "x264/x265 speed preset", "output",
+         ((lambda v: v in PRESETS), "one of " + ", ".join(PRESETS))),
+    _key("shard_size", 16, "clips per tar shard", "output", _at_least(1)),
+]
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+
+
+def keys_markdown() -> str:
+    """docs/keys.md: a table of every key, grouped as declared (a test keeps them equal)."""
+    lines = ["# Config keys", "",
+             "Every key `--set KEY=VALUE` and `--config FILE` take; the default is the tiny "
+             "preset's.", "`fractalvid keys --markdown` writes this page.", "",
+             "| key | group | default | meaning | allowed |", "|---|---|---|---|---|"]
+    lines += [f"| `{k.name}` | {k.group} | `{k.shown}` | {k.help} | {k.need or '-'} |"
+              for k in KEYS]
+    return "\n".join(lines) + "\n"
+FIELD_HELP = {k.name: k.help for k in KEYS}
+
+
+class _ConfigViews:
+    """What the stages take from a config: settings objects with the same key names."""
 
     def __post_init__(self) -> None:
         validate(self)
 
-    # -- derived views -------------------------------------------------------------------
+    def _settings(self, cls: type) -> Any:
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls) if hasattr(self, f.name)})
+
     @property
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(
-            resolution=self.resolution, chains=self.chains, iterations=self.iterations,
-            burn_in=self.burn_in, coarse_resolution=self.coarse_resolution,
-            coarse_points=self.coarse_points, keep=self.framing_keep, pad=self.framing_pad,
-        )
+        return self._settings(RenderSettings)
 
     @property
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.reject_min_coverage, self.reject_max_coverage,
-                          self.reject_min_motion, self.reject_max_escaped)
+        return self._settings(Thresholds)
 
     @property
     def compose_settings(self) -> ComposeSettings:
-        return ComposeSettings(**{f.name: getattr(self, f.name) for f in fields(ComposeSettings)})
+        return self._settings(ComposeSettings)
 
     @property
     def video_format(self) -> VideoFormat:
@@ -132,11 +154,8 @@ class Config:
         return self.classes * self.val_per_class
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in fields(self)}
 
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON of the config (first 16 hex digits)."""
@@ -144,65 +163,11 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-FIELD_HELP = {
-    "seed": "dataset seed; every random draw derives from it",
-    "classes": "number of fractal classes (labels); with labels=false, sets the clip count only",
-    "train_per_class": "training clips per class",
-    "val_per_class": "validation clips per class",
-    "labels": "true: clips of a class share an IFS; false: a fresh IFS per clip, no .cls",
-    "resolution": "frame width and height in pixels (even)",
-    "frames_min": "shortest clip, in frames", "frames_max": "longest clip, in frames",
-    "fps": "frames per second of the MP4",
-    "chains": "chaos-game chains per frame", "iterations": "chaos-game steps per chain",
-    "burn_in": "steps per chain discarded before counting",
-    "coarse_resolution": "framing render size", "coarse_points": "framing points per frame",
-    "framing_keep": "fraction of occupied pixels each frame's box keeps",
-    "framing_pad": "padding of the framing box, per side, as a fraction of its size",
-    "variations": "comma-separated non-linear flame variations a class may use",
-    "linear_fraction": "fraction of classes that stay linear",
-    "linear_motion_only": "force linear interpolation between the endpoints",
-    "instance_scale": "amplitude of an instance's multiplicative perturbation",
-    "instance_offset": "amplitude of an instance's additive perturbation",
-    "reject_retries": "redraws of a degenerate class or instance (0: no screening)",
-    "reject_min_coverage": "screen: reject below this covered fraction (64 px render)",
-    "reject_max_coverage": "screen: reject above this covered fraction (saturated)",
-    "reject_min_motion": "screen: reject below this mean frame difference (static)",
-    "reject_max_escaped": "screen: reject above this fraction of escaping chaos-game steps",
-    "augment": "run the compose stage (backgrounds, object/camera motion, perspective)",
-    "color": "RGB clips with tinted fractal and background",
-    "codec": "h264 or h265 (MP4), or raw (lossless uint8 frames, zstd; far more disk, fast reads)",
-    "crf": "constant rate factor (0-51, lower is better; MP4 only)",
-    "encoder_preset": "x264/x265 speed preset",
-    "shard_size": "clips per tar shard",
-    "bg_p": "probability of a background made from other clips of the shard",
-    "bg_dynamic_p": "share of backgrounds that are a moving segment of another clip",
-    "bg_crop_scale": "area range of a static background's random resized crop",
-    "bg_pan_p": "probability that a static background pans",
-    "blend_max_p": "share of blends that take the pixel-wise max instead of the power blend",
-    "blend_alpha": "range of a in ((1-a) fg^0.75 + a bg^0.75)^g",
-    "blend_gamma": "range of g in the blend",
-    "object_scale": "range of the fractal's scale on each axis",
-    "clone_p": "probability of a second copy of the fractal",
-    "clone_scale": "range of both copies' scale when cloned",
-    "clone_rotation": "largest rotation of the copy, degrees",
-    "clone_time_offset": "largest time offset of the copy, as a fraction of the clip",
-    "shift_p": "probability of object shift",
-    "shift_speed": "object-shift speed range, in (frame size / T) pixels per frame",
-    "shift_duration": "object-shift duration range, as a fraction of the clip",
-    "pan_p": "probability of camera pan",
-    "pan_speed": "camera-pan speed range, in (frame size / T) pixels per frame",
-    "pan_duration": "camera-pan duration range, as a fraction of the clip",
-    "zoom_p": "probability of camera zoom (in or out)",
-    "zoom_rate": "zoom-rate range, in 1/T per frame",
-    "zoom_duration": "zoom duration range, as a fraction of the clip",
-    "shake_p": "probability of camera shake",
-    "shake_amplitude": "shake amplitude range, pixels at 112 px (scaled with resolution)",
-    "shake_sines": "range of the number of sines summed per axis",
-    "shake_freq": "range of the sines' frequencies, radians per frame",
-    "perspective_p": "probability of a perspective warp",
-    "perspective_distortion": "largest corner move, as a fraction of half the side",
-    "perspective_zoom": "zoom (centre crop) after the perspective warp",
-}
+Config = make_dataclass(
+    "Config", [(k.name, k.type, field(default=k.default, metadata={"key": k})) for k in KEYS],
+    bases=(_ConfigViews,), frozen=True)
+Config.__module__ = __name__
+Config.__doc__ = "Everything that determines a data set: one frozen field per key of ``KEYS``."
 
 
 PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
@@ -217,38 +182,43 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
 }
 
 
-def _coerce(name: str, raw: Any, hint: Any) -> Any:
+def _flag(text: str) -> bool:
+    low = text.lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _pair(kind: type):
+    return lambda text: tuple(kind(v.strip()) for v in text.split(","))
+
+
+# How --set text becomes a value, by the key's type; and what to say when it cannot.
+PARSERS = {
+    bool: (_flag, "true or false"),
+    int: (int, "an integer"),
+    float: (float, "a number"),
+    str: (str.strip, "text"),
+    tuple[str, ...]: (_names, "comma-separated names"),
+    tuple[int, int]: (_pair(int), "LOW,HIGH (integers)"),
+    tuple[float, float]: (_pair(float), "LOW,HIGH (numbers)"),
+}
+
+
+def _coerce(key: Key, raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
-    text = raw.strip()
-    if hint is bool:
-        low = text.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
-        raise ConfigError(f"{name}={raw!r}: expected true or false")
-    if hint is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r}: expected an integer") from None
-    if hint is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r}: expected a number") from None
-    if get_origin(hint) is tuple and get_args(hint)[0] is str:
-        return tuple(v.strip() for v in text.split(",") if v.strip())
-    if get_origin(hint) is tuple:
-        kind = get_args(hint)[0]
-        parts = [v.strip() for v in text.split(",")]
-        try:
-            return tuple(kind(v) for v in parts)
-        except ValueError:
-            noun = "integers" if kind is int else "numbers"
-            raise ConfigError(f"{name}={raw!r}: expected LOW,HIGH ({noun})") from None
-    return text
+    parse, expected = PARSERS[key.type]
+    try:
+        return parse(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{key.name}={raw!r}: expected {expected}") from None
 
 
 def build_config(
@@ -259,15 +229,13 @@ def build_config(
     """Preset values, then ``base`` (e.g. a config file), then ``overrides`` (``--set``)."""
     if preset is not None and preset not in PRESETS_BY_NAME:
         raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS_BY_NAME)}")
-    hints = get_type_hints(Config)
     values: dict[str, Any] = dict(PRESETS_BY_NAME[preset or "tiny"])
     for source in (base or {}, overrides or {}):
-        for key, raw in source.items():
-            if key not in hints:
-                raise ConfigError(
-                    f"unknown config key {key!r}; known keys: {', '.join(sorted(hints))}"
-                )
-            values[key] = _coerce(key, list_to_csv(raw), hints[key])
+        for name, raw in source.items():
+            if name not in KEYS_BY_NAME:
+                raise ConfigError(f"unknown config key {name!r}; known keys: "
+                                  f"{', '.join(sorted(KEYS_BY_NAME))}")
+            values[name] = _coerce(KEYS_BY_NAME[name], list_to_csv(raw))
     return Config(**values)
 
 
@@ -317,114 +285,54 @@ def load_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     return preset, data
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
+def _type_problem(key: Key, v: Any) -> str | None:
+    """A value of the wrong type (a Config built in Python, or a config file's JSON)."""
+    kind = get_origin(key.type) or key.type
+    ok = isinstance(v, kind) and not (kind is int and isinstance(v, bool))
+    if kind is float and isinstance(v, int) and not isinstance(v, bool):
+        ok = True
+    if ok and kind is tuple:
+        item = get_args(key.type)[0]
+        ok = all(isinstance(x, item) or (item is float and isinstance(x, int))
+                 for x in v) and not any(isinstance(x, bool) for x in v)
+        ok = ok and (item is str or len(v) == 2)
+    if ok:
+        return None
+    expected = PARSERS[key.type][1] if kind is tuple else getattr(kind, "__name__", kind)
+    return f"{key.name}={v!r}: expected {expected}"
+
+
+# Rules between keys, and the limits the output formats set: (holds, message).
+RULES: list[Callable[[Any], str | None]] = [
+    lambda c: None if c.frames_min <= c.frames_max else
+    f"frames_min={c.frames_min}, frames_max={c.frames_max}: need min <= max",
+    lambda c: None if c.burn_in < c.iterations else
+    f"burn_in={c.burn_in}: must be in 0..iterations-1 ({c.iterations - 1})",
+    lambda c: None if (p := c.chains * (c.iterations - c.burn_in)) <= MAX_POINTS else
+    f"chains x (iterations - burn_in) = {p:,} points a frame: at most {MAX_POINTS:,} "
+    "(32-bit counts)",
+    lambda c: None if (n := c.train_clips + c.val_clips) <= MAX_CLIPS else
+    f"classes x (train_per_class + val_per_class) = {n:,} clips: at most {MAX_CLIPS:,} "
+    "(9-digit keys)",
+    lambda c: None if (n := -(-max(c.train_clips, c.val_clips) // c.shard_size)) <= MAX_SHARDS
+    else f"shard_size={c.shard_size}: {n:,} shards in a split, at most {MAX_SHARDS:,} (6-digit "
+    "names); raise shard_size",
+    lambda c: None if c.variations or c.linear_fraction == 1.0 else
+    "variations is empty: set linear_fraction=1 for linear-only classes",
+    lambda c: None if c.reject_min_coverage <= c.reject_max_coverage else
+    f"reject_min_coverage={c.reject_min_coverage}, reject_max_coverage="
+    f"{c.reject_max_coverage}: need min <= max",
+]
 
 
 def validate(c: Config) -> None:
-    """Raise ConfigError naming the first invalid value (runs on construction)."""
-    hints = get_type_hints(Config)
+    """Raise ConfigError naming the first invalid value (runs on construction): each key's
+    type and declared range, then the rules between keys."""
     for f in fields(c):
-        v = getattr(c, f.name)
-        hint = hints[f.name]
-        base = get_origin(hint) or hint
-        ok = isinstance(v, base) and not (base is int and isinstance(v, bool))
-        if base is float and isinstance(v, int) and not isinstance(v, bool):
-            ok = True
-        _require(ok, f"{f.name}={v!r}: expected {getattr(base, '__name__', base)}")
-    _require(0 <= c.seed <= MAX_SEED, f"seed={c.seed}: must be in 0..2^63-1")
-    for name in ("classes", "train_per_class", "shard_size", "chains", "iterations"):
-        _require(getattr(c, name) >= 1, f"{name}={getattr(c, name)}: must be at least 1")
-    _require(1 <= c.fps <= 1000, f"fps={c.fps}: must be in 1..1000")
-    _require(c.val_per_class >= 0, f"val_per_class={c.val_per_class}: must be >= 0")
-    clips = c.train_clips + c.val_clips
-    _require(clips <= MAX_CLIPS, f"classes x (train_per_class + val_per_class) = {clips:,} "
-             f"clips: at most {MAX_CLIPS:,} (9-digit keys)")
-    shards = -(-max(c.train_clips, c.val_clips) // c.shard_size)
-    _require(shards <= MAX_SHARDS, f"shard_size={c.shard_size}: {shards:,} shards in a split, "
-             f"at most {MAX_SHARDS:,} (6-digit names); raise shard_size")
-    _require(
-        16 <= c.resolution <= 4096 and c.resolution % 2 == 0,
-        f"resolution={c.resolution}: must be an even number of pixels in 16..4096",
-    )
-    _require(
-        2 <= c.frames_min <= c.frames_max <= 1000,
-        f"frames_min={c.frames_min}, frames_max={c.frames_max}: need 2 <= min <= max <= 1000",
-    )
-    _require(
-        0 <= c.burn_in < c.iterations,
-        f"burn_in={c.burn_in}: must be in 0..iterations-1 ({c.iterations - 1})",
-    )
-    _require(c.iterations <= MAX_POINTS, f"iterations={c.iterations}: at most {MAX_POINTS}")
-    points = c.chains * (c.iterations - c.burn_in)
-    _require(points <= MAX_POINTS, f"chains x (iterations - burn_in) = {points:,} points a "
-             f"frame: at most {MAX_POINTS:,} (32-bit counts)")
-    _require(
-        8 <= c.coarse_resolution <= 1024,
-        f"coarse_resolution={c.coarse_resolution}: must be in 8..1024",
-    )
-    _require(
-        10 <= c.coarse_points <= 10**9,
-        f"coarse_points={c.coarse_points}: must be in 10..10^9",
-    )
-    _require(0 < c.framing_keep <= 1, f"framing_keep={c.framing_keep}: must be in (0, 1]")
-    _require(0 <= c.framing_pad <= 1, f"framing_pad={c.framing_pad}: must be in [0, 1]")
-    _require(0 <= c.linear_fraction <= 1, f"linear_fraction={c.linear_fraction}: not in [0, 1]")
-    _require(0 <= c.instance_scale < 1, f"instance_scale={c.instance_scale}: not in [0, 1)")
-    _require(0 <= c.instance_offset <= 1, f"instance_offset={c.instance_offset}: not in [0, 1]")
-    for v in c.variations:
-        _require(
-            v in VARIATIONS and v != "linear",
-            f"variations: unknown variation {v!r}; known: "
-            + ", ".join(k for k in VARIATIONS if k != "linear"),
-        )
-    _require(
-        bool(c.variations) or c.linear_fraction == 1.0,
-        "variations is empty: set linear_fraction=1 for linear-only classes",
-    )
-    _require(0 <= c.reject_retries <= 100, f"reject_retries={c.reject_retries}: not in 0..100")
-    _require(
-        0 <= c.reject_min_coverage <= c.reject_max_coverage <= 1,
-        f"reject_min_coverage={c.reject_min_coverage}, reject_max_coverage="
-        f"{c.reject_max_coverage}: need 0 <= min <= max <= 1",
-    )
-    _require(0 <= c.reject_min_motion <= 1, "reject_min_motion: must be in [0, 1]")
-    _require(0 <= c.reject_max_escaped <= 1, "reject_max_escaped: must be in [0, 1]")
-    _validate_compose(c)
-    _require(c.codec in MEMBER, f"codec={c.codec!r}: use one of {', '.join(MEMBER)}")
-    _require(0 <= c.crf <= 51, f"crf={c.crf}: must be in 0..51")
-    _require(
-        c.encoder_preset in PRESETS,
-        f"encoder_preset={c.encoder_preset!r}: use one of {', '.join(PRESETS)}",
-    )
-
-
-def _validate_compose(c: Config) -> None:
-    hints = get_type_hints(Config)
-    for f in fields(ComposeSettings):
-        v = getattr(c, f.name)
-        if f.name.endswith("_p"):
-            _require(0 <= v <= 1, f"{f.name}={v}: a probability must be in [0, 1]")
-        elif get_origin(hints[f.name]) is tuple:
-            kind = get_args(hints[f.name])[0]
-            _require(
-                len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                    and (kind is float or isinstance(x, int)) for x in v),
-                f"{f.name}={v!r}: expected LOW,HIGH",
-            )
-            _require(0 <= v[0] <= v[1], f"{f.name}={v[0]},{v[1]}: need 0 <= LOW <= HIGH")
-    for name in ("bg_crop_scale", "object_scale", "clone_scale"):
-        lo, hi = getattr(c, name)
-        _require(0 < lo and hi <= 1, f"{name}={lo},{hi}: scales must lie in (0, 1]")
-    _require(c.shake_sines[0] >= 1, f"shake_sines={c.shake_sines}: need at least 1 sine")
-    _require(0 <= c.clone_rotation <= 180, f"clone_rotation={c.clone_rotation}: not in 0..180")
-    _require(0 <= c.clone_time_offset <= 1, "clone_time_offset: must be in [0, 1]")
-    _require(
-        0 <= c.perspective_distortion < 1,
-        f"perspective_distortion={c.perspective_distortion}: must be in [0, 1)",
-    )
-    _require(
-        0 < c.perspective_zoom <= 4,
-        f"perspective_zoom={c.perspective_zoom}: must be in (0, 4]",
-    )
+        key, v = f.metadata["key"], getattr(c, f.name)
+        problem = _type_problem(key, v) or key.problem(v)
+        if problem:
+            raise ConfigError(problem)
+    for rule in RULES:
+        if problem := rule(c):
+            raise ConfigError(problem)

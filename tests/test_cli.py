@@ -333,3 +333,15 @@ def test_mixed_settings_make_a_shard_or_are_refused_naming_a_key(drawn, bad):
     """Many keys set at once, one of them perhaps out of range (1,500 examples found
     nothing here)."""
     _makes_a_shard_or_is_refused({**_TINY, **drawn, **(dict([bad]) if bad else {})})
+
+
+def test_docs_keys_table_is_what_the_declarations_say(cli):
+    """docs/keys.md is `fractalvid keys --markdown`: a key added, renamed or re-described
+    without regenerating it fails here."""
+    from pathlib import Path
+
+    from fractalvid.pipelines.config import KEYS
+
+    page = (Path(__file__).parents[1] / "docs" / "keys.md").read_text()
+    assert page == cli("keys", "--markdown").output
+    assert all(f"| `{k.name}` |" in page for k in KEYS) and len(KEYS) == len(Config().to_dict())

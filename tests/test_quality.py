@@ -51,7 +51,7 @@ def test_tiny_singular_values_are_rejected_as_empty():
 def test_an_expanding_map_is_rejected_as_escaping():
     a = np.array([[[0.5, 0.0], [0.0, 0.5]], [[5.0, 0.3], [-0.3, 5.0]]])  # the second expands
     figures = screen(affine_clip(a, moving_shifts(2)), 0, 1)
-    assert figures["escaped"] > TH.max_escaped
+    assert figures["escaped"] > TH.reject_max_escaped
     assert defect(figures, TH) == "escaping"
 
 
@@ -59,7 +59,7 @@ def test_a_frozen_ifs_is_rejected_as_static():
     a = np.array([[[0.5, 0.1], [-0.1, 0.5]], [[0.45, -0.2], [0.2, 0.4]], [[0.4, 0.0], [0.1, 0.5]]])
     still = np.repeat(np.random.default_rng(1).uniform(-1, 1, (1, 3, 2)), 12, axis=0)
     figures = screen(affine_clip(a, still), 0, 1)
-    assert figures["motion"] < TH.min_motion
+    assert figures["motion"] < TH.reject_min_motion
     assert defect(figures, TH) == "static"
 
 
