@@ -9,9 +9,10 @@ camera pan / zoom / shake, perspective. It runs in two steps:
 2. ``apply_ops`` applies the records to the frames, using only what the records hold, on the
    array module ``xp`` (numpy here; cupy on the GPU path): whole-stack warps, no pixel loops.
 
-The geometric operations (object shift, camera perspective, pan, shake, zoom) are rows of
-``MOVES``: a sampler and a per-frame homography each. A new one is two small functions, a row
-and its config keys; the moves of a layer compose into one warp.
+Every operation is a row of ``OPS``: a sampler, and an applying function or, for the geometric
+moves (object shift, camera perspective, pan, shake, zoom), a per-frame homography (the moves
+of a layer compose into one warp). A new operation is its functions, a row and its keys in
+COMPOSE_KEYS, all in this file.
 """
 
 from __future__ import annotations
@@ -110,6 +111,21 @@ def _translation(rng: np.random.Generator, t: int, size: int, speed, duration) -
     }
 
 
+@dataclass
+class Draw:
+    """What an operation's sampler sees: the clip's keyed stream, the settings, the clip's
+    length and size, the background donors [(key, frames)], the up-front firing draws ``u``
+    (one or two per operation, FIRING of them) and the operations drawn so far."""
+
+    rng: np.random.Generator
+    s: Any
+    t: int
+    size: int
+    donors: list[tuple[str, int]]
+    u: np.ndarray
+    drawn: dict[str, dict]
+
+
 def sample_ops(
     rng: np.random.Generator,
     s: ComposeSettings,
@@ -119,75 +135,77 @@ def sample_ops(
     augment: bool = True,
     color: bool = False,
 ) -> list[dict]:
-    """Draw the operations for one clip of ``t`` frames of ``size`` x ``size`` pixels.
+    """Draw the operations for one clip of ``t`` frames of ``size`` x ``size`` pixels: each row
+    of OPS in turn, its sampler giving its parameters or None (not applied).
 
     donors: (key, frame count) of the clips a background may come from. Whether each
     operation fires is drawn up front, so changing one probability never flips another.
     """
-    ops: list[dict] = []
+    u = rng.random(FIRING) if augment else np.empty(0)
+    d = Draw(rng, s, t, size, donors, u, {})
+    for op in OPS:
+        if (op.name == "color" and color) or (op.name != "color" and augment):
+            params = op.sample(d)
+            if params is not None:
+                d.drawn[op.name] = params
+    return [{"name": name, "params": params} for name, params in d.drawn.items()]
 
-    def add(name: str, **params: Any) -> None:
-        ops.append({"name": name, "params": params})
 
-    if augment:
-        u = rng.random(4 + len(MOVES))
-        if donors and u[0] < s.bg_p:
-            if u[1] < s.bg_dynamic_p:
-                key, frames = donors[int(rng.integers(len(donors)))]
-                length = int(rng.integers(2, max(2, t // 4) + 1))
-                length = min(length, frames)
-                add("background", kind="dynamic", donor=key,
-                    start=int(rng.integers(0, frames - length + 1)), length=length,
-                    reverse=bool(rng.random() < 0.5))
-            else:
-                picks = []
-                for _ in range(2):
-                    key, frames = donors[int(rng.integers(len(donors)))]
-                    picks.append({"donor": key, "frame": int(rng.integers(frames))})
-                area = rng.uniform(*s.bg_crop_scale)
-                aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-                cw = min(size, np.sqrt(area * aspect) * size)
-                ch = min(size, np.sqrt(area / aspect) * size)
-                params = {
-                    "kind": "static", "frames": picks,
-                    "crop": [_u(rng, (0, size - cw)), _u(rng, (0, size - ch)), _r(cw), _r(ch)],
-                }
-                if rng.random() < s.bg_pan_p:
-                    params["pan"] = _translation(rng, t, size, s.pan_speed, s.pan_duration)
-                add("background", **params)
-            if u[2] < s.blend_max_p:
-                add("blend", mode="max")
-            else:
-                add("blend", mode="power", alpha=_u(rng, s.blend_alpha),
-                    gamma=_u(rng, s.blend_gamma))
+def _sample_background(d: Draw) -> dict | None:
+    rng, s, t, size = d.rng, d.s, d.t, d.size
+    if not d.donors or d.u[0] >= s.bg_p:
+        return None
+    if d.u[1] < s.bg_dynamic_p:
+        key, frames = d.donors[int(rng.integers(len(d.donors)))]
+        length = min(int(rng.integers(2, max(2, t // 4) + 1)), frames)
+        return {"kind": "dynamic", "donor": key, "start": int(rng.integers(0, frames - length + 1)),
+                "length": length, "reverse": bool(rng.random() < 0.5)}
+    picks = []
+    for _ in range(2):
+        key, frames = d.donors[int(rng.integers(len(d.donors)))]
+        picks.append({"donor": key, "frame": int(rng.integers(frames))})
+    area = rng.uniform(*s.bg_crop_scale)
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    cw = min(size, np.sqrt(area * aspect) * size)
+    ch = min(size, np.sqrt(area / aspect) * size)
+    params = {"kind": "static", "frames": picks,
+              "crop": [_u(rng, (0, size - cw)), _u(rng, (0, size - ch)), _r(cw), _r(ch)]}
+    if rng.random() < s.bg_pan_p:
+        params["pan"] = _translation(rng, t, size, s.pan_speed, s.pan_duration)
+    return params
 
-        clone = u[3] < s.clone_p
-        scale_range = s.clone_scale if clone else s.object_scale
-        for name in ("scale", "clone") if clone else ("scale",):
-            sx, sy = _u(rng, scale_range), _u(rng, scale_range)
-            params = {
-                "sx": sx, "sy": sy,
-                "cx": _u(rng, (sx * size / 2, size - sx * size / 2)),
-                "cy": _u(rng, (sy * size / 2, size - sy * size / 2)),
-            }
-            if name == "clone":
-                params.update(
-                    flip=bool(rng.random() < 0.5),
-                    rotation=_u(rng, (-s.clone_rotation, s.clone_rotation)),
-                    time_offset=int(rng.integers(0, int(s.clone_time_offset * t) + 1)),
-                )
-            add(name, **params)
 
-        for move, draw in zip(MOVES, u[4:]):
-            if draw < getattr(s, f"{move.name}_p"):
-                add(move.name, **move.sample(rng, s, t, size))
+def _sample_blend(d: Draw) -> dict | None:
+    if "background" not in d.drawn:
+        return None
+    if d.u[2] < d.s.blend_max_p:
+        return {"mode": "max"}
+    return {"mode": "power", "alpha": _u(d.rng, d.s.blend_alpha),
+            "gamma": _u(d.rng, d.s.blend_gamma)}
 
-    if color:
-        hues = rng.random(2)
-        sats = rng.uniform(0.4, 1.0, 2)
-        add("color", fg=[_r(c) for c in colorsys.hsv_to_rgb(hues[0], sats[0], 1.0)],
-            bg=[_r(c) for c in colorsys.hsv_to_rgb(hues[1], sats[1], 1.0)])
-    return ops
+
+def _place(d: Draw) -> dict:
+    """Where the fractal (or a clone) sits: scales (sx, sy) and centre (cx, cy)."""
+    scales = d.s.clone_scale if d.u[3] < d.s.clone_p else d.s.object_scale
+    sx, sy = _u(d.rng, scales), _u(d.rng, scales)
+    return {"sx": sx, "sy": sy, "cx": _u(d.rng, (sx * d.size / 2, d.size - sx * d.size / 2)),
+            "cy": _u(d.rng, (sy * d.size / 2, d.size - sy * d.size / 2))}
+
+
+def _sample_clone(d: Draw) -> dict | None:
+    if d.u[3] >= d.s.clone_p:
+        return None
+    rng, s = d.rng, d.s
+    return {**_place(d), "flip": bool(rng.random() < 0.5),
+            "rotation": _u(rng, (-s.clone_rotation, s.clone_rotation)),
+            "time_offset": int(rng.integers(0, int(s.clone_time_offset * d.t) + 1))}
+
+
+def _sample_color(d: Draw) -> dict:
+    hues = d.rng.random(2)
+    sats = d.rng.uniform(0.4, 1.0, 2)
+    return {"fg": [_r(c) for c in colorsys.hsv_to_rgb(hues[0], sats[0], 1.0)],
+            "bg": [_r(c) for c in colorsys.hsv_to_rgb(hues[1], sats[1], 1.0)]}
 
 
 def shake_offsets(
@@ -276,27 +294,39 @@ def _perspective_move(p: dict, t: int, size: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Move:
-    """A geometric operation, drawn with probability ``<name>_p`` of the settings. Its
-    transform moves the fractal (layer "object") or the whole frame ("camera"); the moves of a
-    layer compose in table order, so all of them cost one warp per layer."""
+class Op:
+    """One compose operation: ``sample(draw) -> params | None`` and
+    ``apply(layers, params)``, or, for a geometric move (``layer`` "object" or "camera"),
+    ``transform(params, t, size) -> [t, 3, 3]`` homographies: the moves of a layer compose in
+    table order, one warp per layer. ``step`` orders the applying."""
 
     name: str
-    layer: str
-    sample: Callable[[np.random.Generator, ComposeSettings, int, int], dict]
-    transform: Callable[[dict, int, int], np.ndarray]
+    sample: Callable[[Draw], dict | None]
+    apply: Callable[[Any, dict], None] | None = None
+    step: int = 0
+    layer: str | None = None
+    transform: Callable[[dict, int, int], np.ndarray] | None = None
+
+
+def _move(name: str, layer: str, sampler, transform, slot: int) -> Op:
+    """A move, drawn with probability ``<name>_p`` of the settings, on firing draw ``slot``."""
+
+    def sample(d: Draw) -> dict | None:
+        return sampler(d.rng, d.s, d.t, d.size) if d.u[slot] < getattr(d.s, f"{name}_p") \
+            else None
+
+    return Op(name, sample, layer=layer, transform=transform)
 
 
 MOVES = (
-    Move("shift", "object", _sample_shift, _translate_move),
-    Move("perspective", "camera", _sample_perspective, _perspective_move),
-    Move("pan", "camera", _sample_pan, _translate_move),
-    Move("shake", "camera", _sample_shake, _shake_move),
-    Move("zoom", "camera", _sample_zoom, _zoom_move),
+    _move("shift", "object", _sample_shift, _translate_move, 4),
+    _move("perspective", "camera", _sample_perspective, _perspective_move, 5),
+    _move("pan", "camera", _sample_pan, _translate_move, 6),
+    _move("shake", "camera", _sample_shake, _shake_move, 7),
+    _move("zoom", "camera", _sample_zoom, _zoom_move, 8),
 )
+FIRING = 4 + len(MOVES)  # firing draws: background (2), blend, clone, one per move
 
-
-OP_NAMES = ("background", "blend", "scale", "clone", *(m.name for m in MOVES), "color")
 
 
 def layer_matrices(ops: dict[str, dict], layer: str, t: int, size: int) -> np.ndarray | None:
@@ -358,45 +388,91 @@ def _background(p: dict, donors: dict[str, Any], t: int, size: int, xp: Any) -> 
     return out if len(mats) == t else xp.broadcast_to(out, (t, size, size))
 
 
+@dataclass
+class Layers:
+    """The clip being composed: the render ``src`` and the foreground ``fg`` [t, size, size]
+    float32 in [0, 1] (RGB: [..., 3]), the background ``bg`` (None without one), the records
+    by name, the donors and the array module."""
+
+    src: Any
+    fg: Any
+    bg: Any
+    ops: dict[str, dict]
+    donors: dict[str, Any]
+    xp: Any
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.src.shape[0], self.src.shape[1]
+
+
 def apply_ops(ops: list[dict], frames: Any, donors: dict[str, Any], xp: Any = np) -> Any:
-    """Apply ``ops`` (from ``sample_ops``) to frames [T, H, W] uint8 (H == W).
+    """Apply ``ops`` (from ``sample_ops``) to frames [T, H, W] uint8 (H == W): each op's row in
+    applying order, then the camera moves as one warp.
 
     donors: key -> rendered frames [T', H, W] uint8 of the clips the background names.
     Returns [T, H, W] uint8, or [T, H, W, 3] uint8 when a ``color`` op is present.
     """
     if not ops:
         return frames
-    by_name = {op["name"]: op["params"] for op in ops}
-    t, size = frames.shape[0], frames.shape[1]
-    fg = frames.astype(xp.float32) / 255.0
-
-    if "scale" in by_name:
-        motion = layer_matrices(by_name, "object", t, size)
-        place = _object_matrices(by_name["scale"], size, motion, False)
-        layer = warp_frames(fg, np.broadcast_to(place, (t, 3, 3)), (size, size), xp)
-        if "clone" in by_name:
-            p = by_name["clone"]
-            src = fg[xp.asarray(_reflect(np.arange(t) + p["time_offset"], t))]
-            place = np.broadcast_to(_object_matrices(p, size, motion, True), (t, 3, 3))
-            layer = xp.maximum(layer, warp_frames(src, place, (size, size), xp))
-        fg = layer
-
-    bg = None
-    if "background" in by_name:
-        bg = _background(by_name["background"], donors, t, size, xp)
-    if "color" in by_name:
-        fg = fg[..., None] * xp.asarray(by_name["color"]["fg"], dtype=xp.float32)
-        if bg is not None:
-            bg = bg[..., None] * xp.asarray(by_name["color"]["bg"], dtype=xp.float32)
-    if bg is not None:
-        out = blend(fg, bg, by_name.get("blend", {"mode": "max"}), xp)
-    else:
-        out = fg
-
-    camera = layer_matrices(by_name, "camera", t, size)
+    src = frames.astype(xp.float32) / 255.0
+    layers = Layers(src, src, None, {op["name"]: op["params"] for op in ops}, donors, xp)
+    for op in sorted((o for o in OPS if o.name in layers.ops and o.apply), key=lambda o: o.step):
+        op.apply(layers, layers.ops[op.name])
+    if layers.bg is not None:  # a background without a blend record: the pixel-wise max
+        _apply_blend(layers, {"mode": "max"})
+    t, size = layers.shape
+    out = layers.fg
+    camera = layer_matrices(layers.ops, "camera", t, size)
     if camera is not None:
         out = warp_frames(out, camera, (size, size), xp)
     return xp.clip(xp.rint(out * 255.0), 0, 255).astype(xp.uint8)
+
+
+def _apply_scale(layers: Layers, p: dict) -> None:
+    t, size = layers.shape
+    motion = layer_matrices(layers.ops, "object", t, size)
+    place = np.broadcast_to(_object_matrices(p, size, motion, False), (t, 3, 3))
+    layers.fg = warp_frames(layers.src, place, (size, size), layers.xp)
+
+
+def _apply_clone(layers: Layers, p: dict) -> None:
+    t, size = layers.shape
+    xp = layers.xp
+    motion = layer_matrices(layers.ops, "object", t, size)
+    src = layers.src[xp.asarray(_reflect(np.arange(t) + p["time_offset"], t))]
+    place = np.broadcast_to(_object_matrices(p, size, motion, True), (t, 3, 3))
+    layers.fg = xp.maximum(layers.fg, warp_frames(src, place, (size, size), xp))
+
+
+def _apply_background(layers: Layers, p: dict) -> None:
+    t, size = layers.shape
+    layers.bg = _background(p, layers.donors, t, size, layers.xp)
+
+
+def _apply_color(layers: Layers, p: dict) -> None:
+    xp = layers.xp
+    layers.fg = layers.fg[..., None] * xp.asarray(p["fg"], dtype=xp.float32)
+    if layers.bg is not None:
+        layers.bg = layers.bg[..., None] * xp.asarray(p["bg"], dtype=xp.float32)
+
+
+def _apply_blend(layers: Layers, p: dict) -> None:
+    if layers.bg is not None:
+        layers.fg, layers.bg = blend(layers.fg, layers.bg, p, layers.xp), None
+
+
+# Every compose operation, in drawing (and record) order; ``step`` orders the applying: the
+# fractal placed (and cloned), the background made, both tinted, then blended.
+OPS = (
+    Op("background", _sample_background, _apply_background, step=2),
+    Op("blend", _sample_blend, _apply_blend, step=4),
+    Op("scale", _place, _apply_scale, step=0),
+    Op("clone", _sample_clone, _apply_clone, step=1),
+    *MOVES,
+    Op("color", _sample_color, _apply_color, step=3),
+)
+OP_NAMES = tuple(op.name for op in OPS)
 
 
 def blend(fg: Any, bg: Any, p: dict, xp: Any = np) -> Any:
