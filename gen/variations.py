@@ -9,21 +9,16 @@ and ``b``, ``e`` its off-diagonal/diagonal terms, in the paper's ``(a x + b y + 
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import numba as nb
 import numpy as np
-from numba import types
-from numba.extending import intrinsic, overload
+from numba import literal_unroll, types
+from numba.core.errors import NumbaExperimentalFeatureWarning
+from numba.extending import intrinsic
 
-VARIATIONS: dict[str, int] = {
-    "linear": 0, "sinusoidal": 1, "spherical": 2, "swirl": 3, "horseshoe": 4, "polar": 5,
-    "handkerchief": 6, "heart": 7, "disc": 8, "spiral": 9, "hyperbolic": 10, "diamond": 11,
-    "ex": 12, "julia": 13, "bent": 14, "waves": 15, "fisheye": 16, "popcorn": 17,
-    "exponential": 18, "power": 19, "cosine": 20, "rings": 21, "fan": 22, "eyefish": 27,
-    "bubble": 28, "cylinder": 29, "noise": 31, "tangent": 42, "rays": 44, "blade": 45,
-    "cross": 48,
-}
-NAMES: dict[int, str] = {v: k for k, v in VARIATIONS.items()}
 DEFAULT_NONLINEAR = ("horseshoe", "bent", "fisheye", "popcorn", "cosine", "eyefish", "cylinder")
 
 _EPS = 1e-12
@@ -38,20 +33,6 @@ def variation_id(name: str) -> int:
         raise ValueError(
             f"unknown variation {name!r}; known: {', '.join(VARIATIONS)}"
         ) from None
-
-
-@nb.njit(cache=True, inline="always")
-def draws_randoms(vid):
-    """True for the variations that use the per-point uniforms r1, r2 (julia, noise, rays,
-    blade); the chaos game draws them only then."""
-    return vid == 13 or vid == 31 or vid == 44 or vid == 45
-
-
-@nb.njit(cache=True, inline="always")
-def uses_coefficients(vid):
-    """True for the variations that read the map's coefficients b, c, e, f (waves, popcorn,
-    rings, fan); the chaos game gathers them only then."""
-    return vid == 15 or vid == 17 or vid == 21 or vid == 22
 
 
 # Fast sine and cosine for the chaos game. libm's sin pays for an exact reduction of huge
@@ -447,100 +428,97 @@ def _cross(x, y, b, c, e, f, r1, r2):
     return s * x, s * y
 
 
-_BY_ID = {vid: globals()[f"_{name}"] for name, vid in VARIATIONS.items()}
+@dataclass(frozen=True)
+class Variation:
+    """A row of the variation table: the flame paper's name and id, the point function, and
+    whether it draws the per-point uniforms r1, r2 (``randoms``) or reads the map's
+    coefficients b, c, e, f (``coefficients``); chaos.cu's twin lists are tested against it."""
+
+    name: str
+    vid: int
+    point: Any
+    randoms: bool = False
+    coefficients: bool = False
 
 
-def _vary_all(v, xs, ys, b, c, e, f, r1, r2, n):
-    """xs[:n], ys[:n] float64 <- V_v(xs, ys), in place, for a literal id v (nopython only)."""
-    raise NotImplementedError
+# The table: a new variation is its point function above and a row here (and its twin in
+# chaos.cu). VARIATIONS, the chaos game's dispatch and its two flags all derive from it.
+TABLE = (
+    Variation("linear", 0, _linear), Variation("sinusoidal", 1, _sinusoidal),
+    Variation("spherical", 2, _spherical), Variation("swirl", 3, _swirl),
+    Variation("horseshoe", 4, _horseshoe), Variation("polar", 5, _polar),
+    Variation("handkerchief", 6, _handkerchief), Variation("heart", 7, _heart),
+    Variation("disc", 8, _disc), Variation("spiral", 9, _spiral),
+    Variation("hyperbolic", 10, _hyperbolic), Variation("diamond", 11, _diamond),
+    Variation("ex", 12, _ex), Variation("julia", 13, _julia, randoms=True),
+    Variation("bent", 14, _bent), Variation("waves", 15, _waves, coefficients=True),
+    Variation("fisheye", 16, _fisheye), Variation("popcorn", 17, _popcorn, coefficients=True),
+    Variation("exponential", 18, _exponential), Variation("power", 19, _power),
+    Variation("cosine", 20, _cosine), Variation("rings", 21, _rings, coefficients=True),
+    Variation("fan", 22, _fan, coefficients=True), Variation("eyefish", 27, _eyefish),
+    Variation("bubble", 28, _bubble), Variation("cylinder", 29, _cylinder),
+    Variation("noise", 31, _noise, randoms=True), Variation("tangent", 42, _tangent),
+    Variation("rays", 44, _rays, randoms=True), Variation("blade", 45, _blade, randoms=True),
+    Variation("cross", 48, _cross),
+)
+VARIATIONS: dict[str, int] = {v.name: v.vid for v in TABLE}
+NAMES: dict[int, str] = {v.vid: v.name for v in TABLE}
+_RANDOMS = np.array([v.vid for v in TABLE if v.randoms], np.int64)
+_COEFFICIENTS = np.array([v.vid for v in TABLE if v.coefficients], np.int64)
 
 
-@overload(_vary_all, prefer_literal=True, jit_options={"error_model": "numpy"})
-def _vary_all_for(v, xs, ys, b, c, e, f, r1, r2, n):
-    # One loop compiled per variation, around a direct call the compiler inlines and vectorizes.
-    if not isinstance(v, types.IntegerLiteral):
-        return None
-    variation = _BY_ID[v.literal_value]
+@nb.njit(cache=True, inline="always")
+def draws_randoms(vid):
+    """True for the variations that use the per-point uniforms r1, r2; the chaos game draws
+    them only then."""
+    for r in _RANDOMS:
+        if vid == r:
+            return True
+    return False
 
-    def each(v, xs, ys, b, c, e, f, r1, r2, n):
+
+@nb.njit(cache=True, inline="always")
+def uses_coefficients(vid):
+    """True for the variations that read the map's coefficients b, c, e, f; the chaos game
+    gathers them only then."""
+    for r in _COEFFICIENTS:
+        if vid == r:
+            return True
+    return False
+
+
+def _loop(point):
+    """One loop over the points around ``point``, which the compiler inlines and vectorizes."""
+
+    @nb.njit(cache=True, error_model="numpy")
+    def each(xs, ys, b, c, e, f, r1, r2, n):
         for i in range(n):
-            xs[i], ys[i] = variation(xs[i], ys[i], b[i], c[i], e[i], f[i], r1[i], r2[i])
+            xs[i], ys[i] = point(xs[i], ys[i], b[i], c[i], e[i], f[i], r1[i], r2[i])
 
     return each
 
 
+# (id, loop) pairs: numba types a tuple of functions as "first-class functions", which it
+# marks experimental with a warning at every compile; the dispatch below is plain unrolled code
+warnings.filterwarnings("ignore", "First-class function type feature is experimental",
+                        NumbaExperimentalFeatureWarning)
+_LOOPS = tuple((v.vid, _loop(v.point)) for v in TABLE if v.vid)
+
+
 @nb.njit(cache=True, error_model="numpy")
-def apply_variations(vid, xs, ys, b, c, e, f, r1, r2, n):  # one branch per variation
+def apply_variations(vid, xs, ys, b, c, e, f, r1, r2, n):
     """Variation ``vid`` on the first n points of xs, ys [>= n] float64, in place, with per-point
     b, c, e, f (the map's coefficients) and r1, r2 (uniforms), each [>= n] float64. Linear and
     unknown ids leave the points as they are.
 
-    A loop per variation, not a branch per point, lets the compiler vectorize the polynomials:
-    2-4x the chaos game's points/s on the transcendental variations (popcorn, cosine,
-    handkerchief). The values are a point-at-a-time loop's (and chaos.cu's), bit for bit: the
-    same IEEE operations in the same order (numba fuses no multiply-adds), several points at a
-    time.
+    A loop per variation (the table's, unrolled here), not a branch per point, lets the
+    compiler vectorize the polynomials. The values are a point-at-a-time loop's (and
+    chaos.cu's), bit for bit: the same IEEE operations in the same order (numba fuses no
+    multiply-adds), several points at a time.
     """
-    if vid == 1:
-        _vary_all(1, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 2:
-        _vary_all(2, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 3:
-        _vary_all(3, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 4:
-        _vary_all(4, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 5:
-        _vary_all(5, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 6:
-        _vary_all(6, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 7:
-        _vary_all(7, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 8:
-        _vary_all(8, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 9:
-        _vary_all(9, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 10:
-        _vary_all(10, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 11:
-        _vary_all(11, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 12:
-        _vary_all(12, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 13:
-        _vary_all(13, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 14:
-        _vary_all(14, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 15:
-        _vary_all(15, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 16:
-        _vary_all(16, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 17:
-        _vary_all(17, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 18:
-        _vary_all(18, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 19:
-        _vary_all(19, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 20:
-        _vary_all(20, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 21:
-        _vary_all(21, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 22:
-        _vary_all(22, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 27:
-        _vary_all(27, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 28:
-        _vary_all(28, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 29:
-        _vary_all(29, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 31:
-        _vary_all(31, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 42:
-        _vary_all(42, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 44:
-        _vary_all(44, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 45:
-        _vary_all(45, xs, ys, b, c, e, f, r1, r2, n)
-    elif vid == 48:
-        _vary_all(48, xs, ys, b, c, e, f, r1, r2, n)
+    for entry in literal_unroll(_LOOPS):
+        if vid == entry[0]:
+            entry[1](xs, ys, b, c, e, f, r1, r2, n)
 
 
 def apply_variation(vid, x, y, b, c, e, f, r1, r2):

@@ -187,11 +187,20 @@ def test_a_block_of_points_varies_bit_for_bit_as_each_point_alone(name, points):
                                   err_msg=name)
 
 
-@pytest.mark.parametrize("name", [k for k in VARIATIONS if k != "linear"])
-def test_every_variation_has_its_loop_and_is_not_the_identity(name):
-    """apply_variations leaves unknown ids alone, so a variation missing from its dispatch would
-    pass silently as linear."""
-    points = [(0.3, 0.4), (-0.7, -0.2), (0.05, -0.6)]
-    moved = [apply_variation(variation_id(name), x, y, 0.2, 0.7, 0.4, -0.5, 0.25, 0.75) != (x, y)
-             for x, y in points]
-    assert any(moved), name
+def test_the_cuda_twin_handles_the_tables_variations_and_draws_the_same_randoms():
+    """chaos.cu cannot import the table: its list of variations that draw uniforms, and the
+    ids its dispatch handles, are checked against it (the counts themselves are compared bit
+    for bit in test_kernel_on_cpu.py)."""
+    import re
+    from pathlib import Path
+
+    from fractalvid.gen.variations import TABLE
+
+    source = (Path(__file__).parents[1] / "gen" / "chaos.cu").read_text()
+    randoms = re.search(r"bool draws_randoms\(int vid\) \{\s*return ([^;]*);", source).group(1)
+    assert {int(v) for v in re.findall(r"vid == (\d+)", randoms)} == \
+        {v.vid for v in TABLE if v.randoms}
+    start = source.index("__device__ void apply_variation(")
+    body = source[start:source.index("\n}\n", start)]
+    handled = {int(v) for v in re.findall(r"case (\d+):|vid == (\d+)", body) for v in v if v}
+    assert handled == {v.vid for v in TABLE}
