@@ -24,12 +24,15 @@ def _codec(cfg: Config) -> str:
 
 
 def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
-    ext = MEMBER[cfg.codec]
-    splits = dataset["splits"]
+    """OUT/README.md: the sections below, in order."""
+    sections = (_contents(cfg, dataset, clips), _files(cfg), _load(cfg, dataset), _config(cfg))
+    return "\n".join(line for section in sections for line in section)
+
+
+def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
     figures = dataset_stats(clips)
-    mb = dataset["bytes"] / 1e6
     n = max(clips.num_rows, 1)
-    lines = [
+    return [
         "# Fractal video data set",
         "",
         f"Made by fractalvid {dataset['fractalvid_version']} (config fingerprint "
@@ -40,13 +43,14 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "",
         "| split | clips | shards |",
         "|---|---|---|",
-        *(f"| {k} | {v['clips']} | {v['shards']} |" for k, v in splits.items()),
+        *(f"| {k} | {v['clips']} | {v['shards']} |" for k, v in dataset["splits"].items()),
         "",
         f"- {'labeled: ' + str(cfg.classes) + ' classes' if cfg.labels else 'unlabeled'}; "
         f"{cfg.resolution}x{cfg.resolution} px, {cfg.frames_min}-{cfg.frames_max} frames at "
         f"{cfg.fps} fps, {_codec(cfg)}, "
         f"{'RGB' if cfg.color else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
-        f"- size: {mb:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB per clip",
+        f"- size: {dataset['bytes'] / 1e6:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB "
+        "per clip",
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
         f"- motion (mean frame difference, same percentiles): "
         f"{_pct(clips.column('motion').to_numpy())}",
@@ -65,22 +69,35 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "Each clip's operations and their parameters are in its `KEY.json` (`augmentations`) "
         "and in `clips.parquet` (`ops`, a list of names; `augmentations`, JSON text).",
         "",
+    ]
+
+
+def _files(cfg: Config) -> list[str]:
+    return [
         "## Files",
         "",
-        f"- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is `KEY.{ext}`, "
-        "`KEY.json` (its metadata)" + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
+        f"- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is "
+        f"`KEY.{MEMBER[cfg.codec]}`, `KEY.json` (its metadata)"
+        + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
         "- `train-NNNNNN.parquet`: that shard's metadata; `clips.parquet`: all clips; "
         "`classes.parquet`: one row per class with its IFS endpoint parameters",
         "- `index.train.json`, `index.val.json`: wids shard indices; `dataset.json`: config, "
         "per-shard sample counts and sha256",
         "- `preview.png`: frames of one clip per class",
         "",
+    ]
+
+
+def _load(cfg: Config, dataset: dict) -> list[str]:
+    last = max(dataset["splits"]["train"]["shards"] - 1, 0)
+    rgb = ", 3" if cfg.color else ""
+    return [
         "## Load it",
         "",
         "```python",
         "from fractalvid.shards.reader import ClipReader  # with fractalvid installed",
         "for frames, label, meta in ClipReader(\".\", split=\"train\", frames=8, stride=2):",
-        f"    ...  # frames: [8, {cfg.resolution}, {cfg.resolution}{', 3' if cfg.color else ''}]"
+        f"    ...  # frames: [8, {cfg.resolution}, {cfg.resolution}{rgb}]"
         " uint8; label: class id; meta: KEY.json",
         "```",
         "",
@@ -89,12 +106,17 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         "```python",
         "import webdataset as wds",
         "from fractalvid.shards.reader import clip_decoder",
-        f'ds = wds.WebDataset("train-{{000000..{max(splits["train"]["shards"] - 1, 0):06d}}}.tar",'
+        f'ds = wds.WebDataset("train-{{000000..{last:06d}}}.tar",'
         f' shardshuffle=False).decode(clip_decoder({"color=True" if cfg.color else ""}))',
         "for sample in ds:",
-        f'    frames = sample["{ext}"]  # [T, H, W{", 3" if cfg.color else ""}] uint8',
+        f'    frames = sample["{MEMBER[cfg.codec]}"]  # [T, H, W{rgb}] uint8',
         "```",
         "",
+    ]
+
+
+def _config(cfg: Config) -> list[str]:
+    return [
         "## Config",
         "",
         "| key | value | meaning |",
@@ -102,4 +124,3 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
         *(f"| {k} | {v} | {FIELD_HELP.get(k, '')} |" for k, v in cfg.to_dict().items()),
         "",
     ]
-    return "\n".join(lines)
