@@ -87,7 +87,6 @@ def run_shards(
     ``batch``: clips per render call (default: ``default_batch`` of the backend's renderer).
     On the GPU each worker encodes with as many ffmpeg threads as it has cores.
     """
-    from joblib import Parallel, delayed
     from tqdm import tqdm
 
     log = open_log(out)
@@ -98,33 +97,17 @@ def run_shards(
     log.info("start: %d shards, backend=%s workers=%d threads/worker=%d encoders/worker=%d "
              "batch=%d fingerprint=%s", len(shards), renderer, workers, threads, encoders, batch,
              cfg.fingerprint())
-    total = sum(s.count for s in shards)
-    bar = tqdm(total=total, unit="clip", disable=not progress, dynamic_ncols=True,
-               desc=f"{out.name}")
+    bar = tqdm(total=sum(s.count for s in shards), unit="clip", disable=not progress,
+               dynamic_ncols=True, desc=f"{out.name}")
     if renderer == "cpu" and shards and compiled_before() is False:
         note = "first run: compiling the CPU kernels (about 15 s; cached for later runs)"
         bar.set_postfix_str(note)
         log.info(note)
     start = time.perf_counter()
-    made = skipped = clips = 0
-    peak = 0.0
-    tasks = (delayed(_worker)(cfg, s, str(out), renderer, threads, batch, encoders, os.getpid())
-             for s in shards)
-    if workers <= 1:
-        results = (task[0](*task[1], **task[2]) for task in tasks)
-    else:
-        results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(tasks)
+    args = (str(out), renderer, threads, batch, encoders, os.getpid())
+    results = _results(cfg, shards, args, workers)
     try:
-        for r in results:
-            made += not r.skipped
-            skipped += r.skipped
-            clips += 0 if r.skipped else r.count
-            peak = max(peak, r.peak_rss_mb)
-            bar.update(r.count)
-            bar.set_postfix_str(f"shards {made + skipped}/{len(shards)}")
-            log.info("%s %s: %d clips in %.1f s, worker peak RSS %.0f MB", r.name,
-                     "skipped (done)" if r.skipped else "made", r.count, r.seconds,
-                     r.peak_rss_mb)
+        made, skipped, clips, peak = _tally(results, len(shards), bar, log)
     except BaseException as exc:
         log.error("stopped: %r", exc)
         results.close()  # now: stops the workers and frees their queues before the exit
@@ -133,6 +116,31 @@ def run_shards(
         bar.close()
     summary = RunSummary(made, skipped, clips, time.perf_counter() - start, peak)
     log.info("done: %d shards made, %d skipped, %d clips in %.1f s (%.2f clips/s)",
-             made, skipped, clips, summary.seconds, summary.clips_per_s)
+             summary.made, summary.skipped, summary.clips, summary.seconds, summary.clips_per_s)
     return summary
 
+
+def _results(cfg: Config, shards: Sequence[ShardSpec], args: tuple, workers: int):
+    """ShardResults as shards finish: in this process, or from ``workers`` loky processes."""
+    from joblib import Parallel, delayed
+
+    if workers <= 1:
+        return (_worker(cfg, s, *args) for s in shards)
+    tasks = (delayed(_worker)(cfg, s, *args) for s in shards)
+    return Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(tasks)
+
+
+def _tally(results, total: int, bar, log) -> tuple[int, int, int, float]:
+    """(made, skipped, clips made, the largest worker peak RSS), updating bar and log."""
+    made = skipped = clips = 0
+    peak = 0.0
+    for r in results:
+        made += not r.skipped
+        skipped += r.skipped
+        clips += 0 if r.skipped else r.count
+        peak = max(peak, r.peak_rss_mb)
+        bar.update(r.count)
+        bar.set_postfix_str(f"shards {made + skipped}/{total}")
+        log.info("%s %s: %d clips in %.1f s, worker peak RSS %.0f MB", r.name,
+                 "skipped (done)" if r.skipped else "made", r.count, r.seconds, r.peak_rss_mb)
+    return made, skipped, clips, peak
