@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from machine import machine
 
 from bench import print_table  # bench/ is the script's folder
 from fractalvid.gen.ifs import class_coefficients, sample_class
@@ -188,25 +189,7 @@ class _Rows(list):
         super().append(row)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=256, help="clips per chaos and render measurement")
-    ap.add_argument("--e2e-clips", type=int, default=0,
-                    help="clips per end-to-end run (default: 4 batches per default worker)")
-    ap.add_argument("--quick", action="store_true",
-                    help="end to end with the default worker count only")
-    args = ap.parse_args(argv)
-    if not gpu_available():
-        print("bench-gpu: no CUDA device visible to CuPy", file=sys.stderr)
-        return 2
-    import cupy
-
-    cores = cpu_count()
-    props = cupy.cuda.runtime.getDeviceProperties(0)
-    print(f"device: {props['name'].decode()}  cpu cores: {cores}  clips per run: {args.clips}"
-          f"  GPU batch: {GPU_BATCH} clips\n")
-    jobs = paper_jobs(args.clips)
-    rows = _Rows()
+def chaos_rows(rows: _Rows, jobs: list[RenderJob]) -> None:
     for exact in (True, False):
         pts, fps = chaos_rate(jobs, exact)
         rows.append((f"chaos game, paper mix, {'exact (no FMA)' if exact else 'fused (FMA)'}",
@@ -214,9 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{len(jobs)} clips a launch; " +
                      ("target >= 2e10 points/s" if exact else "statistically equal renders")))
     # Where the counts go (render_gpu.choose_histogram). "auto" is global atomics at every
-    # size, the fastest on an H200. In shared memory, the paper's 256 px fit only as 16-bit
-    # counters (128 KB, one block per SM); 128 px fit as ints (64 KB, 3 blocks per SM) or
-    # 16-bit (32 KB, 7 blocks: registers bound them). Same points in each.
+    # size. In shared memory, the paper's 256 px fit only as 16-bit counters (128 KB, one
+    # block per SM); 128 px fit as ints (64 KB) or 16-bit (32 KB). Same points in each.
     for size, histogram, note in (
         (256, "packed", "16-bit counters in shared memory (above: global atomics)"),
         (128, "auto", "global atomics (the default at every size)"),
@@ -233,28 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         pts, fps = chaos_rate(jobs[:GPU_BATCH], True)
         rows.append(("chaos game, paper mix, exact, at --batch", f"{pts:.3g} points/s, "
                      f"{fps:.0f} frames/s", f"{GPU_BATCH} clips a launch (the default)"))
+
+
+def render_rows(rows: _Rows, jobs: list[RenderJob], clips: int) -> None:
+    import cupy
+
     rows.append(("render (framing, chaos, filter, tone map)", f"{render_rate(jobs):.0f} frames/s",
                  "GpuRenderer, one batch"))
     pool = cupy.get_default_memory_pool()
     rows.append(("GPU memory (pool, after render)", f"{pool.total_bytes() / 2**20:.0f} MiB", ""))
-    rows.append((f"H.264 encoding alone, {cores} threads x {ENCODE_GROUP} clips per ffmpeg",
-                 f"{encode_ceiling(jobs, cores):.0f} "
-                 "frames/s", "the host's ceiling for end to end"))
-    default = default_workers("gpu", build_config("paper"), GPU_BATCH)
-    e2e_clips = args.e2e_clips or 4 * GPU_BATCH * default
-    # The default first (compose on, as the presets run), so a run cut short still has it.
-    runs = [(default, True, "h264"), (default, True, "raw"), (default, False, "h264")]
-    if not args.quick:
-        runs += [(w, True, "h264") for w in sorted({2, max(1, cores // 4), cores} - {default})]
-    for workers, augment, codec in runs:
-        e2e = end_to_end(e2e_clips, workers, augment, codec)
-        target = "target >= 10000" if codec == "raw" else "target >= 5000"
-        rows.append((f"end to end, {codec}, compose {'on' if augment else 'off'}, "
-                     f"{workers} worker(s)",
-                     f"{e2e:.0f} frames/s",
-                     f"{e2e_clips} clips; {cores // workers} encoders each"
-                     f"{' (default)' if workers == default else ''}; {target}"))
-    rate, spent, pool_bytes = stream_split(args.clips)
+    rate, spent, pool_bytes = stream_split(clips)
     rows.append(("ClipStream, 256 px, compose on, one process", f"{rate:.0f} clips/s, "
                  f"{rate * FRAMES_PER_CLIP:.0f} frames/s", "torch/cupy device arrays; "
                  "target >= 1000 clips/s"))
@@ -263,6 +233,49 @@ def main(argv: list[str] | None = None) -> int:
                      f"{seconds:.2f} s"))
     rows.append(("  ClipStream GPU memory (pool)", f"{pool_bytes / 2**20:.0f} MiB",
                  f"batch {GPU_BATCH} clips"))
+
+
+def end_to_end_rows(rows: _Rows, jobs: list[RenderJob], e2e_clips: int, quick: bool) -> None:
+    cores = cpu_count()
+    rows.append((f"H.264 encoding alone, {cores} threads x {ENCODE_GROUP} clips per ffmpeg",
+                 f"{encode_ceiling(jobs, cores):.0f} frames/s",
+                 "the host's ceiling for end to end"))
+    default = default_workers("gpu", build_config("paper"), GPU_BATCH)
+    e2e_clips = e2e_clips or 4 * GPU_BATCH * default
+    # The default first (compose on, as the presets run), so a run cut short still has it.
+    runs = [(default, True, "h264"), (default, True, "raw"), (default, False, "h264")]
+    if not quick:
+        runs += [(w, True, "h264") for w in sorted({2, max(1, cores // 4), cores} - {default})]
+    for workers, augment, codec in runs:
+        e2e = end_to_end(e2e_clips, workers, augment, codec)
+        target = "target >= 10000" if codec == "raw" else "target >= 5000"
+        rows.append((f"end to end, {codec}, compose {'on' if augment else 'off'}, "
+                     f"{workers} worker(s)", f"{e2e:.0f} frames/s",
+                     f"{e2e_clips} clips; {cores // workers} encoders each"
+                     f"{' (default)' if workers == default else ''}; {target}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=256, help="clips per chaos and render measurement")
+    ap.add_argument("--e2e-clips", type=int, default=0,
+                    help="clips per end-to-end run (default: 4 batches per default worker)")
+    ap.add_argument("--quick", action="store_true",
+                    help="end to end with the default worker count only")
+    args = ap.parse_args(argv)
+    if not gpu_available():
+        print("bench-gpu: no CUDA device visible to CuPy", file=sys.stderr)
+        return 2
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    print(f"device: {props['name'].decode()}  cpu: {machine()}  clips per run: {args.clips}"
+          f"  GPU batch: {GPU_BATCH} clips\n")
+    jobs = paper_jobs(args.clips)
+    rows = _Rows()
+    chaos_rows(rows, jobs)
+    render_rows(rows, jobs, args.clips)
+    end_to_end_rows(rows, jobs, args.e2e_clips, args.quick)
     print_table(rows)
     return 0
 
