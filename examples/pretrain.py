@@ -94,26 +94,48 @@ def batch(clips, idx, frames, stride, rng):
     return torch.from_numpy(np.stack(out))[:, None]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="data/tiny", help="data-set folder (after finalize)")
-    ap.add_argument("--stream", metavar="PRESET", help="train from ClipStream of this preset "
-                    "(or a JSON config file) instead of a data set on disk")
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers (--stream)")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--stride", type=int, default=2)
-    ap.add_argument("--size", type=int, default=64, help="frames are resized to this")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--width", type=int, default=24, help="channels of the first block")
-    ap.add_argument("--minutes", type=float, default=5.0, help="stop training after this")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+def fit(model, epoch_batches, steps: int, args) -> float:
+    """AdamW with a one-cycle schedule over ``epoch_batches()`` (a fresh iterable of (x, y)
+    each epoch) for args.epochs or args.minutes; returns the seconds it trained."""
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps,
+                                                pct_start=0.1)
+    t0 = time.perf_counter()
+    for epoch in range(args.epochs):
+        model.train()
+        seen = loss_sum = correct = 0.0
+        t_epoch = time.perf_counter()
+        for x, y in epoch_batches():
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if sched.last_epoch + 1 < steps:
+                sched.step()
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += float((logits.argmax(1) == y).sum())
+        print(f"epoch {epoch + 1:3d}  loss {loss_sum / seen:.3f}  train top-1 "
+              f"{correct / seen:.1%}  ({seen:.0f} clips at "
+              f"{seen / (time.perf_counter() - t_epoch):.1f} clips/s)", flush=True)
+        if time.perf_counter() - t0 > args.minutes * 60:
+            print(f"time budget of {args.minutes} min reached")
+            break
+    return time.perf_counter() - t0
 
-    torch.manual_seed(args.seed)
-    if args.stream:
-        return train_streamed(args)
+
+def evaluate(model, pairs, classes: int, seconds: float) -> None:
+    """Print val top-1 over (x, y) batches."""
+    model.eval()
+    with torch.no_grad():
+        hits = torch.cat([model(x).argmax(1) == y for x, y in pairs])
+    print(f"val top-1 {float(hits.float().mean()):.1%} on {len(hits)} clips (chance "
+          f"{1 / classes:.1%}); trained {seconds:.0f} s")
+
+
+def train_from_shards(args) -> None:
+    """Load both splits into memory, then train with random windows and flips."""
     import random
 
     rng = random.Random(args.seed)
@@ -123,43 +145,19 @@ def main() -> None:
     classes = int(max(y_train.max(), y_val.max())) + 1
     print(f"{len(train)} train / {len(val)} val clips, {classes} classes, "
           f"loaded in {time.perf_counter() - start:.1f} s")
-
-    model = Tiny3DCNN(classes, args.width)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
-    steps = args.epochs * -(-len(train) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps,
-                                                pct_start=0.1)
     labels = torch.from_numpy(y_train)
-    t0 = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
+
+    def epoch_batches():
         order = list(range(len(train)))
         rng.shuffle(order)
-        loss_sum = correct = 0.0
         for at in range(0, len(order), args.batch):
             idx = order[at : at + args.batch]
-            x = batch(train, idx, args.frames, args.stride, rng)
-            logits = model(x)
-            loss = F.cross_entropy(logits, labels[idx], label_smoothing=0.1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(idx)
-            correct += float((logits.argmax(1) == labels[idx]).sum())
-        print(f"epoch {epoch + 1:3d}  loss {loss_sum / len(train):.3f}  "
-              f"train top-1 {correct / len(train):.1%}", flush=True)
-        if time.perf_counter() - t0 > args.minutes * 60:
-            print(f"time budget of {args.minutes} min reached")
-            break
+            yield batch(train, idx, args.frames, args.stride, rng), labels[idx]
 
-    model.eval()
-    with torch.no_grad():
-        x = batch(val, range(len(val)), args.frames, args.stride, None)
-        pred = model(x).argmax(1).numpy()
-    acc = float((pred == y_val).mean())
-    print(f"val top-1 {acc:.1%} on {len(val)} clips (chance {1 / classes:.1%}); "
-          f"trained {time.perf_counter() - t0:.0f} s")
+    model = Tiny3DCNN(classes, args.width)
+    seconds = fit(model, epoch_batches, args.epochs * -(-len(train) // args.batch), args)
+    x = batch(val, range(len(val)), args.frames, args.stride, None)
+    evaluate(model, [(x, torch.from_numpy(y_val))], classes, seconds)
 
 
 def train_streamed(args) -> None:
@@ -178,44 +176,40 @@ def train_streamed(args) -> None:
     loader = torch.utils.data.DataLoader(torch_dataset(train), batch_size=None,
                                          num_workers=args.workers,
                                          persistent_workers=args.workers > 0)
-    model = Tiny3DCNN(cfg.classes, args.width)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
-    steps = args.epochs * -(-len(train) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps,
-                                                pct_start=0.1)
     print(f"streaming {len(train)} fresh clips an epoch, {cfg.classes} classes, "
           f"{args.workers} DataLoader workers")
-    t0 = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        seen = loss_sum = correct = 0.0
-        t_epoch = time.perf_counter()
+
+    def epoch_batches():
         for x, y in streamed(loader, args.size, args.batch):
-            if torch.rand(()) < 0.5:
-                x = x.flip(-1)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=0.1)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if sched.last_epoch + 1 < steps:
-                sched.step()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += float((logits.argmax(1) == y).sum())
-        print(f"epoch {epoch + 1:3d}  loss {loss_sum / seen:.3f}  train top-1 "
-              f"{correct / seen:.1%}  ({seen:.0f} clips made and trained on at "
-              f"{seen / (time.perf_counter() - t_epoch):.1f} clips/s)", flush=True)
-        if time.perf_counter() - t0 > args.minutes * 60:
-            print(f"time budget of {args.minutes} min reached")
-            break
-    model.eval()
+            yield (x.flip(-1) if torch.rand(()) < 0.5 else x), y
+
+    model = Tiny3DCNN(cfg.classes, args.width)
+    seconds = fit(model, epoch_batches, args.epochs * -(-len(train) // args.batch), args)
     val = ClipStream(cfg, split="val", frames=args.frames, stride=args.stride)
-    with torch.no_grad():
-        pairs = [(model(x).argmax(1), y) for x, y in streamed(val, args.size, 64)]
-    acc = float(torch.cat([p == y for p, y in pairs]).float().mean())
-    print(f"val top-1 {acc:.1%} on {len(val)} clips (chance {1 / cfg.classes:.1%}); "
-          f"trained {time.perf_counter() - t0:.0f} s")
+    evaluate(model, streamed(val, args.size, 64), cfg.classes, seconds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="data/tiny", help="data-set folder (after finalize)")
+    ap.add_argument("--stream", metavar="PRESET", help="train from ClipStream of this preset "
+                    "(or a JSON config file) instead of a data set on disk")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers (--stream)")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--stride", type=int, default=2)
+    ap.add_argument("--size", type=int, default=64, help="frames are resized to this")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--width", type=int, default=24, help="channels of the first block")
+    ap.add_argument("--minutes", type=float, default=5.0, help="stop training after this")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    if args.stream:
+        train_streamed(args)
+    else:
+        train_from_shards(args)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,6 @@ def test_the_pretraining_example_trains_from_the_stream(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "streaming 20 fresh clips an epoch, 4 classes, 2 DataLoader workers" in proc.stdout
-    assert proc.stdout.count("(20 clips made and trained on") == 2
+    assert proc.stdout.count("(20 clips at") == 2
     assert "val top-1" in proc.stdout and "on 8 clips (chance 25.0%)" in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.json"]
