@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fractalvid import __version__
 from fractalvid.pipelines.config import Config, ConfigError, build_config
-from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, commit, temp_path
+from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, temp_path, write_atomic
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
@@ -161,7 +161,7 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
                 raise ConfigError(f"{out} is not empty ({shown}) and is no fractalvid data set; "
                                   "choose a new or empty folder for --out")
             if (out / CONFIG_FILE).exists():  # damaged, and overwrite was asked for
-                _replace(out / CONFIG_FILE, _config_record(cfg))
+                write_atomic(out / CONFIG_FILE, _config_record(cfg))
                 return
             if _create_exclusive(out / CONFIG_FILE, _config_record(cfg)):
                 return
@@ -169,7 +169,7 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
         theirs = records[0].fingerprint
         if theirs == mine:
             if records[0].source != CONFIG_FILE:  # repair or restore the guard
-                _replace(out / CONFIG_FILE, _config_record(cfg))
+                write_atomic(out / CONFIG_FILE, _config_record(cfg))
             return
         if not overwrite:
             raise ConfigError(f"{out} holds a data set made with another config (fingerprint "
@@ -177,19 +177,9 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
                               "--overwrite (which deletes only fractalvid's files there)")
         for path in owned_files(out):
             path.unlink(missing_ok=True)
-        _replace(out / CONFIG_FILE, _config_record(cfg))
+        write_atomic(out / CONFIG_FILE, _config_record(cfg))
         return
     raise ConfigError(f"{out}: another run keeps changing {CONFIG_FILE}; try again")
-
-
-def _replace(final: Path, data: bytes) -> None:
-    tmp = temp_path(final)
-    try:
-        tmp.write_bytes(data)
-        commit(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def sha256_bytes(data: bytes) -> str:
