@@ -9,7 +9,6 @@ and the preview are replaced only while their bytes are the ones it recorded wri
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -223,13 +222,3 @@ def owned_files(out: Path) -> list[Path]:
         elif name in GUARDED and ours_to_replace(p, written):
             owned.append(p)
     return sorted(owned)
-
-
-def check_out_text(out: str) -> None:
-    """An empty --out must not silently mean the current folder."""
-    if not out or not out.strip():
-        raise ConfigError("--out is empty: name a folder (use . for the current one)")
-
-
-def is_read_only_error(exc: OSError) -> bool:
-    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
