@@ -150,17 +150,19 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
     for _ in range(3):  # a lost race for config.json is settled by reading the winner's
         records = recorded_configs(out)
         if not records:
-            if (out / CONFIG_FILE).exists() and not overwrite:
-                raise ConfigError(f"{out}/{CONFIG_FILE} is damaged and nothing else there "
-                                  "records a config; pass --overwrite to replace fractalvid's "
-                                  "files there (no other file is touched)")
             foreign = [n for n in _foreign_entries(out) if n != CONFIG_FILE]
             if foreign:
                 shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
                 raise ConfigError(f"{out} is not empty ({shown}) and is no fractalvid data set; "
                                   "choose a new or empty folder for --out")
-            if (out / CONFIG_FILE).exists():  # damaged, and overwrite was asked for
-                write_atomic(out / CONFIG_FILE, _config_record(cfg))
+            if (out / CONFIG_FILE).exists():
+                if recorded_configs(out):
+                    continue  # another run has just claimed OUT: read its config
+                if not overwrite:
+                    raise ConfigError(f"{out}/{CONFIG_FILE} is damaged and nothing else there "
+                                      "records a config; pass --overwrite to replace "
+                                      "fractalvid's files there (no other file is touched)")
+                write_atomic(out / CONFIG_FILE, _config_record(cfg))  # damaged: replaced
                 return
             if _create_exclusive(out / CONFIG_FILE, _config_record(cfg)):
                 return

@@ -48,6 +48,23 @@ def encode_raw(frames: np.ndarray) -> bytes:
     return _local.compressor.compress(buf.getvalue())
 
 
+def _decompress(dctx, data: bytes) -> np.ndarray:
+    """One zstd frame -> its content as a writable uint8 array, decompressed into it."""
+    import zstandard
+
+    size = zstandard.frame_content_size(data)
+    if size < 0:  # not recorded in the frame: let zstd size it (one copy more)
+        return np.frombuffer(bytearray(dctx.decompress(data)), np.uint8)
+    out = np.empty(size, np.uint8)
+    view, at = memoryview(out), 0
+    with dctx.stream_reader(data) as reader:
+        while at < size and (n := reader.readinto(view[at:])):
+            at += n
+    if at != size:
+        raise zstandard.ZstdError(f"{at} of {size} bytes")
+    return out
+
+
 def decode_raw(data: bytes, color: bool | None = None) -> np.ndarray:
     """``encode_raw`` bytes -> frames [T, H, W] or [T, H, W, 3] uint8 (as stored).
 
@@ -58,17 +75,18 @@ def decode_raw(data: bytes, color: bool | None = None) -> np.ndarray:
     if not hasattr(_local, "decompressor"):
         _local.decompressor = zstandard.ZstdDecompressor()
     try:
-        raw = _local.decompressor.decompress(data)
-        stream = io.BytesIO(raw)
+        raw = _decompress(_local.decompressor, data)
+        stream = io.BytesIO(raw[:4096])  # the .npy header
         version = np.lib.format.read_magic(stream)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) \
             else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read(stream)
     except (zstandard.ZstdError, ValueError) as exc:
         raise ValueError(f"cannot decode raw clip: {exc}") from None
-    if dtype != np.uint8 or fortran or len(shape) not in (3, 4):
+    if dtype != np.uint8 or fortran or len(shape) not in (3, 4) or \
+            raw.size - stream.tell() != int(np.prod(shape)):
         raise ValueError(f"cannot decode raw clip: {dtype} {shape}, not uint8 [T, H, W(, 3)]")
-    frames = np.frombuffer(raw, np.uint8, offset=stream.tell()).reshape(shape)
+    frames = raw[stream.tell():].reshape(shape)  # a view of a writable buffer: no copy
     if color and frames.ndim == 3:
         return np.repeat(frames[..., None], 3, axis=3)
     if color is False and frames.ndim == 4:

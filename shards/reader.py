@@ -431,8 +431,9 @@ class ClipReader:
             raise ClipError(url, key, missing) from exc
         rng = random.Random(f"{self.seed}:{epoch}:{meta.get('key', key)}") if self.shuffle \
             else None
-        idx = sample_window(clip.shape[0], self.frames, self.stride, rng)
-        return clip[idx], label, meta
+        if self.frames is None:
+            return clip, label, meta  # the whole clip: no copy
+        return clip[sample_window(clip.shape[0], self.frames, self.stride, rng)], label, meta
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int | None, dict]]:
         epoch = self._counters.next_epoch()

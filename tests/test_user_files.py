@@ -137,7 +137,7 @@ def test_two_configs_claiming_a_new_folder_at_once_cannot_both_win(tmp_path):
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
-    for trial in range(12):
+    for trial in range(40):
         out = tmp_path / f"t{trial}"
         barrier, results = ctx.Barrier(2), ctx.Queue()
         procs = [ctx.Process(target=_claim, args=(seed, out, barrier, results))
