@@ -17,6 +17,7 @@ from fractalvid.pipelines.outdir import (
     DATASET_FILE,
     DATASET_FORMAT,
     ours_to_replace,
+    recorded_writes,
     sha256_bytes,
     written_record,
 )
@@ -24,7 +25,7 @@ from fractalvid.pipelines.plan import SPLITS, plan_shards
 from fractalvid.pipelines.progress import missing_shards, read_stats, shard_paths
 from fractalvid.pipelines.shard import CLASSES_META
 from fractalvid.shards.atomic import write_atomic
-from fractalvid.shards.metadata import CLIP_SCHEMA, write_parquet
+from fractalvid.shards.metadata import CLIP_SCHEMA, parquet_bytes
 from fractalvid.shards.png import encode_png
 from fractalvid.shards.preview import preview_grid
 
@@ -71,8 +72,29 @@ def _as_clip_schema(table: pa.Table) -> pa.Table:
     return table.select(CLIP_SCHEMA.names).cast(CLIP_SCHEMA)
 
 
+def _json_bytes(obj: object) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+
+
 def _json(path: Path, obj: object) -> None:
-    write_atomic(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(path, _json_bytes(obj))
+
+
+class LocalSink:
+    """Where finalize reads and writes the data-set files: a local folder (atomic writes)."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.place = self.out
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return (self.out / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, name: str, data: bytes) -> None:
+        write_atomic(self.out / name, data)
 
 
 def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
@@ -87,36 +109,41 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     shards = plan_shards(cfg)
     missing = missing_shards(cfg, out)
     if missing:
-        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise IncompleteError(
-            f"{len(missing)} of {len(shards)} shards are not done: {', '.join(missing[:5])}{more};"
-            " run `fractalvid generate` again to finish them"
-        )
-    clips = _write_tables(cfg, out, shards)
-    entries = [_entry(s, read_stats(out, s)) for s in shards]
+        raise IncompleteError(incomplete(missing, len(shards)))
+    tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
+    return publish(cfg, tables, [read_stats(out, s) for s in shards], LocalSink(out), preview)
+
+
+def incomplete(missing: list[str], total: int) -> str:
+    more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+    return (f"{len(missing)} of {total} shards are not done: {', '.join(missing[:5])}{more}; "
+            "run `fractalvid generate` again to finish them")
+
+
+def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink, preview: bool) -> dict:
+    """The data-set files from the shards' Parquet tables and done markers (plan order),
+    written through ``sink`` (``read(name)``, ``write(name, bytes)``, ``place``: the folder or
+    URL the preview reads the shards from); dataset.json last."""
+    shards = plan_shards(cfg)
+    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
+        else CLIP_SCHEMA.empty_table()
+    sink.write("clips.parquet", parquet_bytes(clips, meta))
+    sink.write("classes.parquet",
+               parquet_bytes(classes_table(cfg, _recorded_classes(tables)), meta))
+    entries = [_entry(s, st) for s, st in zip(shards, stats)]
     for split in SPLITS:
         shardlist = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
                      if e["split"] == split]
         index = {"__kind__": WIDS_KIND, "wids_version": 1, "name": split, "shardlist": shardlist}
-        _json(out / f"index.{split}.json", index)
+        sink.write(f"index.{split}.json", _json_bytes(index))
     dataset = _dataset_record(cfg, entries, clips)
     guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
     if preview and clips.num_rows:
-        guarded["preview.png"] = lambda: encode_png(preview_grid(out))
-    dataset["written"] = _write_guarded(out, guarded)
-    _json(out / DATASET_FILE, dataset)
+        guarded["preview.png"] = lambda: encode_png(preview_grid(sink.place))
+    dataset["written"] = _write_guarded(sink, guarded)
+    sink.write(DATASET_FILE, _json_bytes(dataset))
     return dataset
-
-
-def _write_tables(cfg: Config, out: Path, shards: list) -> pa.Table:
-    """clips.parquet and classes.parquet from the shards' Parquet; returns the clips table."""
-    meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
-    tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
-    clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
-        else CLIP_SCHEMA.empty_table()
-    write_parquet(clips, out / "clips.parquet", meta)
-    write_parquet(classes_table(cfg, _recorded_classes(tables)), out / "classes.parquet", meta)
-    return clips
 
 
 def _entry(shard, stats: dict) -> dict:
@@ -148,16 +175,16 @@ def _dataset_record(cfg: Config, entries: list[dict], clips: pa.Table) -> dict:
     }
 
 
-def _write_guarded(out: Path, guarded: dict) -> dict[str, str]:
+def _write_guarded(sink, guarded: dict) -> dict[str, str]:
     """Write each of ``guarded`` ({name: make bytes}) that is fractalvid's to replace; returns
     {name: sha256} of those now as fractalvid wrote them."""
-    before, written = written_record(out), {}
+    before, written = recorded_writes(sink.read(DATASET_FILE)), {}
     for name, make in guarded.items():
-        data = make()
-        if ours_to_replace(out / name, before):
-            write_atomic(out / name, data)
+        data, now = make(), sink.read(name)
+        if now is None or before.get(name) == sha256_bytes(now):
+            sink.write(name, data)
             written[name] = sha256_bytes(data)
-        elif (out / name).read_bytes() == data:  # already what it would write: ours to record
+        elif now == data:  # already what it would write: ours to record
             written[name] = sha256_bytes(data)
     return written
 

@@ -189,8 +189,19 @@ def sha256_bytes(data: bytes) -> str:
 
 def written_record(out: Path) -> dict[str, str]:
     """{name: sha256} of the guarded files fractalvid last wrote (dataset.json's ``written``)."""
-    data = _read_json(out / DATASET_FILE) or {}
-    written = data.get("written")
+    try:
+        return recorded_writes((out / DATASET_FILE).read_bytes())
+    except OSError:
+        return {}
+
+
+def recorded_writes(dataset_json: bytes | None) -> dict[str, str]:
+    """dataset.json's ``written`` record ({name: sha256}), {} when absent or damaged."""
+    try:
+        data = json.loads(dataset_json) if dataset_json else {}
+    except ValueError:
+        data = {}
+    written = data.get("written") if isinstance(data, dict) else None
     return {k: v for k, v in written.items() if isinstance(v, str)} \
         if isinstance(written, dict) else {}
 

@@ -11,12 +11,16 @@ import pyarrow.parquet as pq
 
 from fractalvid.gen.compose import OP_NAMES
 from fractalvid.gen.quality import is_degenerate
+from fractalvid.shards.location import is_url, join, open_read
 
 PERCENTILES = (1, 5, 50, 95, 99)
 
 
-def load_clips(out: Path) -> pa.Table:
-    """clips.parquet, or (before finalize) the finished shards' Parquet files."""
+def load_clips(out: str | Path) -> pa.Table:
+    """clips.parquet, or (before finalize) the finished shards' Parquet files (a local set)."""
+    if is_url(out):
+        with open_read(join(out, "clips.parquet")) as fh:
+            return pq.read_table(fh)
     out = Path(out)
     if (out / "clips.parquet").is_file():
         return pq.read_table(out / "clips.parquet")

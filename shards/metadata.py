@@ -60,6 +60,15 @@ def clips_table(records: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=CLIP_SCHEMA)
 
 
+def parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = None) -> bytes:
+    """A table as the bytes of a Parquet file (zstd), ``metadata`` added to its schema's."""
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
 def write_parquet(table: pa.Table, final: Path, metadata: dict[str, str] | None = None) -> None:
     """Write under a temporary name, then rename: a reader never sees a truncated file."""
     if metadata:

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from fractalvid.shards.location import join, open_read
 from fractalvid.shards.reader import read_clip
 
 
-def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
+def preview_grid(out: str | Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
     """Frames of one clip per class, ``cols`` frames spread over the clip, for up to ``rows``
     classes: [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips)."""
-    table = pq.read_table(
-        out / "clips.parquet", columns=["key", "shard", "class_id", "split", "channels"]
-    )
+    with open_read(join(out, "clips.parquet")) as fh:
+        table = pq.read_table(fh, columns=["key", "shard", "class_id", "split", "channels"])
     df = table.to_pylist()
     picked: list[dict] = []
     seen: set = set()
@@ -30,7 +30,7 @@ def preview_grid(out: Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.n
         raise ValueError(f"{out}: no clips to preview")
     tiles = []
     for r in picked:
-        frames = read_clip(out / f"{r['shard']}.tar", r["key"], color=r["channels"] == 3)
+        frames = read_clip(join(out, f"{r['shard']}.tar"), r["key"], color=r["channels"] == 3)
         idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
         tiles.append(frames[idx])
     h, w = tiles[0].shape[1:3]

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from fractalvid.shards.codec import MEDIA, decode_clip, media_of
+from fractalvid.shards.location import is_url, join, open_read, read_bytes
 
 
 class ClipError(Exception):
@@ -58,7 +59,7 @@ def iter_samples(tar_path: str | Path, first: int = 0, stop: int | None = None
     index = -1
     key = None
     try:
-        with tarfile.open(tar_path, "r") as tar:
+        with open_read(tar_path) as fh, tarfile.open(fileobj=fh, mode="r") as tar:
             for info in tar:
                 if not info.isfile():
                     continue
@@ -99,6 +100,8 @@ def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train
     if not isinstance(source, (str, Path)):
         return [(str(s), None) for s in source]
     text = str(source)
+    if is_url(text) and not text.endswith((".json", ".tar")) and "{" not in text:
+        return shard_entries(f"{text.rstrip('/')}/index.{split}.json")  # a data set's URL
     path = Path(text)
     if path.is_dir():
         index = path / f"index.{split}.json"
@@ -109,9 +112,9 @@ def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train
             raise FileNotFoundError(f"{path}: no index.{split}.json and no {split}-*.tar shards")
         return [(u, None) for u in urls]
     if text.endswith(".json"):
-        index = json.loads(path.read_text())
-        base = path.parent
-        return [(u["url"] if "://" in u["url"] else str(base / u["url"]), u.get("nsamples"))
+        index = json.loads(read_bytes(text))
+        base = text.rsplit("/", 1)[0] if is_url(text) else str(path.parent)
+        return [(u["url"] if "://" in u["url"] else str(join(base, u["url"])), u.get("nsamples"))
                 for u in index["shardlist"]]
     if "{" in text:
         from braceexpand import braceexpand  # a dependency of webdataset
@@ -136,7 +139,7 @@ def count_samples(tar_path: str | Path) -> int:
     keys = 0
     last = None
     try:
-        with tarfile.open(tar_path, "r") as tar:
+        with open_read(tar_path) as fh, tarfile.open(fileobj=fh, mode="r") as tar:
             for info in tar:
                 key = info.name.partition(".")[0]
                 if info.isfile() and key != last:
@@ -148,8 +151,9 @@ def count_samples(tar_path: str | Path) -> int:
 
 
 def read_clip(tar_path: str | Path, key: str, color: bool | None = None) -> np.ndarray:
-    """The frames of clip ``key`` of a shard, whatever its codec; KeyError if it is absent."""
-    with tarfile.open(tar_path, "r") as tar:
+    """The frames of clip ``key`` of a shard (a path or URL), whatever its codec; KeyError if
+    it is absent."""
+    with open_read(tar_path) as fh, tarfile.open(fileobj=fh, mode="r") as tar:
         for ext in MEDIA:
             try:
                 fh = tar.extractfile(f"{key}.{ext}")
