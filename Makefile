@@ -7,7 +7,7 @@ TESTSTAMP := $(VENV)/.installed-test
 OUT    ?= data/tiny
 ARGS   ?=
 
-.PHONY: install dataset test lint bench bench-read bench-gpu test-gpu clean
+.PHONY: install dataset test lint bench bench-read bench-store bench-gpu test-gpu clean
 
 # The core install (what `make dataset` needs); tests add their extras (torch CPU, wids,
 # datasets, duckdb) on top.
@@ -44,6 +44,10 @@ bench: $(STAMP)
 # Reading: decoders and codecs per core, and a torch DataLoader (torch from the test extra).
 bench-read: $(TESTSTAMP)
 	$(BIN)/python bench/bench_read.py $(ARGS)
+
+# Object storage: upload and read MB/s against a local S3 server (moto, from the test extra).
+bench-store: $(TESTSTAMP)
+	$(BIN)/python bench/bench_store.py $(ARGS)
 
 # GPU targets: need an NVIDIA GPU.
 # CuPy comes from the gpu extra (cupy-cuda12x) unless the venv already imports one (cuda13x).

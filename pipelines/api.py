@@ -15,9 +15,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fractalvid.pipelines.config import Config, ConfigError, build_config
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
+from fractalvid.shards.location import is_url
 
 
 @dataclass(frozen=True)
@@ -58,43 +60,96 @@ def generate(
     finalize: bool = True,
     progress: bool = False,
     warn: Callable[[str], None] = _stderr,
+    tmp: str | Path | None = None,
 ) -> Generated:
-    """Generate (or resume) ``config``'s data set in ``out``: claim the folder, make every
-    shard of ``shards`` (default: all) not yet done, then finalize once all are done.
+    """Generate (or resume) ``config``'s data set in ``out`` (a folder, or an fsspec URL such
+    as ``s3://bucket/prefix``): claim it, make every shard of ``shards`` (default: all) not yet
+    done, then finalize once all are done. For a URL, shards are made in node-local scratch
+    (``tmp``, else TMPDIR) and uploaded as each is done.
 
     ``workers`` defaults to what the cores and the memory hold; warnings (memory, disk) go to
-    ``warn``. Raises ConfigError, before any work, for a folder that cannot be used or a
-    backend that cannot run here.
+    ``warn``. Raises ConfigError, before any work, for a folder or store that cannot be used or
+    a backend that cannot run here.
     """
     from fractalvid.gen.render import get_renderer
-    from fractalvid.pipelines.finalize import finalize as write_finalize
-    from fractalvid.pipelines.outdir import claim_output
-    from fractalvid.pipelines.progress import shards_done
-    from fractalvid.pipelines.run import run_shards
-    from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
+    from fractalvid.pipelines.sizing import default_workers, memory_warning
 
     cfg = build_config(config) if isinstance(config, str) else config
-    out = Path(out)
     everything = plan_shards(cfg)
     selected = list(everything if shards is None else shards)
     try:
         renderer = get_renderer(backend).name
     except (RuntimeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    try:
-        claim_output(cfg, out, overwrite)
-    except OSError as exc:  # read-only, no permission, a file on the path
-        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror})") from None
     workers = min(workers or default_workers(renderer, cfg, batch), max(1, len(selected)))
-    for warning in (memory_warning(cfg, renderer, workers, batch),
-                    disk_warning(cfg, selected, out)):
-        if warning:
-            warn(warning)
-    summary = run_shards(cfg, selected, out, renderer, workers, batch, progress=progress)
-    done = len(everything) if len(selected) == len(everything) else shards_done(cfg, out)
-    dataset = write_finalize(cfg, out) if finalize and done == len(everything) else None
-    return Generated(out, renderer, workers, summary.made, summary.skipped, summary.clips,
-                     summary.seconds, dataset, done, len(everything))
+    if warning := memory_warning(cfg, renderer, workers, batch):
+        warn(warning)
+    place = _Local if not is_url(out) else _Remote
+    made = place(cfg, out, renderer, workers, batch, progress, warn, tmp)
+    summary, skipped, done = made.run(selected, overwrite)
+    dataset = made.finalize() if finalize and done == len(everything) else None
+    return Generated(Path(out) if not is_url(out) else out, renderer, workers, summary.made,
+                     summary.skipped + skipped, summary.clips, summary.seconds, dataset, done,
+                     len(everything))
+
+
+@dataclass
+class _Local:
+    """A data set in a local (or shared) folder."""
+
+    cfg: Config
+    out: Any
+    renderer: str
+    workers: int
+    batch: int | None
+    progress: bool
+    warn: Callable[[str], None]
+    tmp: Any = None
+
+    def run(self, shards: list[ShardSpec], overwrite: bool):
+        from fractalvid.pipelines.outdir import claim_output
+        from fractalvid.pipelines.progress import shards_done
+        from fractalvid.pipelines.run import run_shards
+        from fractalvid.pipelines.sizing import disk_warning
+
+        self.out = Path(self.out)
+        try:
+            claim_output(self.cfg, self.out, overwrite)
+        except OSError as exc:  # read-only, no permission, a file on the path
+            raise ConfigError(f"--out {self.out}: cannot write there ({exc.strerror})") from None
+        if warning := disk_warning(self.cfg, shards, self.out):
+            self.warn(warning)
+        summary = run_shards(self.cfg, shards, self.out, self.renderer, self.workers,
+                             self.batch, progress=self.progress)
+        everything = plan_shards(self.cfg)
+        done = len(everything) if len(shards) == len(everything) else \
+            shards_done(self.cfg, self.out)
+        return summary, 0, done
+
+    def finalize(self) -> dict:
+        from fractalvid.pipelines.finalize import finalize
+
+        return finalize(self.cfg, self.out)
+
+
+class _Remote(_Local):
+    """A data set in object storage: shards made in scratch, then uploaded."""
+
+    def run(self, shards: list[ShardSpec], overwrite: bool):
+        from fractalvid.pipelines import remote
+        from fractalvid.pipelines.run import run_shards
+
+        def make(todo, scratch, on_result):
+            return run_shards(self.cfg, todo, scratch, self.renderer, self.workers, self.batch,
+                              progress=self.progress, on_result=on_result)
+
+        return remote.generate(self.cfg, str(self.out), shards, make, self.tmp, overwrite,
+                               self.workers)
+
+    def finalize(self) -> dict:
+        from fractalvid.pipelines import remote
+
+        return remote.finalize(self.cfg, str(self.out))
 
 
 def verify(out: str | Path, deep: bool = False, workers: int | None = None,
@@ -104,4 +159,8 @@ def verify(out: str | Path, deep: bool = False, workers: int | None = None,
     from fractalvid.pipelines.sizing import cpu_count
     from fractalvid.shards.verify import verify as check
 
+    if is_url(out):
+        from fractalvid.pipelines import remote
+
+        return remote.verify(str(out), deep=deep, workers=workers or cpu_count())
     return check(Path(out), deep=deep, workers=workers or cpu_count(), progress=progress)

@@ -22,6 +22,7 @@ from fractalvid.pipelines.config import (
     load_config_file,
     parse_sets,
 )
+from fractalvid.shards.location import is_url
 
 
 class UsageFailure(click.ClickException):
@@ -165,9 +166,11 @@ def main() -> None:
                    "(default: 8 on the CPU; 128 on the GPU, fewer if its memory is small).")
 @click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
 @click.option("--no-finalize", is_flag=True, help="Skip finalize after a complete run.")
+@click.option("--tmp", type=click.Path(file_okay=False),
+              help="Node-local scratch for shards bound for an --out URL (default: TMPDIR).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
-             array_tasks, batch, overwrite, no_finalize, quiet):
+             array_tasks, batch, overwrite, no_finalize, tmp, quiet):
     """Generate (or resume) a data set into OUT."""
     from fractalvid.pipelines.api import generate as run
 
@@ -180,12 +183,12 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         return
     if backend == "auto" and not quiet:
         _say_backend()
-    out_path = Path(out)
+    out_path = out if is_url(out) else Path(out)
     try:
         with _stoppable():
             result = run(cfg, out_path, backend=backend, workers=workers, batch=batch,
                          shards=selected, overwrite=overwrite, progress=not quiet,
-                         finalize=not (partial or no_finalize),
+                         finalize=not (partial or no_finalize), tmp=tmp,
                          warn=lambda line: click.echo(line, err=True))
     except BaseException as exc:
         raise _generate_failure(exc, out_path, workers) from None
@@ -221,6 +224,7 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
 
     from fractalvid.gen.render_gpu import out_of_gpu_memory
     from fractalvid.pipelines.finalize import IncompleteError
+    from fractalvid.pipelines.remote import StoreError
 
     kept = "finished shards are kept, and a rerun resumes"
     if isinstance(exc, KeyboardInterrupt):
@@ -234,8 +238,8 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
         return click.ClickException(f"the GPU ran out of memory with {workers or 'the default'}"
                                     " worker(s): pass fewer --workers or a smaller --batch; "
                                     f"{kept}")
-    if isinstance(exc, IncompleteError):
-        return click.ClickException(str(exc))
+    if isinstance(exc, (IncompleteError, StoreError)):
+        return click.ClickException(f"{exc}; {kept}" if isinstance(exc, StoreError) else str(exc))
     if isinstance(exc, OSError):
         return _os_failure(exc, out, resumable=True)
     return exc
@@ -293,8 +297,22 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
         job = SlurmJob(tasks, throttle, cpus_per_task, time_limit, partition, mem, account)
     except ValueError as exc:
         raise UsageFailure(str(exc)) from None
-    out_path = _claim(cfg, out, overwrite)
-    scripts = write_scripts(out_path, out_path / CONFIG_FILE, job)
+    if is_url(out):  # the store holds the data set; the scripts and logs a local folder
+        from fractalvid.pipelines import remote
+
+        try:
+            store = remote.Store(out)
+            store.check()
+            remote.claim(cfg, store, overwrite)
+        except ConfigError as exc:
+            raise UsageFailure(str(exc)) from None
+        here = Path.cwd() / f"fractalvid-slurm-{cfg.fingerprint()}"
+        here.mkdir(parents=True, exist_ok=True)
+        (here / CONFIG_FILE).write_bytes(store.read(CONFIG_FILE))
+        scripts = write_scripts(out, here / CONFIG_FILE, job, folder=here)
+    else:
+        out_path = _claim(cfg, out, overwrite)
+        scripts = write_scripts(out_path, out_path / CONFIG_FILE, job)
     click.echo(f"wrote {scripts[0]} ({tasks} tasks, {n_shards} shards) and {scripts[1]}")
     if not submit:
         gen, fin = (shlex.quote(str(p)) for p in scripts)
@@ -315,9 +333,11 @@ def _out_given(out: str) -> None:
         raise UsageFailure("the output folder is empty: name one (. for the current folder)")
 
 
-def _data_set(out: str) -> Path:
-    """OUT of a command that reads a data set: given, and a folder."""
+def _data_set(out: str) -> Path | str:
+    """OUT of a command that reads a data set: given, and a folder (or a URL)."""
     _out_given(out)
+    if is_url(out):
+        return out.rstrip("/")
     path = Path(out)
     if not path.is_dir():
         raise UsageFailure(f"{out}: no such folder")
@@ -326,21 +346,23 @@ def _data_set(out: str) -> Path:
 
 def _load_out_config(out: Path) -> Config:
     """The config OUT was made with, from whichever of its records is sound."""
+    from fractalvid.pipelines import remote
     from fractalvid.pipelines.outdir import config_of
 
     try:
-        return config_of(out)
+        return remote.config_of(out) if is_url(out) else config_of(out)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
 
 
 def _finalize(cfg: Config, out: Path) -> dict:
     """finalize, with its failures in one line each."""
+    from fractalvid.pipelines import remote
     from fractalvid.pipelines.finalize import IncompleteError, finalize
 
     try:
-        dataset = finalize(cfg, out)
-    except IncompleteError as exc:
+        dataset = remote.finalize(cfg, out) if is_url(out) else finalize(cfg, out)
+    except (IncompleteError, remote.StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise _os_failure(exc, out, resumable=False) from None
@@ -352,6 +374,8 @@ def _say_kept(out: Path, dataset: dict) -> None:
     """Name the card or preview that finalize left alone (not as fractalvid wrote them)."""
     from fractalvid.pipelines.outdir import GUARDED
 
+    if is_url(out):
+        return
     for name in (n for n in GUARDED if (out / n).exists() and n not in dataset["written"]):
         click.echo(f"{out / name}: left as it is (not as fractalvid wrote it); delete it to "
                    "get fractalvid's", err=True)
@@ -393,6 +417,14 @@ def preview(out, rows, cols):
     from fractalvid.pipelines.finalize import update_preview
 
     out_path = _data_set(out)
+    if is_url(out_path):
+        from fractalvid.pipelines import remote
+
+        try:
+            click.echo(remote.update_preview(out_path, rows, cols))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        return
     try:
         path = update_preview(out_path, rows, cols)
     except OSError as exc:
@@ -420,6 +452,22 @@ def stats(out, as_json):
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(figures, indent=1) if as_json else format_stats(figures))
+
+
+@main.command()
+@click.argument("url")
+def cat(url):
+    """Write a file or object (a path or a URL such as s3://bucket/key) to stdout: for
+    webdataset's "pipe:fractalvid cat URL" shard URLs."""
+    import shutil
+
+    from fractalvid.shards.location import open_read
+
+    try:
+        with open_read(url) as fh:
+            shutil.copyfileobj(fh, click.get_binary_stream("stdout"), 1 << 20)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{url}: {exc}") from None
 
 
 @main.command()

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +81,13 @@ def run_shards(
     workers: int = 1,
     batch: int | None = None,
     progress: bool = True,
+    on_result: Callable[[ShardResult], None] | None = None,
 ) -> RunSummary:
     """Make every shard of ``shards`` not already done in ``out``, ``workers`` at a time.
 
     ``batch``: clips per render call (default: ``default_batch`` of the backend's renderer).
     On the GPU each worker encodes with as many ffmpeg threads as it has cores.
+    ``on_result`` is called in this process as each shard is done (made or found done).
     """
     from tqdm import tqdm
 
@@ -107,7 +109,7 @@ def run_shards(
     args = (str(out), renderer, threads, batch, encoders, os.getpid())
     results = _results(cfg, shards, args, workers)
     try:
-        made, skipped, clips, peak = _tally(results, len(shards), bar, log)
+        made, skipped, clips, peak = _tally(results, len(shards), bar, log, on_result)
     except BaseException as exc:
         log.error("stopped: %r", exc)
         results.close()  # now: stops the workers and frees their queues before the exit
@@ -130,11 +132,13 @@ def _results(cfg: Config, shards: Sequence[ShardSpec], args: tuple, workers: int
     return Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(tasks)
 
 
-def _tally(results, total: int, bar, log) -> tuple[int, int, int, float]:
+def _tally(results, total: int, bar, log, on_result=None) -> tuple[int, int, int, float]:
     """(made, skipped, clips made, the largest worker peak RSS), updating bar and log."""
     made = skipped = clips = 0
     peak = 0.0
     for r in results:
+        if on_result is not None:
+            on_result(r)
         made += not r.skipped
         skipped += r.skipped
         clips += 0 if r.skipped else r.count

@@ -62,16 +62,17 @@ def _directive(path: Path) -> str:
     return f'"{text}"'
 
 
-def write_scripts(out: Path, config_path: Path, job: SlurmJob, python: str | None = None
-                  ) -> tuple[Path, Path]:
-    """Write OUT/slurm/generate.sbatch (the array) and OUT/slurm/finalize.sbatch.
+def write_scripts(out: Path | str, config_path: Path, job: SlurmJob, python: str | None = None,
+                  folder: Path | None = None) -> tuple[Path, Path]:
+    """Write OUT/slurm/generate.sbatch (the array) and OUT/slurm/finalize.sbatch (in
+    ``folder`` instead, for an OUT that is a URL: the scripts and logs stay on a file system).
 
     Each array task runs ``fractalvid generate --array-task auto`` on the frozen config, so it
     derives its shard range from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT; a task that
     is rerun (or requeued) resumes, skipping finished shards.
     """
-    out = Path(out).resolve()
-    folder = out / SLURM_DIR
+    out = str(out) if "://" in str(out) else Path(out).resolve()
+    folder = Path(folder).resolve() if folder is not None else out / SLURM_DIR
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     exe = shlex.quote(python or sys.executable) + " -m fractalvid"

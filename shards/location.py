@@ -27,7 +27,9 @@ def open_read(place: str | Path) -> IO[bytes]:
     if is_url(place):
         import fsspec
 
-        return fsspec.open(str(place), "rb").open()
+        fs, path = fsspec.core.url_to_fs(str(place))
+        fs.invalidate_cache(path)  # a listing cached before the object was written misleads
+        return fs.open(path, "rb")
     return open(place, "rb")
 
 
