@@ -484,6 +484,19 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def wids_index(source: str, split: str = "train") -> dict:
+    """A wids shard index for a data set in object storage: each shard a ``pipe:`` URL that
+    ``fractalvid cat`` fetches (wids runs it, filling in ``{local}``). Write it to a JSON file
+    and give that to ``wids.ShardListDataset`` (with ``localname=WidsInPlace()``)."""
+    import shlex
+
+    exe = f"{shlex.quote(sys.executable)} -m fractalvid"
+    return {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": split,
+            "shardlist": [{"url": f"pipe:{exe} cat {shlex.quote(url)} > {{local}}",
+                           "nsamples": n if n is not None else count_samples(url)}
+                          for url, n in shard_entries(source, split)]}
+
+
 class WidsInPlace:
     """A ``localname`` for ``wids.ShardListDataset`` that reads local shards where they are:
     ``wids.ShardListDataset("OUT/index.train.json", localname=WidsInPlace())``.
@@ -508,7 +521,8 @@ class WidsInPlace:
     def __call__(self, url: str) -> str:
         parsed = urlparse(url)
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]  # one name per URL, and short
-        link = self.scratch / f"{digest}-{Path(parsed.path).name}"
+        name = "shard.tar" if url.startswith("pipe:") else Path(parsed.path).name
+        link = self.scratch / f"{digest}-{name}"
         if parsed.scheme not in ("", "file"):
             return str(link)  # remote: wids downloads into it
         target = Path(parsed.path if parsed.scheme == "file" else url).resolve()

@@ -219,3 +219,48 @@ def test_slurm_for_a_store_keeps_its_scripts_and_logs_on_the_file_system(cli, s3
     script = (folder / "generate.sbatch").read_text()
     assert "--out s3://bkt/cluster" in script and f'--output="{folder}/logs/' in script
     assert (folder / "config.json").is_file()
+
+
+def test_wids_reads_the_store_through_a_pipe_index(cli, s3_env, local, tmp_path):
+    import json
+
+    import wids
+
+    from fractalvid.shards.reader import WidsInPlace, wids_index
+
+    url = "s3://bkt/wids"
+    assert cli("generate", "--out", url, *S, "--quiet", "--workers", "1",
+               "--tmp", tmp_path / "scratch").exit_code == 0
+    index = tmp_path / "index.train.json"
+    index.write_text(json.dumps(wids_index(url, "train")))
+    ds = wids.ShardListDataset(str(index), localname=WidsInPlace(tmp_path / "cache"))
+    assert len(ds) == 12
+    keys = [ds[i]["__key__"] for i in range(len(ds))]
+    assert keys == [m["key"] for _, _, m in ClipReader(local, split="train")]
+
+
+def test_a_failed_upload_is_one_line_and_loses_nothing_uploaded(cli, s3_env, local, tmp_path,
+                                                                monkeypatch):
+    from fractalvid.pipelines import remote
+
+    url = "s3://bkt/denied"
+    real, calls = remote.Store.upload, []
+
+    def denied_once(self, path, name):
+        calls.append(name)
+        if name == "train-000001.tar":
+            raise remote.StoreError(f"{self.url}/{name}: upload failed (AccessDenied)")
+        return real(self, path, name)
+
+    monkeypatch.setattr(remote.Store, "upload", denied_once)
+    result = cli("generate", "--out", url, *S, "--quiet", "--workers", "1", "--tmp", tmp_path)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert "train-000001.tar: upload failed (AccessDenied)" in lines[0]
+    assert "a rerun resumes" in lines[0]
+    monkeypatch.setattr(remote.Store, "upload", real)
+    made = {n for n in objects(url)}
+    assert "train-000000.tar" in made and "train-000001.tar" not in made  # the rest stayed
+    assert cli("generate", "--out", url, *S, "--quiet", "--workers", "1",
+               "--tmp", tmp_path).exit_code == 0
+    assert objects(url) == local_files(local)
