@@ -18,4 +18,6 @@ def machine() -> str:
     except OSError:
         pass
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{model}, {isa}, {os.cpu_count()} cores"
+    target = os.environ.get("NUMBA_CPU_NAME")  # numba compiling for another CPU than this
+    return f"{model}, {isa}, {os.cpu_count()} cores" + \
+        (f"; numba code for {target} (NUMBA_CPU_NAME)" if target else "")

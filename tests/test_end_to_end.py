@@ -309,3 +309,26 @@ def test_a_machine_that_never_compiled_the_kernels_is_told_so(tmp_path):
     env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_cached_kernels_are_kept_per_cpu_so_a_shared_cache_serves_mixed_nodes(tmp_path):
+    """numba compiles for the host CPU; on a file system shared by nodes of other CPUs, a
+    node must not load another's machine code. Here a cache written for this CPU is not used
+    by code compiled for Haswell (AVX2 only), which adds its own entry; each then hits its own."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from fractalvid.gen.variations import fast_sin; fast_sin(0.5); s = fast_sin.stats;"
+            " print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
+
+    def hits_misses(**env):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), **env}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env)
+        return out.stdout.strip()
+
+    haswell = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}
+    assert hits_misses() == "0 1"  # compiled for this CPU
+    assert hits_misses(**haswell) == "0 1"  # not this CPU's code: compiled anew
+    assert hits_misses() == "1 0" and hits_misses(**haswell) == "1 0"
