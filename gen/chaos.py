@@ -242,19 +242,33 @@ def _box3(src, dst, height, width):
     """dst = 3x3 box sum of src (both [H * W] int32), zeros beyond the borders.
 
     Equal to splatting every point onto its 3x3 neighbourhood, but 9x fewer scattered writes.
+    Separable: sums of 3 along each row, then of 3 such sums down each column; exact in
+    integers, and loops without branches in the interior, which the compiler vectorizes.
     """
+    rows = np.empty(height * width, np.int64)
     for r in range(height):
-        r0 = max(r - 1, 0)
-        r1 = min(r + 1, height - 1)
-        for col in range(width):
-            c0 = max(col - 1, 0)
-            c1 = min(col + 1, width - 1)
-            acc = 0
-            for rr in range(r0, r1 + 1):
-                base = rr * width
-                for cc in range(c0, c1 + 1):
-                    acc += src[base + cc]
-            dst[r * width + col] = acc
+        b = r * width
+        if width == 1:
+            rows[b] = src[b]
+            continue
+        rows[b] = src[b] + src[b + 1]
+        for c in range(b + 1, b + width - 1):
+            rows[c] = src[c - 1] + src[c] + src[c + 1]
+        rows[b + width - 1] = src[b + width - 2] + src[b + width - 1]
+    for r in range(height):
+        b = r * width
+        if height == 1:
+            for c in range(width):
+                dst[c] = rows[c]
+        elif r == 0:
+            for c in range(width):
+                dst[c] = rows[c] + rows[width + c]
+        elif r == height - 1:
+            for c in range(width):
+                dst[b + c] = rows[b - width + c] + rows[b + c]
+        else:
+            for c in range(width):
+                dst[b + c] = rows[b - width + c] + rows[b + c] + rows[b + width + c]
 
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")

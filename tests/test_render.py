@@ -282,3 +282,17 @@ def test_no_variation_raises_on_extreme_points(name):
     r = _render(wild, settings, variation=VARIATIONS[name])
     assert r.frames.shape == (2, 16, 16)
     assert 0.0 <= r.escaped <= 1.0
+
+
+@given(h=st.integers(1, 12), w=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_the_box_filter_is_the_3x3_splat(h, w, seed):
+    """_box3 (separable sums) against the 3x3 neighbourhood sum written out, any size."""
+    from fractalvid.gen.chaos import _box3
+
+    counts = np.random.default_rng(seed).integers(0, 1000, (h, w)).astype(np.int32)
+    padded = np.pad(counts.astype(np.int64), 1)
+    want = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
+    got = np.empty(h * w, np.int32)
+    _box3(counts.ravel(), got, h, w)
+    np.testing.assert_array_equal(got.reshape(h, w), want)
