@@ -10,6 +10,7 @@ import numpy as np
 # this to a rounding boundary take their level from exact integer thresholds instead.
 _DOUBT = 1e-3
 CHUNK_PIXELS = 4 * 2**20  # pixels mapped at a time: 16 MB per float32 temporary
+LUT_PEAK = 1 << 22  # up to this peak count, a table of every count's level (4 MB at most)
 
 
 def level_thresholds(peak: int) -> np.ndarray:
@@ -21,18 +22,31 @@ def level_thresholds(peak: int) -> np.ndarray:
                     np.int64)
 
 
+def level_table(peak: int) -> np.ndarray:
+    """[peak + 1] uint8: the level of each count 0..peak, by ``level_thresholds``."""
+    thresholds = level_thresholds(peak)
+    return np.searchsorted(thresholds, np.arange(peak + 1), side="right").astype(np.uint8)
+
+
 def tone_map(counts, xp=np):
     """``log(1 + count)`` scaled by the clip's maximum: [T, H, W] int32 -> [T, H, W] uint8,
     on the array module ``xp`` (numpy, or cupy on the GPU path).
 
     One scale for the whole clip, so brightness does not flicker from frame to frame. The
-    level of a count is defined by ``level_thresholds``: float32 math (whose last bits differ
-    between numpy builds and GPUs) only finds it fast, and is overruled near a boundary.
+    level of a count is defined by ``level_thresholds``: up to LUT_PEAK a table of every
+    count's level is looked up; above, float32 math (whose last bits differ between numpy
+    builds and GPUs) finds it fast, and is overruled near a boundary.
     Frames go CHUNK_PIXELS at a time, which bounds the float temporaries at large sizes.
     """
     peak = int(counts.max())
     out = xp.zeros(counts.shape, xp.uint8)
     if peak <= 0:
+        return out
+    if peak <= LUT_PEAK:  # the level of every count 0..peak, looked up: exact, and cheap
+        lut = xp.asarray(level_table(peak))
+        step = max(1, CHUNK_PIXELS // max(1, counts[0].size))
+        for at in range(0, counts.shape[0], step):
+            out[at : at + step] = lut[counts[at : at + step]]
         return out
     scale = xp.float32(255.0 / math.log1p(peak))
     thresholds = xp.asarray(level_thresholds(peak).astype(counts.dtype))  # <= peak: fits

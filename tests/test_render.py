@@ -296,3 +296,22 @@ def test_the_box_filter_is_the_3x3_splat(h, w, seed):
     got = np.empty(h * w, np.int32)
     _box3(counts.ravel(), got, h, w)
     np.testing.assert_array_equal(got.reshape(h, w), want)
+
+
+@given(peak=st.integers(1, 3_000_000), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_the_level_table_gives_the_levels_the_float_path_gives(peak, seed):
+    """tone_map looks levels up in a table up to LUT_PEAK; above, float32 finds them. Both
+    must give every count the same level, counts at and beside each threshold included."""
+    import math
+
+    from fractalvid.gen.tonemap import _levels, level_thresholds
+
+    th = level_thresholds(peak)
+    edges = np.clip(np.concatenate([th - 1, th, th + 1, [0, peak]]), 0, peak)
+    rng = np.random.default_rng(seed)
+    counts = np.concatenate([edges, rng.integers(0, peak + 1, 500)]).astype(np.int32)
+    counts = counts.reshape(1, 1, -1)
+    scale = np.float32(255.0 / math.log1p(peak))
+    by_float = _levels(counts, scale, th.astype(np.int32), np)
+    np.testing.assert_array_equal(tone_map(counts), by_float)
