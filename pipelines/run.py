@@ -18,17 +18,12 @@ from fractalvid.pipelines.plan import ShardSpec
 from fractalvid.pipelines.shard import ShardResult, run_shard
 from fractalvid.pipelines.sizing import cpu_count, default_batch
 
-_watching = False
-
 
 def watch_parent(parent: int, period: float = 1.0) -> None:
     """Exit this worker process once ``parent`` (the main process) is gone: after a kill -9 or
     a lost terminal, a worker would otherwise finish its shards and idle for minutes, holding
-    its memory. What it was writing stays a temporary, which the next run removes."""
-    global _watching
-    if _watching or os.getpid() == parent:
-        return
-    _watching = True
+    its memory. What it was writing stays a temporary, which the next run removes. Run once,
+    as each worker process starts (the pool's initializer)."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -39,10 +34,8 @@ def watch_parent(parent: int, period: float = 1.0) -> None:
 
 
 def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int, batch: int,
-            encoders: int, parent: int) -> ShardResult:
+            encoders: int) -> ShardResult:
     import numba
-
-    watch_parent(parent)
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
@@ -106,7 +99,7 @@ def run_shards(
         bar.set_postfix_str(note)
         log.info(note)
     start = time.perf_counter()
-    args = (str(out), renderer, threads, batch, encoders, os.getpid())
+    args = (str(out), renderer, threads, batch, encoders)
     results = _results(cfg, shards, args, workers)
     try:
         made, skipped, clips, peak = _tally(results, len(shards), bar, log, on_result)
@@ -129,7 +122,10 @@ def _results(cfg: Config, shards: Sequence[ShardSpec], args: tuple, workers: int
     if workers <= 1:
         return (_worker(cfg, s, *args) for s in shards)
     tasks = (delayed(_worker)(cfg, s, *args) for s in shards)
-    return Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(tasks)
+    # Each worker watches this process from its start, before its first task: a kill -9 here
+    # right after the workers are spawned must not leave them waiting for work.
+    return Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered",
+                    initializer=watch_parent, initargs=(os.getpid(),))(tasks)
 
 
 def _tally(results, total: int, bar, log, on_result=None) -> tuple[int, int, int, float]:
