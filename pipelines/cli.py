@@ -22,7 +22,7 @@ from fractalvid.pipelines.config import (
     load_config_file,
     parse_sets,
 )
-from fractalvid.shards.location import is_url
+from fractalvid.shards.location import is_url, join
 
 
 class UsageFailure(click.ClickException):
@@ -414,19 +414,15 @@ def verify(out, deep, workers, quiet):
 @click.option("--cols", type=click.IntRange(min=1), default=6, show_default=True)
 def preview(out, rows, cols):
     """Write OUT/preview.png: frames of one clip per class."""
-    from fractalvid.pipelines.finalize import update_preview
+    from fractalvid.pipelines import remote
+    from fractalvid.pipelines.finalize import LocalSink, update_preview
 
     out_path = _data_set(out)
-    if is_url(out_path):
-        from fractalvid.pipelines import remote
-
-        try:
-            click.echo(remote.update_preview(out_path, rows, cols))
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        return
     try:
-        path = update_preview(out_path, rows, cols)
+        sink = remote.Store(out_path) if is_url(out_path) else LocalSink(out_path)
+        path = update_preview(sink, rows, cols)
+    except (ConfigError, remote.StoreError) as exc:  # a store that cannot be opened or written
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM):
             raise _os_failure(exc, out_path, resumable=False) from None
@@ -434,8 +430,8 @@ def preview(out, rows, cols):
     except ValueError as exc:
         raise click.ClickException(f"{exc} (run `fractalvid finalize {out}` first?)") from None
     if path is None:
-        raise click.ClickException(f"{out_path / 'preview.png'}: not as fractalvid wrote it; "
-                                   "left as it is (move it away to get a new preview)")
+        raise click.ClickException(f"{join(out_path, 'preview.png')}: not as fractalvid wrote "
+                                   "it; left as it is (move it away to get a new preview)")
     click.echo(str(path))
 
 

@@ -16,15 +16,15 @@ from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.outdir import (
     DATASET_FILE,
     DATASET_FORMAT,
-    ours_to_replace,
+    is_ours,
     recorded_writes,
     sha256_bytes,
-    written_record,
 )
 from fractalvid.pipelines.plan import SPLITS, plan_shards
 from fractalvid.pipelines.progress import missing_shards, read_stats, shard_paths
 from fractalvid.pipelines.shard import CLASSES_META
-from fractalvid.shards.atomic import write_atomic
+from fractalvid.shards.atomic import json_bytes, write_atomic
+from fractalvid.shards.location import join
 from fractalvid.shards.metadata import CLIP_SCHEMA, parquet_bytes
 from fractalvid.shards.png import encode_png
 from fractalvid.shards.preview import preview_grid
@@ -70,14 +70,6 @@ def _as_clip_schema(table: pa.Table) -> pa.Table:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     return table.select(CLIP_SCHEMA.names).cast(CLIP_SCHEMA)
-
-
-def _json_bytes(obj: object) -> bytes:
-    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
-
-
-def _json(path: Path, obj: object) -> None:
-    write_atomic(path, _json_bytes(obj))
 
 
 class LocalSink:
@@ -136,13 +128,13 @@ def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink, previe
         shardlist = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
                      if e["split"] == split]
         index = {"__kind__": WIDS_KIND, "wids_version": 1, "name": split, "shardlist": shardlist}
-        sink.write(f"index.{split}.json", _json_bytes(index))
+        sink.write(f"index.{split}.json", json_bytes(index))
     dataset = _dataset_record(cfg, entries, clips)
     guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
     if preview and clips.num_rows:
         guarded["preview.png"] = lambda: encode_png(preview_grid(sink.place))
     dataset["written"] = _write_guarded(sink, guarded)
-    sink.write(DATASET_FILE, _json_bytes(dataset))
+    sink.write(DATASET_FILE, json_bytes(dataset))
     return dataset
 
 
@@ -181,7 +173,7 @@ def _write_guarded(sink, guarded: dict) -> dict[str, str]:
     before, written = recorded_writes(sink.read(DATASET_FILE)), {}
     for name, make in guarded.items():
         data, now = make(), sink.read(name)
-        if now is None or before.get(name) == sha256_bytes(now):
+        if is_ours(name, now, before):
             sink.write(name, data)
             written[name] = sha256_bytes(data)
         elif now == data:  # already what it would write: ours to record
@@ -189,21 +181,21 @@ def _write_guarded(sink, guarded: dict) -> dict[str, str]:
     return written
 
 
-def update_preview(out: Path, rows: int = 10, cols: int = 6) -> Path | None:
-    """Rewrite OUT/preview.png with ``rows`` x ``cols`` frames and record it in dataset.json;
-    None (nothing written) when a preview.png that fractalvid did not write is there."""
-    out = Path(out)
-    path = out / "preview.png"
-    try:
-        dataset = json.loads((out / DATASET_FILE).read_bytes())
-    except (OSError, ValueError):
-        dataset = None
-    record = written_record(out)
-    if not ours_to_replace(path, record):
+def update_preview(sink, rows: int = 10, cols: int = 6) -> str | None:
+    """Rewrite preview.png through ``sink`` (a LocalSink, or a store) with ``rows`` x ``cols``
+    frames and record it in dataset.json; None (nothing written) when a preview.png that
+    fractalvid did not write is there. Returns where it went."""
+    raw = sink.read(DATASET_FILE)
+    record = recorded_writes(raw)
+    if not is_ours("preview.png", sink.read("preview.png"), record):
         return None
-    data = encode_png(preview_grid(out, rows, cols))
-    write_atomic(path, data)
+    data = encode_png(preview_grid(sink.place, rows, cols))
+    sink.write("preview.png", data)
+    try:
+        dataset = json.loads(raw) if raw else None
+    except ValueError:
+        dataset = None
     if isinstance(dataset, dict):
         dataset["written"] = {**record, "preview.png": sha256_bytes(data)}
-        _json(out / DATASET_FILE, dataset)
-    return path
+        sink.write(DATASET_FILE, json_bytes(dataset))
+    return str(join(sink.place, "preview.png"))

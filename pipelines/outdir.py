@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fractalvid import __version__
 from fractalvid.pipelines.config import Config, ConfigError, build_config
-from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, temp_path, write_atomic
+from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, json_bytes, temp_path, write_atomic
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
@@ -85,11 +85,8 @@ def recorded_configs(out: Path) -> list[Recorded]:
     return [r for r in found if r is not None]
 
 
-def config_of(out: Path) -> Config:
-    """The config a data set folder was made with, from the first record that rebuilds to its
-    own fingerprint (so a damaged dataset.json or config.json is repaired from the others).
-    Raises ConfigError saying what was found."""
-    records = recorded_configs(out)
+def rebuild(records: list[Recorded]) -> Config | None:
+    """The config of the first record that holds one rebuilding to its own fingerprint."""
     for r in records:
         if r.config is None:
             continue
@@ -99,6 +96,17 @@ def config_of(out: Path) -> Config:
             continue
         if cfg.fingerprint() == r.fingerprint:
             return cfg
+    return None
+
+
+def config_of(out: Path) -> Config:
+    """The config a data set folder was made with, from the first record that rebuilds to its
+    own fingerprint (so a damaged dataset.json or config.json is repaired from the others).
+    Raises ConfigError saying what was found."""
+    records = recorded_configs(out)
+    cfg = rebuild(records)
+    if cfg is not None:
+        return cfg
     if records:
         raise ConfigError(f"{out}: the config records ({', '.join(r.source for r in records)})"
                           " are damaged or from another fractalvid version; regenerate with "
@@ -116,7 +124,7 @@ def _foreign_entries(out: Path) -> list[str]:
 def _config_record(cfg: Config) -> bytes:
     record = {"fingerprint": cfg.fingerprint(), "fractalvid_version": __version__,
               "config": cfg.to_dict()}
-    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+    return json_bytes(record)
 
 
 def _create_exclusive(final: Path, data: bytes) -> bool:
@@ -206,15 +214,21 @@ def recorded_writes(dataset_json: bytes | None) -> dict[str, str]:
         if isinstance(written, dict) else {}
 
 
+def is_ours(name: str, current: bytes | None, written: dict[str, str]) -> bool:
+    """True when the GUARDED file ``name`` is absent (``current`` None) or holds what
+    fractalvid recorded writing (``written``, dataset.json's record)."""
+    return current is None or written.get(name) == sha256_bytes(current)
+
+
 def ours_to_replace(path: Path, written: dict[str, str]) -> bool:
-    """True when ``path`` (a GUARDED name) is absent or holds what fractalvid recorded."""
+    """``is_ours`` for a file on disk; an unreadable one is not."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return True
+        data = None
     except OSError:
         return False
-    return written.get(path.name) == sha256_bytes(data)
+    return is_ours(path.name, data, written)
 
 
 def owned_files(out: Path) -> list[Path]:

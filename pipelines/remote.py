@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fractalvid.pipelines.config import Config, ConfigError, build_config
-from fractalvid.pipelines.outdir import CONFIG_FILE, DATASET_FILE, SHARD_NAME, _config_record
+from fractalvid.pipelines.config import Config, ConfigError
+from fractalvid.pipelines.outdir import (
+    CONFIG_FILE,
+    DATASET_FILE,
+    SHARD_NAME,
+    _config_record,
+    _from_record,
+    rebuild,
+)
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
 from fractalvid.pipelines.progress import read_stats, shard_paths
-from fractalvid.shards.location import is_url  # noqa: F401 - the test callers use it from here
+from fractalvid.shards.atomic import json_bytes
 
 
 class StoreError(RuntimeError):
@@ -164,10 +171,8 @@ def claim(cfg: Config, store: Store, overwrite: bool) -> None:
             if store.write(CONFIG_FILE, record, exclusive=True):
                 return
             continue
-        try:
-            theirs = json.loads(raw)["fingerprint"]
-        except (ValueError, KeyError, TypeError):
-            theirs = None
+        record_there = _from_record(_parse(raw), CONFIG_FILE)
+        theirs = record_there.fingerprint if record_there else None
         if theirs == mine:
             return
         if not overwrite:
@@ -188,22 +193,30 @@ def _ours(name: str) -> bool:
     return bool(SHARD_NAME.fullmatch(name)) or name in PLAIN or name in GUARDED
 
 
-def remote_done(store: Store, shard: ShardSpec, cfg: Config) -> bool:
-    """The shard's marker is in the store and the store still reports the sizes and ETags it
-    vouches for (a partial or altered upload is made again)."""
-    raw = store.read(f"{shard.name}.stats.json")
+def _parse(raw: bytes | None) -> dict | None:
     try:
-        stats = json.loads(raw) if raw else None
+        data = json.loads(raw) if raw else None
     except ValueError:
-        stats = None
-    if not isinstance(stats, dict) or stats.get("fingerprint") != cfg.fingerprint():
-        return False
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def done_marker(store: Store, shard: ShardSpec, cfg: Config) -> dict | None:
+    """The shard's done marker, when the store still reports the sizes and ETags it vouches
+    for; None otherwise (a partial or altered upload is made again)."""
+    stats = _parse(store.read(f"{shard.name}.stats.json"))
+    if stats is None or stats.get("fingerprint") != cfg.fingerprint():
+        return None
     for ext in ("tar", "parquet"):
         info = store.info(f"{shard.name}.{ext}")
         if not info or info.get("size") != stats.get(f"{ext}_bytes") or \
                 etag(info) != stats.get(f"{ext}_etag"):
-            return False
-    return True
+            return None
+    return stats
+
+
+def remote_done(store: Store, shard: ShardSpec, cfg: Config) -> bool:
+    return done_marker(store, shard, cfg) is not None
 
 
 # -- generating ------------------------------------------------------------------------------
@@ -223,13 +236,11 @@ class Uploads:
 
     store: Store
     scratch: Path
-    cfg: Config
     threads: int = 2
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=self.threads)
         self.pending: list[Future] = []
-        self.bytes = 0
 
     def submit(self, shard: ShardSpec) -> None:
         self.pending.append(self.pool.submit(self._upload, shard))
@@ -242,17 +253,14 @@ class Uploads:
         for ext, path in (("tar", tar), ("parquet", parquet)):
             self.store.upload(path, f"{shard.name}.{ext}")
             info = self.store.info(f"{shard.name}.{ext}")
-            stats[f"{ext}_bytes"] = path.stat().st_size
-            tag = etag(info)
+            size, tag = path.stat().st_size, etag(info)
             if tag is not None and "-" not in tag and tag != md5_file(path):
                 raise StoreError(f"{self.store.url}/{shard.name}.{ext}: the store's MD5 differs "
                                  "from the file sent")
-            if not info or info.get("size") != path.stat().st_size:
+            if not info or info.get("size") != size:
                 raise StoreError(f"{self.store.url}/{shard.name}.{ext}: not the size sent")
-            stats[f"{ext}_etag"] = tag
-            self.bytes += path.stat().st_size
-        marker = (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode()
-        self.store.write(f"{shard.name}.stats.json", marker)
+            stats[f"{ext}_bytes"], stats[f"{ext}_etag"] = size, tag
+        self.store.write(f"{shard.name}.stats.json", json_bytes(stats))
         for path in shard_paths(self.scratch, shard):
             path.unlink(missing_ok=True)
 
@@ -283,13 +291,14 @@ def generate(cfg: Config, url: str, shards: list[ShardSpec], run: Any, tmp: str 
     claim_output(cfg, scratch)
     todo = [s for s in shards if not remote_done(store, s, cfg)]
     by_name = {s.name: s for s in todo}
-    uploads = Uploads(store, scratch, cfg, threads=max(2, workers))
+    uploads = Uploads(store, scratch, threads=max(2, workers))
     try:
         summary = run(todo, scratch, lambda result: uploads.submit(by_name[result.name]))
     finally:
-        uploads.wait()
-    everything = plan_shards(cfg)
-    done = sum(remote_done(store, s, cfg) for s in everything)
+        uploads.wait()  # raises if any upload failed: then every one of ``shards`` is up
+    mine = {s.name for s in shards}
+    others = [s for s in plan_shards(cfg) if s.name not in mine]
+    done = len(shards) + sum(remote_done(store, s, cfg) for s in others)
     return summary, len(shards) - len(todo), done
 
 
@@ -300,15 +309,11 @@ def config_of(url: str) -> Config:
     """The config a data set in the store was made with (config.json, else dataset.json)."""
     store = Store(url)
     store.check()
-    for name in (CONFIG_FILE, DATASET_FILE):
-        raw = store.read(name)
-        try:
-            record = json.loads(raw) if raw else None
-            cfg = build_config(None, base=record["config"])
-        except (ValueError, KeyError, TypeError, ConfigError):
-            continue
-        if cfg.fingerprint() == record.get("fingerprint"):
-            return cfg
+    records = [_from_record(_parse(store.read(name)), name) for name in (CONFIG_FILE,
+                                                                         DATASET_FILE)]
+    cfg = rebuild([r for r in records if r is not None])
+    if cfg is not None:
+        return cfg
     raise ConfigError(f"{url}: no readable {CONFIG_FILE} or {DATASET_FILE}; is it a fractalvid "
                       "data set?")
 
@@ -324,10 +329,10 @@ def finalize(cfg: Config, url: str, preview: bool = True) -> dict:
 
     store = Store(url)
     shards = plan_shards(cfg)
-    missing = [s.name for s in shards if not remote_done(store, s, cfg)]
+    stats = [done_marker(store, s, cfg) for s in shards]
+    missing = [s.name for s, st in zip(shards, stats) if st is None]
     if missing:
         raise IncompleteError(incomplete(missing, len(shards)))
-    stats = [json.loads(store.read(f"{s.name}.stats.json")) for s in shards]
     tables = [pq.read_table(io.BytesIO(store.read(f"{s.name}.parquet"))) for s in shards]
     return publish(cfg, tables, stats, store, preview)
 
@@ -369,23 +374,3 @@ def verify(url: str, deep: bool = False, workers: int = 1, progress: bool = Fals
                                                              dataset["shards"]))
         return [p.replace(str(here), url) for p in problems]
 
-
-def update_preview(url: str, rows: int = 10, cols: int = 6) -> str:
-    """preview.png in the store (unless one there is not what fractalvid recorded writing)."""
-    from fractalvid.pipelines.outdir import recorded_writes, sha256_bytes
-    from fractalvid.shards.png import encode_png
-    from fractalvid.shards.preview import preview_grid
-
-    store = Store(url)
-    raw = store.read(DATASET_FILE)
-    current = store.read("preview.png")
-    written = recorded_writes(raw)
-    if current is not None and written.get("preview.png") != sha256_bytes(current):
-        raise ConfigError(f"{url}/preview.png: not as fractalvid wrote it; left as it is")
-    data = encode_png(preview_grid(url, rows, cols))
-    store.write("preview.png", data)
-    if raw is not None:
-        dataset = json.loads(raw)
-        dataset["written"] = {**written, "preview.png": sha256_bytes(data)}
-        store.write(DATASET_FILE, (json.dumps(dataset, indent=1, sort_keys=True) + "\n").encode())
-    return f"{url}/preview.png"

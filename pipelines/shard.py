@@ -21,7 +21,7 @@ from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.pipelines.produce import make_clips, render_batch
 from fractalvid.pipelines.progress import shard_done, shard_paths
-from fractalvid.shards.atomic import remove_temporaries, sha256_file, write_atomic
+from fractalvid.shards.atomic import json_bytes, remove_temporaries, sha256_file, write_atomic
 from fractalvid.shards.codec import MEMBER, encode_clips
 from fractalvid.shards.encode import ENCODE_GROUP
 from fractalvid.shards.metadata import clips_table, write_parquet
@@ -82,7 +82,7 @@ def run_shard(
         "parquet_sha256": sha256_file(parquet_path),
         "fingerprint": cfg.fingerprint(),
     }
-    write_atomic(stats_path, (json.dumps(stats, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(stats_path, json_bytes(stats))
     return ShardResult(shard.name, len(records), False, time.perf_counter() - start, peak_rss_mb())
 
 

@@ -8,6 +8,7 @@ restart removes only what no live process is still writing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import time
@@ -89,6 +90,11 @@ def remove_temporaries(folder: Path, stem: str) -> list[Path]:
             p.unlink(missing_ok=True)
             gone.append(p)
     return gone
+
+
+def json_bytes(obj: object) -> bytes:
+    """The bytes of a JSON file fractalvid writes: indented, keys sorted, a final newline."""
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
