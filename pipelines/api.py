@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fractalvid.pipelines.config import Config, ConfigError, build_config
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
@@ -28,7 +27,7 @@ class Generated:
     seconds it took, the data set's dataset.json once finalized (else None), and how many of
     the data set's shards are done."""
 
-    out: Path
+    out: Path | str
     backend: str
     workers: int
     made: int
@@ -72,6 +71,7 @@ def generate(
     a backend that cannot run here.
     """
     from fractalvid.gen.render import get_renderer
+    from fractalvid.pipelines.run import run_shards
     from fractalvid.pipelines.sizing import default_workers, memory_warning
 
     cfg = build_config(config) if isinstance(config, str) else config
@@ -84,72 +84,44 @@ def generate(
     workers = min(workers or default_workers(renderer, cfg, batch), max(1, len(selected)))
     if warning := memory_warning(cfg, renderer, workers, batch):
         warn(warning)
-    place = _Local if not is_url(out) else _Remote
-    made = place(cfg, out, renderer, workers, batch, progress, warn, tmp)
-    summary, skipped, done = made.run(selected, overwrite)
-    dataset = made.finalize() if finalize and done == len(everything) else None
-    return Generated(Path(out) if not is_url(out) else out, renderer, workers, summary.made,
-                     summary.skipped + skipped, summary.clips, summary.seconds, dataset, done,
-                     len(everything))
+
+    def make(todo: list[ShardSpec], folder: Path, on_result=None):
+        return run_shards(cfg, todo, folder, renderer, workers, batch, progress=progress,
+                          on_result=on_result)
+
+    from fractalvid.pipelines import remote
+    from fractalvid.pipelines.finalize import finalize as write_finalize
+
+    if is_url(out):
+        summary, skipped, done = remote.generate(cfg, str(out), selected, make, tmp, overwrite,
+                                                 workers)
+    else:
+        out = Path(out)
+        summary, skipped, done = _local(cfg, out, selected, everything, make, overwrite, warn)
+    dataset = None
+    if finalize and done == len(everything):
+        dataset = remote.finalize(cfg, str(out)) if is_url(out) else write_finalize(cfg, out)
+    return Generated(out, renderer, workers, summary.made, summary.skipped + skipped,
+                     summary.clips, summary.seconds, dataset, done, len(everything))
 
 
-@dataclass
-class _Local:
-    """A data set in a local (or shared) folder."""
+def _local(cfg: Config, out: Path, shards: list[ShardSpec], everything: list[ShardSpec], make,
+           overwrite: bool, warn: Callable[[str], None]):
+    """Make ``shards`` in the folder ``out``: (summary, 0 found done elsewhere, shards of the
+    plan done there now)."""
+    from fractalvid.pipelines.outdir import claim_output
+    from fractalvid.pipelines.progress import shards_done
+    from fractalvid.pipelines.sizing import disk_warning
 
-    cfg: Config
-    out: Any
-    renderer: str
-    workers: int
-    batch: int | None
-    progress: bool
-    warn: Callable[[str], None]
-    tmp: Any = None
-
-    def run(self, shards: list[ShardSpec], overwrite: bool):
-        from fractalvid.pipelines.outdir import claim_output
-        from fractalvid.pipelines.progress import shards_done
-        from fractalvid.pipelines.run import run_shards
-        from fractalvid.pipelines.sizing import disk_warning
-
-        self.out = Path(self.out)
-        try:
-            claim_output(self.cfg, self.out, overwrite)
-        except OSError as exc:  # read-only, no permission, a file on the path
-            raise ConfigError(f"--out {self.out}: cannot write there ({exc.strerror})") from None
-        if warning := disk_warning(self.cfg, shards, self.out):
-            self.warn(warning)
-        summary = run_shards(self.cfg, shards, self.out, self.renderer, self.workers,
-                             self.batch, progress=self.progress)
-        everything = plan_shards(self.cfg)
-        done = len(everything) if len(shards) == len(everything) else \
-            shards_done(self.cfg, self.out)
-        return summary, 0, done
-
-    def finalize(self) -> dict:
-        from fractalvid.pipelines.finalize import finalize
-
-        return finalize(self.cfg, self.out)
-
-
-class _Remote(_Local):
-    """A data set in object storage: shards made in scratch, then uploaded."""
-
-    def run(self, shards: list[ShardSpec], overwrite: bool):
-        from fractalvid.pipelines import remote
-        from fractalvid.pipelines.run import run_shards
-
-        def make(todo, scratch, on_result):
-            return run_shards(self.cfg, todo, scratch, self.renderer, self.workers, self.batch,
-                              progress=self.progress, on_result=on_result)
-
-        return remote.generate(self.cfg, str(self.out), shards, make, self.tmp, overwrite,
-                               self.workers)
-
-    def finalize(self) -> dict:
-        from fractalvid.pipelines import remote
-
-        return remote.finalize(self.cfg, str(self.out))
+    try:
+        claim_output(cfg, out, overwrite)
+    except OSError as exc:  # read-only, no permission, a file on the path
+        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    if warning := disk_warning(cfg, shards, out):
+        warn(warning)
+    summary = make(shards, out)
+    done = len(everything) if len(shards) == len(everything) else shards_done(cfg, out)
+    return summary, 0, done
 
 
 def verify(out: str | Path, deep: bool = False, workers: int | None = None,

@@ -23,7 +23,7 @@ from fractalvid.pipelines.clips import donor_blocks
 from fractalvid.pipelines.config import MAX_CLIPS, Config, build_config
 from fractalvid.pipelines.plan import SPLITS, ClipSpec, clip_specs, plan_shards
 from fractalvid.pipelines.produce import make_clips
-from fractalvid.shards.reader import _Counters, _in_worker, _worker, sample_window
+from fractalvid.shards.reader import _Counters, _worker, _worker_info, sample_window
 
 
 def epoch_blocks(cfg: Config, split: str, epoch: int = 0) -> list[list[ClipSpec]]:
@@ -152,7 +152,7 @@ class ClipStream:
 
     def __iter__(self) -> Iterator[tuple[Any, int | None, dict]]:
         epoch = self._counters.next_epoch()
-        if self.backend == "cpu" and (_in_worker() or self.threads):
+        if self.backend == "cpu" and (_worker_info() is not None or self.threads):
             import numba
 
             threads = self.threads or 1  # a DataLoader worker: one core's worth

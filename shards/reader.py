@@ -195,15 +195,17 @@ def sample_window(t: int, frames: int | None, stride: int, rng: random.Random | 
     return start + np.arange(frames) * stride
 
 
-def _worker() -> tuple[int, int]:
-    """(worker id, worker count) of a torch DataLoader worker, else (0, 1); torch is only
-    consulted when the caller has already imported it."""
+def _worker_info():
+    """torch's DataLoader worker info in a worker, else None; torch is only consulted when
+    the caller has already imported it."""
     torch = sys.modules.get("torch")
-    if torch is not None:
-        info = torch.utils.data.get_worker_info()
-        if info is not None:
-            return info.id, info.num_workers
-    return 0, 1
+    return torch.utils.data.get_worker_info() if torch is not None else None
+
+
+def _worker() -> tuple[int, int]:
+    """(worker id, worker count) of a torch DataLoader worker, else (0, 1)."""
+    info = _worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
 
 
 class _Counters:
@@ -226,7 +228,8 @@ class _Counters:
 
     @staticmethod
     def slot() -> int:
-        return (_worker()[0] + 1) % _Counters.SLOTS if _in_worker() else 0
+        info = _worker_info()
+        return (info.id + 1) % _Counters.SLOTS if info is not None else 0
 
     def next_epoch(self) -> int:
         slot = self.slot()
@@ -256,11 +259,6 @@ def _shared_counters(array) -> _Counters:
     counters = _Counters.__new__(_Counters)
     counters.array = array
     return counters
-
-
-def _in_worker() -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and torch.utils.data.get_worker_info() is not None
 
 
 HANDLERS = ("raise", "warn", "skip")
