@@ -162,11 +162,6 @@ def donor_blocks(specs: list[ClipSpec]) -> list[list[ClipSpec]]:
     return [specs[at : at + DONOR_GROUP] for at in range(0, len(specs), DONOR_GROUP)]
 
 
-def donor_group(specs: list[ClipSpec], at: int) -> list[ClipSpec]:
-    """The clips that may lend clip ``at`` of a shard its background."""
-    return block_donors(donor_blocks(specs)[at // DONOR_GROUP], specs[at])
-
-
 def block_donors(block: list[ClipSpec], spec: ClipSpec) -> list[ClipSpec]:
     """The clips of ``spec``'s donor block that may lend it a background: the others,
     preferring other classes."""

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from fractalvid.gen.compose import apply_ops, blend, sample_ops
 from fractalvid.gen.rng import stream
 from fractalvid.gen.warp import homography, translate, warp_frames, warp_frames_xp
-from fractalvid.pipelines.clips import DONOR_GROUP, donor_group
+from fractalvid.pipelines.clips import DONOR_GROUP, block_donors, donor_blocks
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import clip_specs, plan_shards
 
@@ -270,8 +270,10 @@ def test_background_donors_are_other_clips_of_the_block_preferring_other_classes
     cfg = build_config("tiny", {"classes": "3", "shard_size": "20"})
     shard = plan_shards(cfg)[0]
     specs = clip_specs(cfg, shard)
+    blocks = donor_blocks(specs)
+    assert [s for b in blocks for s in b] == specs
     for at, spec in enumerate(specs):
-        group = donor_group(specs, at)
+        group = block_donors(blocks[at // DONOR_GROUP], spec)
         assert spec not in group and group
         assert all(d.class_id != spec.class_id for d in group)
         assert all(at // DONOR_GROUP == specs.index(d) // DONOR_GROUP for d in group)
