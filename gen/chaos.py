@@ -1,10 +1,13 @@
 """The chaos game on the CPU (numba): per-frame count histograms for a batch of frames.
 
 One parallel region per batch (``prange`` over frames, one histogram per frame, so no races);
-the steps and chains run serially inside it. The random stream of chain c is a counter-based
-splitmix64 sequence keyed by (clip seed, c): it does not depend on the frame, so every frame of
-a clip starts from the same points and makes the same map draws, and the GPU kernel can compute
-the same stream from (seed, chain, step) alone.
+the steps and chains run serially inside it. The random stream of chain c is counter-based,
+keyed by (clip seed, c): a 64-bit splitmix64 hash of the two gives the chain's start point
+and 32-bit counter, and each step hashes the next value of that counter with a 32-bit integer
+hash (32-bit multiplies: 8 lanes of an AVX2 register and one instruction on a GPU, where a
+64-bit multiply is several). The stream does not depend on the frame, so every frame of a clip
+starts from the same points and makes the same map draws, and the GPU kernel computes the
+same stream from (seed, chain, step) alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+from fractalvid.gen.portable import ONE, TWO, ZERO
 from fractalvid.gen.variations import apply_variations, draws_randoms, uses_coefficients
 
 
@@ -35,11 +39,17 @@ _drop_stale_cache()
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S32, _S11 = (np.uint64(s) for s in (30, 27, 31, 32, 11))
+_S30, _S27, _S31, _S40 = (np.uint64(s) for s in (30, 27, 31, 40))
 _MASK32 = np.uint64(0xFFFFFFFF)
-_INV32 = 1.0 / 4294967296.0
-_INV53 = 1.0 / 9007199254740992.0
-_ESCAPE = 1e10  # |coordinate| beyond this (or NaN) restarts the chain
+_INV24 = np.float32(2.0**-24)
+# The 32-bit step hash (Wellons' "lowbias32" finaliser) and the counter's increment; the keys
+# that derive a restart's and a variation's draws from a step's.
+GOLDEN32 = np.uint32(0x9E3779B9)
+_H1, _H2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
+_K1, _K2, _K3 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35), np.uint32(0x27D4EB2F)
+_U8, _U15, _U16 = np.uint32(8), np.uint32(15), np.uint32(16)
+_LOW16 = np.uint32(0xFFFF)
+_ESCAPE = np.float32(1e10)  # |coordinate| beyond this (or NaN) restarts the chain
 # Kernels use numba's "numpy" error model: a division by zero inside a variation gives inf or
 # NaN (and a restart of that chain) instead of raising from inside the parallel region.
 
@@ -53,9 +63,24 @@ def mix64(z):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def unit53(z):
-    """uint64 -> float64 uniform in [0, 1)."""
-    return np.float64(z >> _S11) * _INV53
+def hash32(x):
+    """uint32 -> well-mixed uint32. Every product is cut back to 32 bits (numba would widen
+    it to 64), so the compiler keeps 32-bit lanes and the bits are C's uint32 arithmetic."""
+    x = np.uint32(np.uint32(x ^ (x >> _U16)) * _H1)
+    x = np.uint32(np.uint32(x ^ (x >> _U15)) * _H2)
+    return np.uint32(x ^ (x >> _U16))
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def high24(z):
+    """uint32 -> float32 uniform in [0, 1) from its high 24 bits (exact: a float32 holds them)."""
+    return np.float32(z >> _U8) * _INV24
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def unit24(z):
+    """uint64 -> float32 uniform in [0, 1) from its high 24 bits (exact: a float32 holds them)."""
+    return np.float32(z >> _S40) * _INV24
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -104,16 +129,16 @@ def alias_tables(probs, nmaps, prob, alias):
 @nb.njit(cache=True, error_model="numpy")
 def alias_thresholds(prob):
     """The integer draw's thresholds of alias-table probabilities, prob [...] float64 ->
-    ceil(prob * 2^32) [...] uint64 (exact: a power-of-two scaling and a ceiling). For a 32-bit
-    u, ``u >= threshold`` exactly when ``u * 2^-32 >= prob``; a probability of 1 gives 2^32,
-    which no 32-bit draw reaches. For numba (``alias_picks``) and the host (the GPU path)."""
-    return np.ceil(prob * 4294967296.0).astype(np.uint64)
+    ceil(prob * 2^16) [...] uint32 (exact: a power-of-two scaling and a ceiling). For a 16-bit
+    u, ``u >= threshold`` exactly when ``u * 2^-16 >= prob``; a probability of 1 gives 2^16,
+    which no 16-bit draw reaches. For numba (``alias_picks``) and the host (the GPU path)."""
+    return np.ceil(prob * 65536.0).astype(np.uint32)
 
 
 @nb.njit(cache=True, error_model="numpy")
 def alias_picks(prob, alias, thresholds, picks):
     """An alias table (prob [N] float64, alias [N] int64) in integers, for a draw without
-    branches: thresholds [N] uint64 (``alias_thresholds``), picks [2N] int64 = (k, alias[k])
+    branches: thresholds [N] uint32 (``alias_thresholds``), picks [2N] int32 = (k, alias[k])
     pairs, so that ``picks[2k + (u >= thresholds[k])]`` is the map the alias draw makes."""
     thresholds[:] = alias_thresholds(prob)
     for k in range(prob.shape[0]):
@@ -123,13 +148,12 @@ def alias_picks(prob, alias, thresholds, picks):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def alias_draw(z, n, thresholds, picks):
-    """The map a 64-bit draw z (uint64) picks from n (uint64) maps (chaos.cu draws alike): the
-    alias draw k = int(float(z >> 32) 2^-32 n), then alias[k] if (z & 0xFFFFFFFF) 2^-32 >=
-    prob[k], in integers: the same map exactly (every step of both is exact), with no float
-    conversion on the path to the loads that follow, and an indexed pick the compiler cannot
-    turn into a branch mispredicted half the time (1.5x the points/s of a linear IFS)."""
-    k = np.int64(((z >> _S32) * n) >> _S32)
-    return picks[2 * k + np.int64((z & _MASK32) >= thresholds[k])]
+    """The map a 32-bit draw z (uint32) picks from n (uint32, at most 2^16) maps, as chaos.cu
+    draws it: the alias slot k = floor((z >> 16) n / 2^16), then alias[k] when the low 16 bits
+    reach k's threshold (``alias_thresholds``; probabilities to 2^-16). All in 32-bit integers,
+    with an indexed pick the compiler cannot turn into a branch mispredicted half the time."""
+    k = np.int32(np.uint32((z >> _U16) * n) >> _U16)
+    return picks[2 * k + np.int32((z & _LOW16) >= thresholds[k])]
 
 
 # Chains per pass of each step's loops: the per-chain arrays stay in L1 whatever the config's
@@ -141,47 +165,47 @@ _BLOCK = 128
 def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, burn, hist):
     """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
 
-    coef [N, 6]; thresholds [N] uint64 and picks [2N] int64: the alias table (``alias_picks``);
-    view (x_left, y_top, px/unit x, px/unit y, W, H).
+    coef [N, 6] float32; thresholds [N] uint32 and picks [2N] int32: the alias table
+    (``alias_picks``); view [6] float32 (x_left, y_top, px/unit x, px/unit y, W, H). Points are
+    float32 throughout, as in chaos.cu.
     Returns the number of chain restarts (points that escaped to infinity or NaN).
 
     Each step runs over a block of chains as a series of simple loops, each over the whole
     block: the random numbers, the maps they pick, the affine parts, the variation (one loop per
-    variation), the restarts of escaped points and each point's pixel, then the histogram
-    increments. The compiler vectorizes the loops without gathered loads (random numbers,
-    variation, restarts and pixels); the others stay scalar, but simple. Every chain's points
-    are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
+    variation), the escape test, each point's pixel, then the histogram increments. The compiler
+    vectorizes the loops without gathered loads (random numbers, variation, escape test and
+    pixels, in 32-bit lanes); the others stay scalar, but simple. Escapes are rare: the points
+    that escaped restart in a scalar pass over the block only when the test found one. Every
+    chain's points are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
     """
     n = coef.shape[0]
     x_left, y_top, sx, sy = view[0], view[1], view[2], view[3]
-    width = np.float64(view[4])
-    height = np.float64(view[5])
-    wi = np.int64(view[4])
-    xs = np.empty(chains)
-    ys = np.empty(chains)
-    st = np.empty(chains, np.uint64)
+    width = view[4]
+    height = view[5]
+    wi = np.int32(view[4])
+    xs = np.empty(chains, np.float32)
+    ys = np.empty(chains, np.float32)
+    st = np.empty(chains, np.uint32)
     for c in range(chains):
         s = mix64(np.uint64(seed) ^ (np.uint64(c + 1) * GOLDEN))
-        st[c] = s
-        z1 = mix64(s ^ _M1)
-        z2 = mix64(s ^ _M2)
-        xs[c] = 2.0 * unit53(z1) - 1.0
-        ys[c] = 2.0 * unit53(z2) - 1.0
+        st[c] = np.uint32(s & _MASK32)
+        xs[c] = TWO * unit24(mix64(s ^ _M1)) - ONE
+        ys[c] = TWO * unit24(mix64(s ^ _M2)) - ONE
     block = max(1, min(chains, _BLOCK))  # (no chains: no block to run)
-    tx = np.empty(block)  # the block's points after the affine part, then the variation
-    ty = np.empty(block)
-    zs = np.empty(block, np.uint64)  # each point's draw, for its restart
-    ks = np.empty(block, np.int64)
-    pixel = np.empty(block, np.int64)  # each point's histogram cell, -1 outside the view
+    tx = np.empty(block, np.float32)  # the block's points after the affine part, then varied
+    ty = np.empty(block, np.float32)
+    zs = np.empty(block, np.uint32)  # each point's draw, for its restart
+    ks = np.empty(block, np.int32)
+    pixel = np.empty(block, np.int32)  # each point's histogram cell, -1 outside the view
     # What the variation reads per point; zeros where it reads nothing.
-    r1 = np.zeros(block)
-    r2 = np.zeros(block)
-    pb = np.zeros(block)
-    pc = np.zeros(block)
-    pe = np.zeros(block)
-    pf = np.zeros(block)
+    r1 = np.zeros(block, np.float32)
+    r2 = np.zeros(block, np.float32)
+    pb = np.zeros(block, np.float32)
+    pc = np.zeros(block, np.float32)
+    pe = np.zeros(block, np.float32)
+    pf = np.zeros(block, np.float32)
     escapes = 0
-    nu = np.uint64(n)
+    nu = np.uint32(n)
     randomized = draws_randoms(vid)
     gathers = uses_coefficients(vid)
     for step in range(iters):
@@ -189,9 +213,9 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
         for c0 in range(0, chains, block):
             m = min(block, chains - c0)
             for j in range(m):  # draw: the random numbers (a loop that vectorizes)
-                s = st[c0 + j] + GOLDEN
+                s = np.uint32(st[c0 + j] + GOLDEN32)
                 st[c0 + j] = s
-                zs[j] = mix64(s)
+                zs[j] = hash32(s)
             for j in range(m):  # draw: the maps
                 ks[j] = alias_draw(zs[j], nu, thresholds, picks)
             for j in range(m):  # draw: their affine parts
@@ -209,27 +233,31 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
                     pf[j] = coef[k, 5]
             if randomized:  # extra uniforms, for the variations that draw them
                 for j in range(m):
-                    z2 = mix64(zs[j] ^ _M2)
-                    r1[j] = unit53(z2)
-                    r2[j] = np.float64(z2 & _MASK32) * _INV32
+                    r1[j] = high24(hash32(zs[j] ^ _K2))
+                    r2[j] = high24(hash32(zs[j] ^ _K3))
             if vid != 0:  # vary
                 apply_variations(vid, tx, ty, pb, pc, pe, pf, r1, r2, m)
-            for j in range(m):  # restart escaped points; each point's pixel, or -1
+            out = 0
+            for j in range(m):  # the escape test (NaN fails it too)
+                out += not (abs(tx[j]) < _ESCAPE and abs(ty[j]) < _ESCAPE)
+            if out:  # restart the escaped points
+                escapes += out
+                for j in range(m):
+                    if not (abs(tx[j]) < _ESCAPE and abs(ty[j]) < _ESCAPE):
+                        z3 = hash32(zs[j] ^ _K1)
+                        tx[j] = TWO * high24(z3) - ONE
+                        ty[j] = TWO * high24(hash32(z3 ^ _K2)) - ONE
+            for j in range(m):  # the new points, and each one's pixel, or -1
                 nx = tx[j]
                 ny = ty[j]
-                escaped = not (abs(nx) < _ESCAPE and abs(ny) < _ESCAPE)
-                z3 = mix64(zs[j] ^ _M1)
-                nx = 2.0 * unit53(z3) - 1.0 if escaped else nx
-                ny = 2.0 * np.float64(z3 & _MASK32) * _INV32 - 1.0 if escaped else ny
-                escapes += escaped
                 xs[c0 + j] = nx
                 ys[c0 + j] = ny
                 fx = (nx - x_left) * sx
                 fy = (y_top - ny) * sy
-                seen = fx >= 0.0 and fx < width and fy >= 0.0 and fy < height
-                fx = fx if seen else 0.0
-                fy = fy if seen else 0.0
-                pixel[j] = np.int64(fy) * wi + np.int64(fx) if seen else -1
+                seen = fx >= ZERO and fx < width and fy >= ZERO and fy < height
+                fx = fx if seen else ZERO
+                fy = fy if seen else ZERO
+                pixel[j] = np.int32(fy) * wi + np.int32(fx) if seen else np.int32(-1)
             if keep:  # count (scattered increments: scalar)
                 for j in range(m):
                     if pixel[j] >= 0:
@@ -276,9 +304,9 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
                      out):
     """Count histograms for a batch of F frames.
 
-    coefs [F, N, 6] float64 and probs [F, N] float64 (map probabilities), of which frame f uses
+    coefs [F, N, 6] float32 and probs [F, N] float64 (map probabilities), of which frame f uses
     the first nmaps[f] [F] int64 (the rest is padding of a batch); variations [F] int64 flame ids;
-    views [F, 6] float64 (x_left, y_top, px/unit x, px/unit y, W, H); seeds [F] uint64
+    views [F, 6] float32 (x_left, y_top, px/unit x, px/unit y, W, H); seeds [F] uint64
     (frames of one clip share a seed); splat: apply the 3x3 box filter.
     out [F, H * W] int32 (row-major frames) is overwritten. Returns escapes [F] int64.
     """
@@ -291,8 +319,8 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
         prob = np.empty(m)
         alias = np.empty(m, np.int64)
         alias_table(probs[f, :m], prob, alias)
-        thresholds = np.empty(m, np.uint64)
-        picks = np.empty(2 * m, np.int64)
+        thresholds = np.empty(m, np.uint32)
+        picks = np.empty(2 * m, np.int32)
         alias_picks(prob, alias, thresholds, picks)
         hist = np.zeros(height * width, np.int32)
         escapes[f] = _frame_histogram(coefs[f, :m], thresholds, picks, variations[f], views[f],
@@ -306,7 +334,7 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
 
 @nb.njit(cache=True, error_model="numpy")
 def _copy(src, dst):
-    for i in range(src.shape[0]):
+    for i in range(dst.shape[0]):
         dst[i] = src[i]
 
 

@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from fractalvid.gen.keys import Key, probability, scales, settings_class, span
-from fractalvid.gen.variations import fast_pow
+from fractalvid.gen.portable import pow32
 from fractalvid.gen.warp import about, homography, rotate, scale, translate, warp_frames
 
 SHAKE_REFERENCE_PX = 112  # the table's shake amplitudes are in pixels at this frame size
@@ -521,13 +521,14 @@ GAMMA_STEPS = 65536  # table cells on [0, 1]; interpolation errs below 3e-4 (nea
 
 
 def gamma_table(gamma: float) -> np.ndarray:
-    """[GAMMA_STEPS + 1] float32: (i / GAMMA_STEPS) ** gamma by the portable pow."""
-    return _gamma_table(np.float64(gamma), GAMMA_STEPS).astype(np.float32)
+    """[GAMMA_STEPS + 1] float32: (i / GAMMA_STEPS) ** gamma by the portable float32 pow (the
+    same table on every machine)."""
+    return _gamma_table(np.float32(gamma), GAMMA_STEPS)
 
 
 @nb.njit(cache=True, error_model="numpy")
 def _gamma_table(gamma, steps):
-    out = np.empty(steps + 1)
+    out = np.empty(steps + 1, np.float32)
     for i in range(steps + 1):
-        out[i] = fast_pow(i / steps, gamma)
+        out[i] = pow32(np.float32(i) / np.float32(steps), gamma)
     return out

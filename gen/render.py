@@ -73,12 +73,13 @@ class Renderer(Protocol):
 
 
 def _stack_jobs(jobs: list[RenderJob]) -> tuple[np.ndarray, ...]:
-    """Frames of all jobs as one batch: coefs [F, Nmax, 6], probs [F, Nmax], nmaps [F],
-    vids [F], seeds [F]. Clips with fewer maps are padded (and told their own map count, so a
-    clip renders the same whatever it is batched with)."""
+    """Frames of all jobs as one batch: coefs [F, Nmax, 6] float32 (what the chaos game
+    computes in), probs [F, Nmax] float64, nmaps [F], vids [F], seeds [F]. Clips with fewer
+    maps are padded (and told their own map count, so a clip renders the same whatever it is
+    batched with)."""
     n_max = max(j.coefs.shape[1] for j in jobs)
     total = sum(j.coefs.shape[0] for j in jobs)
-    coefs = np.zeros((total, n_max, 6))
+    coefs = np.zeros((total, n_max, 6), np.float32)
     probs = np.zeros((total, n_max))
     nmaps = np.empty(total, np.int64)
     vids = np.empty(total, np.int64)
@@ -96,10 +97,11 @@ def _stack_jobs(jobs: list[RenderJob]) -> tuple[np.ndarray, ...]:
 
 
 def _view(box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """(x_left, y_top, px/unit x, px/unit y, W, H) for a world box on a size x size canvas."""
+    """[6] float32 (x_left, y_top, px/unit x, px/unit y, W, H) for a world box on a
+    size x size canvas."""
     x_min, x_max, y_min, y_max = box
     return np.array(
-        [x_min, y_max, size / (x_max - x_min), size / (y_max - y_min), size, size], np.float64
+        [x_min, y_max, size / (x_max - x_min), size / (y_max - y_min), size, size], np.float32
     )
 
 

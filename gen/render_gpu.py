@@ -116,9 +116,10 @@ def chaos_histograms_gpu(coefs, probs, nmaps, vids, views, seeds, chains, iters,
     escapes = cupy.zeros(f, cupy.uint64)
     shared = histogram_bytes(mode, height * width)
     args = (
-        cupy.asarray(coefs, cupy.float64), cupy.asarray(thresholds), cupy.asarray(alias),
+        cupy.asarray(coefs, cupy.float32), cupy.asarray(thresholds, cupy.uint32),
+        cupy.asarray(alias, cupy.int32),
         cupy.asarray(nmaps, cupy.int64), cupy.asarray(vids, cupy.int64),
-        cupy.asarray(views, cupy.float64), cupy.asarray(seeds, cupy.uint64),
+        cupy.asarray(views, cupy.float32), cupy.asarray(seeds, cupy.uint64),
         np.int32(nmax), np.int32(chains), np.int32(iters), np.int32(burn),
         np.int32(HISTOGRAMS[mode]), hist, escapes,
     )

@@ -319,7 +319,8 @@ def test_cached_kernels_are_kept_per_cpu_so_a_shared_cache_serves_mixed_nodes(tm
     import subprocess
     import sys
 
-    code = ("from fractalvid.gen.variations import fast_sin; fast_sin(0.5); s = fast_sin.stats;"
+    code = ("import numpy; from fractalvid.gen.portable import sin32; sin32(numpy.float32(0.5));"
+            " s = sin32.stats;"
             " print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
 
     def hits_misses(**env):

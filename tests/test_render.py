@@ -67,9 +67,9 @@ def _blocks(frame, k=4):
 
 @pytest.mark.parametrize("name", sorted(VARIATIONS))
 def test_kernel_matches_the_numpy_reference_for_every_variation(name):
-    """The fast kernel (one vectorized loop per variation, fast sines, integer alias draws)
-    against tests/reference.py (the formulas with numpy's functions, numpy's RNG): the same
-    fractal, so the same picture up to sampling noise."""
+    """The fast kernel (float32, one vectorized loop per variation, portable sines, integer
+    alias draws) against tests/reference.py (the formulas in float64 with numpy's functions,
+    numpy's RNG): the same fractal, so the same picture up to sampling noise."""
     from fractalvid.gen.ifs import class_coefficients, sample_class
 
     vid = VARIATIONS[name]
@@ -99,26 +99,49 @@ def test_alias_table_reproduces_the_probabilities(p):
 
 
 @given(p=st.lists(st.floats(0, 1), min_size=1, max_size=8).filter(lambda v: sum(v) > 1e-6),
-       draws=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50))
+       draws=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=50))
 @settings(max_examples=200, deadline=None)
-def test_the_integer_alias_draw_picks_the_maps_the_float_draw_picks(p, draws):
-    """numba draws in integers, chaos.cu in floats: the same map for every 64-bit draw z,
-    the edge cases included (a draw exactly at a threshold, the first and last map)."""
+def test_the_integer_alias_draw_picks_the_maps_the_alias_method_picks(p, draws):
+    """The 32-bit draw z picks slot k = floor(u n) for u the high 16 bits / 2^16, then the
+    slot's alias when the low 16 bits / 2^16 reach its probability: the alias method with
+    16-bit uniforms, edge cases included (a draw exactly at a threshold, the first and last
+    slot)."""
     p = np.array(p) / np.sum(p)
     n = len(p)
     prob, alias = np.empty(n), np.empty(n, np.int64)
     alias_table(p, prob, alias)
-    thresholds, picks = np.empty(n, np.uint64), np.empty(2 * n, np.int64)
+    thresholds, picks = np.empty(n, np.uint32), np.empty(2 * n, np.int32)
     alias_picks(prob, alias, thresholds, picks)
-    # for each map, a draw landing on it whose low half sits exactly at its threshold, and one
+    # for each slot, a draw landing on it whose low half sits exactly at its threshold, and one
     # just below
-    edges = [(-(-(k << 32) // n) << 32) | min(int(t) - d, 2**32 - 1)
+    edges = [(-(-(k << 16) // n) << 16) | min(int(t) - d, 2**16 - 1)
              for k, t in enumerate(thresholds) for d in (0, 1) if int(t) >= 1]
-    for z in [*draws, *edges, 0, 2**64 - 1]:
-        k = int(float(z >> 32) * 2.0**-32 * n)  # chaos.cu's draw
-        if float(z & 0xFFFFFFFF) * 2.0**-32 >= prob[k]:
+    for z in [*draws, *edges, 0, 2**32 - 1]:
+        k = int((z >> 16) / 2**16 * n)
+        if (z & 0xFFFF) / 2**16 >= prob[k]:
             k = int(alias[k])
-        assert alias_draw(np.uint64(z), np.uint64(n), thresholds, picks) == k, (z, prob, alias)
+        assert alias_draw(np.uint32(z), np.uint32(n), thresholds, picks) == k, (z, prob, alias)
+
+
+def test_the_draws_pick_each_map_as_often_as_its_probability():
+    """Over 2^16 consecutive draws of the chain's stream, each map's share is its
+    probability to within sampling noise: the hash, the 16-bit slot and the thresholds
+    together are unbiased."""
+    from fractalvid.gen.chaos import GOLDEN32, hash32
+
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    prob, alias = np.empty(4), np.empty(4, np.int64)
+    alias_table(p, prob, alias)
+    thresholds, picks = np.empty(4, np.uint32), np.empty(8, np.int32)
+    alias_picks(prob, alias, thresholds, picks)
+    state = np.uint32(12345)
+    counts = np.zeros(4)
+    for _ in range(2**16):
+        state = np.uint32((int(state) + int(GOLDEN32)) & 0xFFFFFFFF)
+        counts[alias_draw(hash32(state), np.uint32(4), thresholds, picks)] += 1
+    share = counts / counts.sum()
+    noise = 4 * np.sqrt(p * (1 - p) / counts.sum())
+    assert np.all(np.abs(share - p) < noise), (share, p)
 
 
 def test_box_filter_equals_a_3x3_splat():

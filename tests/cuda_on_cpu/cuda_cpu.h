@@ -45,15 +45,10 @@ static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long 
     return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
-// The high 32 bits of the 64-bit product of two 32-bit unsigned integers.
-static inline unsigned __umulhi(unsigned x, unsigned y) {
-    return (unsigned)(((unsigned long long)x * y) >> 32);
-}
-
-static inline double __longlong_as_double(long long v) {
-    double d;
-    memcpy(&d, &v, sizeof d);
-    return d;
+static inline float __int_as_float(int v) {
+    float f;
+    memcpy(&f, &v, sizeof f);
+    return f;
 }
 
 // `extern __shared__ T name[];` in a kernel declares this symbol; the launcher defines it.

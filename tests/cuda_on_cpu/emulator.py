@@ -31,8 +31,8 @@ MAX_THREADS = 1024
 # chaos_frames' parameters as the kernel declares them: numpy dtype for pointers, ctypes type
 # for scalars. A host array of another dtype would be read as garbage on a GPU; here it fails.
 CHAOS_FRAMES = (
-    ("coefs", np.float64), ("thresholds", np.uint64), ("alias", np.int64), ("nmaps", np.int64),
-    ("vids", np.int64), ("views", np.float64), ("seeds", np.uint64), ("nmax", ctypes.c_int),
+    ("coefs", np.float32), ("thresholds", np.uint32), ("alias", np.int32), ("nmaps", np.int64),
+    ("vids", np.int64), ("views", np.float32), ("seeds", np.uint64), ("nmax", ctypes.c_int),
     ("chains", ctypes.c_int), ("iters", ctypes.c_int), ("burn", ctypes.c_int),
     ("hist_mode", ctypes.c_int), ("hist", np.int32), ("escapes", np.uint64),
 )
