@@ -10,7 +10,7 @@ light)::
     from fractalvid import build_config, generate, verify, ClipReader, ClipStream
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _API = {
     "build_config": "fractalvid.pipelines.config",

@@ -23,10 +23,11 @@ from fractalvid.gen.variations import apply_variations, draws_randoms, uses_coef
 
 def _drop_stale_cache() -> None:
     """numba checks a cached kernel against its own source file only, but these kernels inline
-    variations.py: drop cached chaos kernels older than that file (say, after an edit)."""
+    variations.py and portable.py: drop cached chaos kernels older than those (say, after an
+    edit)."""
     here = Path(__file__)
     try:
-        newest = here.with_name("variations.py").stat().st_mtime
+        newest = max(here.with_name(n).stat().st_mtime for n in ("variations.py", "portable.py"))
         for cached in (here.parent / "__pycache__").glob("chaos.*.nb[ic]"):
             if cached.stat().st_mtime < newest:
                 cached.unlink(missing_ok=True)

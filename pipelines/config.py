@@ -1,7 +1,8 @@
 """The data-set config: one frozen dataclass, presets, ``key=value`` overrides, validation.
 
-A config (plus nothing else) determines every byte of the output; its fingerprint guards an
-output folder against being mixed with another config's shards.
+A config (plus nothing else, for one generation of the renderer) determines every byte of the
+output; its fingerprint guards an output folder against being mixed with another config's (or
+another renderer's) shards.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from fractalvid.shards.encode import PRESETS, VideoFormat
 class ConfigError(ValueError):
     """A bad config key or value; the message names it and says what is allowed."""
 
+
+# The generation of the renderer: the same config renders other frames in another one, so it
+# is part of the fingerprint and a run never mixes shards of two. 1: the float64 chaos game
+# (fractalvid 0.1-0.2); 2: float32, with a 32-bit step hash (0.3).
+RENDERER = 2
+RENDERER_RELEASES = {1: "0.2", 2: "0.3"}  # the last fractalvid of each generation so far
 
 # Limits the output formats set, checked before any work rather than met half way through.
 MAX_SEED = 2**63 - 1  # clips.parquet keeps the seed in an int64 column
@@ -157,9 +164,14 @@ class _ConfigViews:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
                 for f in fields(self)}
 
-    def fingerprint(self) -> str:
-        """sha256 of the canonical JSON of the config (first 16 hex digits)."""
+    def fingerprint(self, renderer: int | None = None) -> str:
+        """sha256 of the canonical JSON of the config and the ``RENDERER`` generation (first
+        16 hex digits). Generation 1 hashed the config alone (``renderer=1`` recomputes it,
+        to recognise a data set an older fractalvid made)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        generation = RENDERER if renderer is None else renderer
+        if generation > 1:
+            blob += f"|renderer={generation}"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

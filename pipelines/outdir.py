@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid import __version__
-from fractalvid.pipelines.config import Config, ConfigError, build_config
+from fractalvid.pipelines.config import (
+    RENDERER,
+    RENDERER_RELEASES,
+    Config,
+    ConfigError,
+    build_config,
+)
 from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, json_bytes, temp_path, write_atomic
 
 CONFIG_FILE = "config.json"
@@ -88,31 +94,71 @@ def recorded_configs(out: Path) -> list[Recorded]:
 def rebuild(records: list[Recorded]) -> Config | None:
     """The config of the first record that holds one rebuilding to its own fingerprint."""
     for r in records:
-        if r.config is None:
-            continue
-        try:
-            cfg = build_config(None, base=r.config)
-        except ConfigError:
-            continue
-        if cfg.fingerprint() == r.fingerprint:
+        cfg = _config_in(r)
+        if cfg is not None and cfg.fingerprint() == r.fingerprint:
             return cfg
     return None
+
+
+def _config_in(r: Recorded) -> Config | None:
+    if r.config is None:
+        return None
+    try:
+        return build_config(None, base=r.config)
+    except ConfigError:
+        return None
+
+
+def older_renderer(theirs: str, cfg: Config) -> int | None:
+    """The renderer generation before this one under which ``cfg`` has fingerprint
+    ``theirs`` (its data set was made by an older fractalvid), or None."""
+    return next((g for g in range(1, RENDERER) if cfg.fingerprint(g) == theirs), None)
+
+
+def made_by_older(where: str | Path, generation: int) -> str:
+    """The line saying that ``where`` holds frames of an older renderer generation."""
+    return (f"{where} was made by fractalvid {RENDERER_RELEASES[generation]} or older, whose "
+            "frames this version does not make (its chaos game is float32 since 0.3)")
+
+
+def another_data_set(where: str | Path, theirs: str | None, cfg: Config,
+                     files: str = "files") -> str:
+    """Why a run of ``cfg`` refuses ``where``, which holds the data set of fingerprint
+    ``theirs``: another config's, or this config's made by an older renderer."""
+    older = older_renderer(theirs, cfg) if theirs else None
+    if older is not None:
+        return (f"{made_by_older(where, older)}; finish it with that version, or choose another "
+                f"--out or pass --overwrite to make it anew (which deletes only fractalvid's "
+                f"{files} there)")
+    return (f"{where} holds a data set made with another config (fingerprint {theirs}, this one "
+            f"{cfg.fingerprint()}); choose another --out or pass --overwrite (which deletes only "
+            f"fractalvid's {files} there)")
 
 
 def config_of(out: Path) -> Config:
     """The config a data set folder was made with, from the first record that rebuilds to its
     own fingerprint (so a damaged dataset.json or config.json is repaired from the others).
     Raises ConfigError saying what was found."""
-    records = recorded_configs(out)
+    return config_from(recorded_configs(out), out, f"{out}: no {CONFIG_FILE}, {DATASET_FILE} "
+                       "or shard records; is it a fractalvid data set?")
+
+
+def config_from(records: list[Recorded], where: str | Path, missing: str) -> Config:
+    """``rebuild`` of ``records`` found at ``where``, or ConfigError: made by an older
+    renderer, damaged, or (no records) ``missing``."""
     cfg = rebuild(records)
     if cfg is not None:
         return cfg
+    for r in records:
+        older = (cfg := _config_in(r)) and older_renderer(r.fingerprint, cfg)
+        if older:
+            raise ConfigError(f"{made_by_older(where, older)}; use that version to finalize, "
+                              "verify or extend it")
     if records:
-        raise ConfigError(f"{out}: the config records ({', '.join(r.source for r in records)})"
+        raise ConfigError(f"{where}: the config records ({', '.join(r.source for r in records)})"
                           " are damaged or from another fractalvid version; regenerate with "
                           f"--config of the original settings")
-    raise ConfigError(f"{out}: no {CONFIG_FILE}, {DATASET_FILE} or shard records; is it a "
-                      "fractalvid data set?")
+    raise ConfigError(missing)
 
 
 def _foreign_entries(out: Path) -> list[str]:
@@ -181,9 +227,7 @@ def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
                 write_atomic(out / CONFIG_FILE, _config_record(cfg))
             return
         if not overwrite:
-            raise ConfigError(f"{out} holds a data set made with another config (fingerprint "
-                              f"{theirs}, this one {mine}); choose another --out or pass "
-                              "--overwrite (which deletes only fractalvid's files there)")
+            raise ConfigError(another_data_set(out, theirs, cfg))
         for path in owned_files(out):
             path.unlink(missing_ok=True)
         write_atomic(out / CONFIG_FILE, _config_record(cfg))

@@ -27,7 +27,8 @@ from fractalvid.pipelines.outdir import (
     SHARD_NAME,
     _config_record,
     _from_record,
-    rebuild,
+    another_data_set,
+    config_from,
 )
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
 from fractalvid.pipelines.progress import read_stats, shard_paths
@@ -176,9 +177,7 @@ def claim(cfg: Config, store: Store, overwrite: bool) -> None:
         if theirs == mine:
             return
         if not overwrite:
-            raise ConfigError(f"{store.url} holds a data set made with another config "
-                              f"(fingerprint {theirs}, this one {mine}); choose another --out "
-                              "or pass --overwrite (which deletes only fractalvid's objects)")
+            raise ConfigError(another_data_set(store.url, theirs, cfg, "objects"))
         for name in store.names():
             if _ours(name):
                 store.delete(name)
@@ -311,11 +310,8 @@ def config_of(url: str) -> Config:
     store.check()
     records = [_from_record(_parse(store.read(name)), name) for name in (CONFIG_FILE,
                                                                          DATASET_FILE)]
-    cfg = rebuild([r for r in records if r is not None])
-    if cfg is not None:
-        return cfg
-    raise ConfigError(f"{url}: no readable {CONFIG_FILE} or {DATASET_FILE}; is it a fractalvid "
-                      "data set?")
+    return config_from([r for r in records if r is not None], url, f"{url}: no readable "
+                       f"{CONFIG_FILE} or {DATASET_FILE}; is it a fractalvid data set?")
 
 
 def finalize(cfg: Config, url: str, preview: bool = True) -> dict:

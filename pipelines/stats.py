@@ -52,6 +52,7 @@ def dataset_stats(clips: pa.Table) -> dict:
         "splits": dict(Counter(clips.column("split").to_pylist())),
         "coverage": pct(coverage),
         "motion": pct(motion),
+        "escaped": pct(escaped),
         "escaped_over_1pct": int((escaped > 0.01).sum()),
         "degenerate": int(degenerate.sum()),
         "degenerate_rate": float(degenerate.mean()) if n else 0.0,
@@ -73,6 +74,7 @@ def format_stats(s: dict) -> str:
         head,
         "coverage".ljust(22) + "".join(f"{v:9.4f}" for v in s["coverage"]),
         "motion".ljust(22) + "".join(f"{v:9.4f}" for v in s["motion"]),
+        "escaped steps".ljust(22) + "".join(f"{v:9.4f}" for v in s["escaped"]),
         "",
         f"degenerate clips: {s['degenerate']} ({s['degenerate_rate']:.2%}); coverage < 2% or "
         "> 90%, or motion < 0.002",

@@ -25,6 +25,9 @@ def test_kernel_compiles_for_hopper_without_spills(tmp_path):
     ptx = tmp_path / "chaos.ptx"
     subprocess.run(["nvcc", "--ptx", "-arch=sm_90", str(KERNEL_SOURCE), "-o", str(ptx)],
                    check=True, capture_output=True)
+    # float32 throughout: a double literal or function would show as .f64 instructions, which
+    # consumer GPUs run at 1/64 of the float32 rate
+    assert ".f64" not in ptx.read_text()
     if shutil.which("ptxas"):
         info = subprocess.run(["ptxas", "-v", "-arch=sm_90", str(ptx), "-o",
                                str(tmp_path / "chaos.cubin")], capture_output=True, text=True,

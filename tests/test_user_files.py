@@ -121,6 +121,30 @@ def test_a_damaged_config_json_is_repaired_from_dataset_json(cli, made, tmp_path
     one_line_error(other, "another config")  # still guarded, by dataset.json
 
 
+def test_a_data_set_an_older_fractalvid_made_is_not_mixed_with_new_frames(cli, made, tmp_path):
+    """Renderer generation 1 (fractalvid 0.2: float64) made other frames from the same config:
+    its half-made data set is neither extended nor finalized by this version, and says so;
+    --overwrite makes it anew. verify still checks it (it checks bytes against records)."""
+    from fractalvid.pipelines.outdir import config_of
+
+    out = copy_of(made, tmp_path)
+    old = config_of(out).fingerprint(renderer=1)
+    for record in [out / "config.json", out / "dataset.json", *out.glob("*.stats.json")]:
+        data = json.loads(record.read_text())
+        data["fingerprint"] = old
+        record.write_text(json.dumps(data))
+    assert cli("verify", out, "--quiet").exit_code == 0
+    (out / "val-000000.stats.json").unlink()  # a shard still to make
+    before = digests(out)
+    one_line_error(cli("generate", "--out", out, *S, "--quiet"),
+                   "made by fractalvid 0.2 or older", "--overwrite")
+    one_line_error(cli("finalize", out), "made by fractalvid 0.2 or older", "that version")
+    assert digests(out) == before
+    result = cli("generate", "--out", out, *S, "--quiet", "--workers", "1", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert digests(out) == digests(made)
+
+
 # 4. The fingerprint guard is atomic --------------------------------------------------------
 
 
