@@ -81,26 +81,22 @@ def tan32(x):
     return sin32(x) / cos32(x)
 
 
-@intrinsic
-def float_from_bits(typingctx, bits):
-    """The float32 whose IEEE bits are the int32 ``bits`` (CUDA's __int_as_float)."""
-    sig = types.float32(types.int32)
+def _bitcast(source, target):
+    """A numba intrinsic reading the bits of a ``source`` value as a ``target`` one."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
+    @intrinsic
+    def cast(typingctx, value):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
 
-    return sig, codegen
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def bits_of_float(typingctx, value):
-    """The int32 holding the IEEE bits of the float32 ``value`` (CUDA's __float_as_int)."""
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return sig, codegen
+# CUDA's __int_as_float and __float_as_int
+float_from_bits = _bitcast(types.int32, types.float32)
+bits_of_float = _bitcast(types.float32, types.int32)
 
 
 _SMALLEST_NORMAL = F(2.0**-126)
