@@ -83,7 +83,7 @@ def format_report(info: dict[str, Any]) -> list[str]:
         f"numba {info['numba']}; {info['platform']})",
         f"cpu           {info['cores']} cores usable; CPU kernels "
         + ("compiled and cached" if info["cpu_kernels_cached"] else
-           "not compiled yet (the first run takes about 15 s more)"),
+           "not compiled yet (the first run takes about 30 s more)"),
         "ffmpeg        " + (f"{ff['version']} ({ff['path']})" if ff["path"] else
                             f"not usable: {ff['problem']}"),
     ]

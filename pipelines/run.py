@@ -95,7 +95,7 @@ def run_shards(
     bar = tqdm(total=sum(s.count for s in shards), unit="clip", disable=not progress,
                dynamic_ncols=True, desc=f"{out.name}")
     if renderer == "cpu" and shards and compiled_before() is False:
-        note = "first run: compiling the CPU kernels (about 15 s; cached for later runs)"
+        note = "first run: compiling the CPU kernels (about 30 s; cached for later runs)"
         bar.set_postfix_str(note)
         log.info(note)
     start = time.perf_counter()
