@@ -264,3 +264,26 @@ def test_a_failed_upload_is_one_line_and_loses_nothing_uploaded(cli, s3_env, loc
     assert cli("generate", "--out", url, *S, "--quiet", "--workers", "1",
                "--tmp", tmp_path).exit_code == 0
     assert objects(url) == local_files(local)
+
+
+def test_a_store_holding_another_data_set_is_refused_in_one_line(cli, s3_env, local, tmp_path):
+    """Another config's data set, or this config's made by fractalvid 0.2 (another renderer),
+    in the store: generate refuses before any work and names which."""
+    import json
+
+    import fsspec
+
+    from fractalvid.pipelines.outdir import config_of
+
+    record = json.loads((local / "config.json").read_text())
+    record["fingerprint"] = config_of(local).fingerprint(renderer=1)
+    fs, root = fsspec.core.url_to_fs("s3://bkt/older")
+    fs.pipe_file(f"{root}/config.json", json.dumps(record).encode())
+    for args, words in ((S, ("made by fractalvid 0.2 or older", "objects")),
+                        ([*S, "--set", "seed=9"], ("another config", "objects"))):
+        result = cli("generate", "--out", "s3://bkt/older", *args, "--quiet", "--tmp", tmp_path)
+        lines = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert all(w in lines[0] for w in words), lines[0]
+    fs.invalidate_cache()
+    assert [p.rsplit("/", 1)[1] for p in fs.ls(root, detail=False)] == ["config.json"]
