@@ -73,6 +73,12 @@ def hash32(x):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
+def escaped(x, y):
+    """True when a point (float32 x, y) is beyond the escape bound or NaN: its chain restarts."""
+    return not (abs(x) < _ESCAPE and abs(y) < _ESCAPE)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def high24(z):
     """uint32 -> float32 uniform in [0, 1) from its high 24 bits (exact: a float32 holds them)."""
     return np.float32(z >> _U8) * _INV24
@@ -239,12 +245,12 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
             if vid != 0:  # vary
                 apply_variations(vid, tx, ty, pb, pc, pe, pf, r1, r2, m)
             out = 0
-            for j in range(m):  # the escape test (NaN fails it too)
-                out += not (abs(tx[j]) < _ESCAPE and abs(ty[j]) < _ESCAPE)
+            for j in range(m):  # the escape test
+                out += escaped(tx[j], ty[j])
             if out:  # restart the escaped points
                 escapes += out
                 for j in range(m):
-                    if not (abs(tx[j]) < _ESCAPE and abs(ty[j]) < _ESCAPE):
+                    if escaped(tx[j], ty[j]):
                         z3 = hash32(zs[j] ^ _K1)
                         tx[j] = TWO * high24(z3) - ONE
                         ty[j] = TWO * high24(hash32(z3 ^ _K2)) - ONE
@@ -335,7 +341,7 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
 
 @nb.njit(cache=True, error_model="numpy")
 def _copy(src, dst):
-    for i in range(dst.shape[0]):
+    for i in range(src.shape[0]):
         dst[i] = src[i]
 
 

@@ -91,15 +91,6 @@ def recorded_configs(out: Path) -> list[Recorded]:
     return [r for r in found if r is not None]
 
 
-def rebuild(records: list[Recorded]) -> Config | None:
-    """The config of the first record that holds one rebuilding to its own fingerprint."""
-    for r in records:
-        cfg = _config_in(r)
-        if cfg is not None and cfg.fingerprint() == r.fingerprint:
-            return cfg
-    return None
-
-
 def _config_in(r: Recorded) -> Config | None:
     if r.config is None:
         return None
@@ -144,16 +135,20 @@ def config_of(out: Path) -> Config:
 
 
 def config_from(records: list[Recorded], where: str | Path, missing: str) -> Config:
-    """``rebuild`` of ``records`` found at ``where``, or ConfigError: made by an older
-    renderer, damaged, or (no records) ``missing``."""
-    cfg = rebuild(records)
-    if cfg is not None:
-        return cfg
+    """The config of the first of ``records`` (found at ``where``) that rebuilds to its own
+    fingerprint, or ConfigError: made by an older renderer, damaged, or (no records)
+    ``missing``."""
+    older = None
     for r in records:
-        older = (cfg := _config_in(r)) and older_renderer(r.fingerprint, cfg)
-        if older:
-            raise ConfigError(f"{made_by_older(where, older)}; use that version to finalize, "
-                              "verify or extend it")
+        cfg = _config_in(r)
+        if cfg is None:
+            continue
+        if cfg.fingerprint() == r.fingerprint:
+            return cfg
+        older = older or older_renderer(r.fingerprint, cfg)
+    if older:
+        raise ConfigError(f"{made_by_older(where, older)}; use that version to finalize, "
+                          "verify or extend it")
     if records:
         raise ConfigError(f"{where}: the config records ({', '.join(r.source for r in records)})"
                           " are damaged or from another fractalvid version; regenerate with "
