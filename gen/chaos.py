@@ -17,17 +17,19 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+from fractalvid.gen.lanes import LANES, take8
 from fractalvid.gen.portable import ONE, TWO, ZERO
-from fractalvid.gen.variations import apply_variations, draws_randoms, uses_coefficients
+from fractalvid.gen.variations import apply_variations, draws_randoms
 
 
 def _drop_stale_cache() -> None:
     """numba checks a cached kernel against its own source file only, but these kernels inline
-    variations.py and portable.py: drop cached chaos kernels older than those (say, after an
-    edit)."""
+    variations.py, portable.py and lanes.py: drop cached chaos kernels older than those (say,
+    after an edit)."""
     here = Path(__file__)
     try:
-        newest = max(here.with_name(n).stat().st_mtime for n in ("variations.py", "portable.py"))
+        newest = max(here.with_name(n).stat().st_mtime
+                     for n in ("variations.py", "portable.py", "lanes.py"))
         for cached in (here.parent / "__pycache__").glob("chaos.*.nb[ic]"):
             if cached.stat().st_mtime < newest:
                 cached.unlink(missing_ok=True)
@@ -138,29 +140,38 @@ def alias_thresholds(prob):
     """The integer draw's thresholds of alias-table probabilities, prob [...] float64 ->
     ceil(prob * 2^16) [...] uint32 (exact: a power-of-two scaling and a ceiling). For a 16-bit
     u, ``u >= threshold`` exactly when ``u * 2^-16 >= prob``; a probability of 1 gives 2^16,
-    which no 16-bit draw reaches. For numba (``alias_picks``) and the host (the GPU path)."""
+    which no 16-bit draw reaches. For numba (``alias_lanes``) and the host (the GPU path)."""
     return np.ceil(prob * 65536.0).astype(np.uint32)
 
 
 @nb.njit(cache=True, error_model="numpy")
-def alias_picks(prob, alias, thresholds, picks):
-    """An alias table (prob [N] float64, alias [N] int64) in integers, for a draw without
-    branches: thresholds [N] uint32 (``alias_thresholds``), picks [2N] int32 = (k, alias[k])
-    pairs, so that ``picks[2k + (u >= thresholds[k])]`` is the map the alias draw makes."""
-    thresholds[:] = alias_thresholds(prob)
-    for k in range(prob.shape[0]):
-        picks[2 * k] = k
-        picks[2 * k + 1] = alias[k]
+def alias_lanes(prob, alias, lanes):
+    """An alias table (prob [N] float64, alias [N] int64, N <= 8) as the lane table the map
+    draw looks up (``draw_maps``): lanes [2, 8] int32, the thresholds (``alias_thresholds``)
+    and the aliases, padded past N with a threshold no draw reaches."""
+    lanes[0, :] = 1 << 16
+    lanes[1, :] = 0
+    n = prob.shape[0]
+    lanes[0, :n] = alias_thresholds(prob).astype(np.int32)
+    lanes[1, :n] = alias[:n].astype(np.int32)
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def alias_draw(z, n, thresholds, picks):
-    """The map a 32-bit draw z (uint32) picks from n (uint32, at most 2^16) maps, as chaos.cu
-    draws it: the alias slot k = floor((z >> 16) n / 2^16), then alias[k] when the low 16 bits
-    reach k's threshold (``alias_thresholds``; probabilities to 2^-16). All in 32-bit integers,
-    with an indexed pick the compiler cannot turn into a branch mispredicted half the time."""
-    k = np.int32(np.uint32((z >> _U16) * n) >> _U16)
-    return picks[2 * k + np.int32((z & _LOW16) >= thresholds[k])]
+def draw_maps(zs, n, table, slots, looked, ks, m):
+    """The maps that the 32-bit draws zs[:m] [>= m] uint32 pick from n (uint32, at most 8)
+    maps, into ks[:m] int32, as chaos.cu draws them: the alias slot k = floor((z >> 16) n / 2^16),
+    then its alias when the low 16 bits reach its threshold (table [2, 8] int32, ``alias_lanes``;
+    probabilities to 2^-16). slots [>= m rounded up to 8] int32 and looked [2, same] int32:
+    scratch. All in 32-bit integers and eight-lane table lookups (``lanes.take8``): no branch,
+    no scalar load per point."""
+    for j in range(m):
+        slots[j] = np.int32(np.uint32((zs[j] >> _U16) * n) >> _U16)
+    for j in range(0, m, LANES):
+        take8(table, slots, j, looked)
+    for j in range(m):
+        alias = looked[1, j]  # (both loaded first: a select of values, which vectorizes)
+        slot = slots[j]
+        ks[j] = alias if np.int32(zs[j] & _LOW16) >= looked[0, j] else slot
 
 
 # Chains per pass of each step's loops: the per-chain arrays stay in L1 whatever the config's
@@ -169,23 +180,22 @@ _BLOCK = 128
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, burn, hist):
-    """Run the chaos game for one frame; add kept points to ``hist`` [H * W] int32.
+def _frame_histogram(columns, n, aliases, vid, view, seed, chains, iters, burn, hist):
+    """Run the chaos game for one frame of n maps; add kept points to ``hist`` [H * W] int32.
 
-    coef [N, 6] float32; thresholds [N] uint32 and picks [2N] int32: the alias table
-    (``alias_picks``); view [6] float32 (x_left, y_top, px/unit x, px/unit y, W, H). Points are
-    float32 throughout, as in chaos.cu.
+    columns [6, 8] float32: the maps' affine coefficients a..f, one row each, padded to 8 maps;
+    aliases [2, 8] int32: the alias table (``alias_lanes``); view [6] float32 (x_left, y_top,
+    px/unit x, px/unit y, W, H). Points are float32 throughout, as in chaos.cu.
     Returns the number of chain restarts (points that escaped to infinity or NaN).
 
     Each step runs over a block of chains as a series of simple loops, each over the whole
-    block: the random numbers, the maps they pick, the affine parts, the variation (one loop per
-    variation), the escape test, each point's pixel, then the histogram increments. The compiler
-    vectorizes the loops without gathered loads (random numbers, variation, escape test and
-    pixels, in 32-bit lanes); the others stay scalar, but simple. Escapes are rare: the points
-    that escaped restart in a scalar pass over the block only when the test found one. Every
-    chain's points are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
+    block: the random numbers, the maps they pick, their coefficients (eight-lane table lookups,
+    ``lanes.take8``), the affine parts, the variation (one loop per variation), the escape test,
+    each point's pixel, then the histogram increments. All but the last vectorize, in 32-bit
+    lanes; the increments are scattered, so scalar. Escapes are rare: the points that escaped
+    restart in a scalar pass over the block only when the test found one. Every chain's points
+    are those of a one-chain-at-a-time loop, and so the CUDA kernel's.
     """
-    n = coef.shape[0]
     x_left, y_top, sx, sy = view[0], view[1], view[2], view[3]
     width = view[4]
     height = view[5]
@@ -199,50 +209,47 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
         xs[c] = TWO * unit24(mix64(s ^ _M1)) - ONE
         ys[c] = TWO * unit24(mix64(s ^ _M2)) - ONE
     block = max(1, min(chains, _BLOCK))  # (no chains: no block to run)
-    tx = np.empty(block, np.float32)  # the block's points after the affine part, then varied
-    ty = np.empty(block, np.float32)
-    zs = np.empty(block, np.uint32)  # each point's draw, for its restart
-    ks = np.empty(block, np.int32)
-    pixel = np.empty(block, np.int32)  # each point's histogram cell, -1 outside the view
-    # What the variation reads per point; zeros where it reads nothing.
-    r1 = np.zeros(block, np.float32)
-    r2 = np.zeros(block, np.float32)
-    pb = np.zeros(block, np.float32)
-    pc = np.zeros(block, np.float32)
-    pe = np.zeros(block, np.float32)
-    pf = np.zeros(block, np.float32)
+    lanes = -(-block // LANES) * LANES  # the lookups fill whole registers
+    tx = np.empty(lanes, np.float32)  # the block's points after the affine part, then varied
+    ty = np.empty(lanes, np.float32)
+    zs = np.empty(lanes, np.uint32)  # each point's draw, for its restart
+    ks = np.zeros(lanes, np.int32)
+    slots = np.zeros(lanes, np.int32)
+    looked = np.empty((2, lanes), np.int32)  # the slots' thresholds and aliases
+    picked = np.empty((6, lanes), np.float32)  # the picked maps' coefficients a..f
+    pa, pb, pc, pd, pe, pf = picked[0], picked[1], picked[2], picked[3], picked[4], picked[5]
+    pixel = np.empty(lanes, np.int32)  # each point's histogram cell, -1 outside the view
+    # Extra uniforms for the variations that draw them; zeros for the others.
+    r1 = np.zeros(lanes, np.float32)
+    r2 = np.zeros(lanes, np.float32)
     escapes = 0
     nu = np.uint32(n)
     randomized = draws_randoms(vid)
-    gathers = uses_coefficients(vid)
     for step in range(iters):
         keep = step >= burn
         for c0 in range(0, chains, block):
             m = min(block, chains - c0)
-            for j in range(m):  # draw: the random numbers (a loop that vectorizes)
-                s = np.uint32(st[c0 + j] + GOLDEN32)
-                st[c0 + j] = s
+            # the block's chains (views: indexed from 0, the loops carry no offset)
+            sb = st[c0:c0 + m]
+            xb = xs[c0:c0 + m]
+            yb = ys[c0:c0 + m]
+            for j in range(m):  # draw: the random numbers
+                s = np.uint32(sb[j] + GOLDEN32)
+                sb[j] = s
                 zs[j] = hash32(s)
-            for j in range(m):  # draw: the maps
-                ks[j] = alias_draw(zs[j], nu, thresholds, picks)
-            for j in range(m):  # draw: their affine parts
-                k = ks[j]
-                x = xs[c0 + j]
-                y = ys[c0 + j]
-                tx[j] = coef[k, 0] * x + coef[k, 1] * y + coef[k, 2]
-                ty[j] = coef[k, 3] * x + coef[k, 4] * y + coef[k, 5]
-            if gathers:  # the coefficients, for the variations that read them
-                for j in range(m):
-                    k = ks[j]
-                    pb[j] = coef[k, 1]
-                    pc[j] = coef[k, 2]
-                    pe[j] = coef[k, 4]
-                    pf[j] = coef[k, 5]
-            if randomized:  # extra uniforms, for the variations that draw them
+            draw_maps(zs, nu, aliases, slots, looked, ks, m)
+            for j in range(0, m, LANES):  # the maps' coefficients
+                take8(columns, ks, j, picked)
+            for j in range(m):  # their affine parts
+                x = xb[j]
+                y = yb[j]
+                tx[j] = pa[j] * x + pb[j] * y + pc[j]
+                ty[j] = pd[j] * x + pe[j] * y + pf[j]
+            if randomized:
                 for j in range(m):
                     r1[j] = high24(hash32(zs[j] ^ _K2))
                     r2[j] = high24(hash32(zs[j] ^ _K3))
-            if vid != 0:  # vary
+            if vid != 0:  # vary (popcorn and others read the coefficients b, c, e, f)
                 apply_variations(vid, tx, ty, pb, pc, pe, pf, r1, r2, m)
             out = 0
             for j in range(m):  # the escape test
@@ -257,8 +264,8 @@ def _frame_histogram(coef, thresholds, picks, vid, view, seed, chains, iters, bu
             for j in range(m):  # the new points, and each one's pixel, or -1
                 nx = tx[j]
                 ny = ty[j]
-                xs[c0 + j] = nx
-                ys[c0 + j] = ny
+                xb[j] = nx
+                yb[j] = ny
                 fx = (nx - x_left) * sx
                 fy = (y_top - ny) * sy
                 seen = fx >= ZERO and fx < width and fy >= ZERO and fy < height
@@ -326,11 +333,12 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
         prob = np.empty(m)
         alias = np.empty(m, np.int64)
         alias_table(probs[f, :m], prob, alias)
-        thresholds = np.empty(m, np.uint32)
-        picks = np.empty(2 * m, np.int32)
-        alias_picks(prob, alias, thresholds, picks)
+        table = np.empty((2, LANES), np.int32)
+        alias_lanes(prob, alias, table)
+        columns = np.zeros((6, LANES), np.float32)
+        columns[:, :m] = coefs[f, :m].T
         hist = np.zeros(height * width, np.int32)
-        escapes[f] = _frame_histogram(coefs[f, :m], thresholds, picks, variations[f], views[f],
+        escapes[f] = _frame_histogram(columns, m, table, variations[f], views[f],
                                       seeds[f], chains, iters, burn, hist)
         if splat:
             _box3(hist, out[f], height, width)

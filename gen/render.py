@@ -15,7 +15,7 @@ import numpy as np
 from fractalvid.gen.arrays import to_host
 from fractalvid.gen.chaos import chaos_histograms
 from fractalvid.gen.framing import clip_window
-from fractalvid.gen.ifs import map_probabilities
+from fractalvid.gen.ifs import MAX_MAPS, map_probabilities
 from fractalvid.gen.tonemap import tone_map
 
 COARSE_CHAINS = 10
@@ -51,6 +51,13 @@ class RenderJob:
     coefs: np.ndarray
     variation: int
     seed: int
+
+    def __post_init__(self):
+        # the kernels hold a system's maps in one 8-lane register (lanes.py)
+        shape = np.shape(self.coefs)
+        if len(shape) != 3 or shape[2] != 6 or not 1 <= shape[1] <= MAX_MAPS:
+            raise ValueError(f"RenderJob coefs must be [frames, maps, 6] with 1..{MAX_MAPS} "
+                             f"maps, got shape {shape}")
 
 
 @dataclass(frozen=True)

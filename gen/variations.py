@@ -295,7 +295,6 @@ TABLE = (
 VARIATIONS: dict[str, int] = {v.name: v.vid for v in TABLE}
 NAMES: dict[int, str] = {v.vid: v.name for v in TABLE}
 _RANDOMS = np.array([v.vid for v in TABLE if v.randoms], np.int64)
-_COEFFICIENTS = np.array([v.vid for v in TABLE if v.coefficients], np.int64)
 
 
 @nb.njit(cache=True, inline="always")
@@ -303,16 +302,6 @@ def draws_randoms(vid):
     """True for the variations that use the per-point uniforms r1, r2; the chaos game draws
     them only then."""
     for r in _RANDOMS:
-        if vid == r:
-            return True
-    return False
-
-
-@nb.njit(cache=True, inline="always")
-def uses_coefficients(vid):
-    """True for the variations that read the map's coefficients b, c, e, f; the chaos game
-    gathers them only then."""
-    for r in _COEFFICIENTS:
         if vid == r:
             return True
     return False

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fractalvid.gen.chaos import alias_draw, alias_picks, alias_table, chaos_histograms
+from fractalvid.gen.chaos import alias_lanes, alias_table, chaos_histograms, draw_maps
 from fractalvid.gen.framing import clip_window, trim_box
 from fractalvid.gen.render import CpuRenderer, RenderJob, RenderSettings
 from fractalvid.gen.tonemap import tone_map
@@ -110,17 +110,31 @@ def test_the_integer_alias_draw_picks_the_maps_the_alias_method_picks(p, draws):
     n = len(p)
     prob, alias = np.empty(n), np.empty(n, np.int64)
     alias_table(p, prob, alias)
-    thresholds, picks = np.empty(n, np.uint32), np.empty(2 * n, np.int32)
-    alias_picks(prob, alias, thresholds, picks)
+    table = np.empty((2, 8), np.int32)
+    alias_lanes(prob, alias, table)
     # for each slot, a draw landing on it whose low half sits exactly at its threshold, and one
     # just below
     edges = [(-(-(k << 16) // n) << 16) | min(int(t) - d, 2**16 - 1)
-             for k, t in enumerate(thresholds) for d in (0, 1) if int(t) >= 1]
-    for z in [*draws, *edges, 0, 2**32 - 1]:
+             for k, t in enumerate(table[0, :n]) for d in (0, 1) if int(t) >= 1]
+    zs = np.array([*draws, *edges, 0, 2**32 - 1], np.uint32)
+    expected = []
+    for z in zs.tolist():
         k = int((z >> 16) / 2**16 * n)
         if (z & 0xFFFF) / 2**16 >= prob[k]:
             k = int(alias[k])
-        assert alias_draw(np.uint32(z), np.uint32(n), thresholds, picks) == k, (z, prob, alias)
+        expected.append(k)
+    assert draw_maps_of(zs, n, table).tolist() == expected, (prob, alias)
+
+
+def draw_maps_of(zs, n, table):
+    """The maps ``draw_maps`` picks for draws zs [M] uint32 from n maps -> [M] int32."""
+    lanes = -(-len(zs) // 8) * 8
+    padded = np.zeros(lanes, np.uint32)
+    padded[:len(zs)] = zs
+    ks = np.zeros(lanes, np.int32)
+    draw_maps(padded, np.uint32(n), table, np.zeros(lanes, np.int32),
+              np.zeros((2, lanes), np.int32), ks, len(zs))
+    return ks[:len(zs)]
 
 
 def test_the_draws_pick_each_map_as_often_as_its_probability():
@@ -132,13 +146,11 @@ def test_the_draws_pick_each_map_as_often_as_its_probability():
     p = np.array([0.5, 0.3, 0.15, 0.05])
     prob, alias = np.empty(4), np.empty(4, np.int64)
     alias_table(p, prob, alias)
-    thresholds, picks = np.empty(4, np.uint32), np.empty(8, np.int32)
-    alias_picks(prob, alias, thresholds, picks)
-    state = np.uint32(12345)
-    counts = np.zeros(4)
-    for _ in range(2**16):
-        state = np.uint32((int(state) + int(GOLDEN32)) & 0xFFFFFFFF)
-        counts[alias_draw(hash32(state), np.uint32(4), thresholds, picks)] += 1
+    table = np.empty((2, 8), np.int32)
+    alias_lanes(prob, alias, table)
+    states = (12345 + int(GOLDEN32) * np.arange(1, 2**16 + 1, dtype=np.uint64)) & 0xFFFFFFFF
+    zs = np.array([hash32(np.uint32(s)) for s in states], np.uint32)
+    counts = np.bincount(draw_maps_of(zs, 4, table), minlength=4).astype(float)
     share = counts / counts.sum()
     noise = 4 * np.sqrt(p * (1 - p) / counts.sum())
     assert np.all(np.abs(share - p) < noise), (share, p)
