@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 
+from fractalvid.gen.lanes import code_target
+
 
 def machine() -> str:
     """CPU model and its widest vector instruction set (AVX-512 and AVX2 differ 2x here)."""
@@ -18,6 +20,7 @@ def machine() -> str:
     except OSError:
         pass
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    target = os.environ.get("NUMBA_CPU_NAME")  # numba compiling for another CPU than this
-    return f"{model}, {isa}, {os.cpu_count()} cores" + \
-        (f"; numba code for {target} (NUMBA_CPU_NAME)" if target else "")
+    target, lookups = code_target()
+    override = " (NUMBA_CPU_NAME)" if os.environ.get("NUMBA_CPU_NAME") else ""
+    return (f"{model}, {isa}, {os.cpu_count()} cores; numba code for {target}{override}, "
+            f"map lookups: {lookups}")

@@ -48,6 +48,17 @@ def compiles_avx2(codegen) -> bool:
     return _avx2[key]
 
 
+def code_target() -> tuple[str, str]:
+    """(the CPU numba compiles this process's kernels for, how ``take8`` looks up on it:
+    "AVX2 permutes" or "scalar loads"), for ``fractalvid info`` and ``make bench``."""
+    from numba.core import config
+    from numba.core.registry import cpu_target
+
+    name = config.CPU_NAME or ll.get_host_cpu_name()
+    avx2 = compiles_avx2(cpu_target.target_context.codegen())
+    return name, "AVX2 permutes" if avx2 else "scalar loads"
+
+
 _I32 = ir.IntType(32)
 _V8I32 = ir.VectorType(_I32, LANES)
 _V8F32 = ir.VectorType(ir.FloatType(), LANES)

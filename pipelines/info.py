@@ -54,6 +54,7 @@ def machine_report(cfg: Config) -> dict[str, Any]:
     import numpy
 
     from fractalvid.gen.chaos import compiled_before
+    from fractalvid.gen.lanes import code_target
     from fractalvid.pipelines.sizing import cpu_count, default_batch, default_workers
 
     gpu = gpu_report()
@@ -67,6 +68,7 @@ def machine_report(cfg: Config) -> dict[str, Any]:
         "numba": numba.__version__,
         "platform": platform.platform(),
         "cores": cpu_count(),
+        "cpu_code": dict(zip(("target", "map_lookups"), code_target())),
         "cpu_kernels_cached": compiled_before(),
         "ffmpeg": ffmpeg_report(),
         "gpu": gpu,
@@ -81,7 +83,8 @@ def format_report(info: dict[str, Any]) -> list[str]:
     lines = [
         f"fractalvid    {info['fractalvid']} (Python {info['python']}, numpy {info['numpy']}, "
         f"numba {info['numba']}; {info['platform']})",
-        f"cpu           {info['cores']} cores usable; CPU kernels "
+        f"cpu           {info['cores']} cores usable; numba code for "
+        f"{info['cpu_code']['target']} (map lookups: {info['cpu_code']['map_lookups']}); kernels "
         + ("compiled and cached" if info["cpu_kernels_cached"] else
            "not compiled yet (the first run takes about 30 s more)"),
         "ffmpeg        " + (f"{ff['version']} ({ff['path']})" if ff["path"] else

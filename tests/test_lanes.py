@@ -1,5 +1,6 @@
 """Eight-lane table lookups (gen/lanes.py): the same values on every CPU numba compiles for."""
 
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,17 @@ def test_each_cpu_gets_its_own_lookup_and_the_same_values(cpu, avx2, tmp_path):
 def test_a_render_job_names_a_map_count_the_kernels_cannot_hold(shape):
     with pytest.raises(ValueError, match="maps"):
         RenderJob(np.zeros(shape), 0, 1)
+
+
+def test_info_names_the_code_numba_makes_and_its_lookups(tmp_path):
+    """`fractalvid info` says which CPU numba compiles for and how it looks up a point's map,
+    so a slow node of a cluster shows why."""
+    if not ll.Target.from_default_triple().name.startswith("x86"):
+        pytest.skip("x86-64 targets only")
+    env = {**os.environ, "NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "",
+           "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "fractalvid", "info", "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["cpu_code"] == {"target": "x86-64",
+                                                   "map_lookups": "scalar loads"}
