@@ -100,7 +100,7 @@ def estimates(cfg: Config) -> tuple[float, float]:
     pixels = frames * cfg.resolution**2
     points = frames * cfg.render_settings.points_per_frame
     screen_and_frame = frames * (0.025 / 19)
-    compose = pixels * (0.037 / (19 * 256**2)) if cfg.augment else 0.0
+    compose = pixels * (0.025 / (19 * 256**2)) if cfg.augment else 0.0
     encode = pixels / (550 * 256**2) if cfg.codec != "raw" else pixels * 1.2e-9  # zstd-1
     return disk_estimate(cfg), points / 200e6 + screen_and_frame + encode + compose
 

@@ -1,6 +1,7 @@
 """The compose stage: each operation's defining property, frequencies, determinism, records."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -46,14 +47,36 @@ def test_identity_and_integer_translation_warps_are_exact():
 
 @pytest.mark.parametrize("channels", [(), (3,)])
 def test_numba_warp_equals_the_array_module_warp(channels):
-    """The CPU kernel and the numpy/cupy formulation compute the same thing."""
+    """The CPU kernel and the numpy/cupy formulation compute the same bits (both output and
+    source larger than one block of the kernel's taps, and a perspective that leaves the
+    source)."""
     rng = np.random.default_rng(2)
     frames = rng.random((4, 40, 40) + channels).astype(np.float32)
     corners = np.array([[0, 0], [40, 0], [40, 40], [0, 40]], np.float64)
     h = homography(corners, corners + rng.uniform(-8, 8, (4, 2)))
     forward = np.stack([h, translate(2.5, -1.25) @ h, np.eye(3), translate(0.3, 0.7)])
     expected = warp_frames_xp(frames, forward, (36, 44), np)
-    np.testing.assert_allclose(warp_frames(frames, forward, (36, 44)), expected, atol=1e-6)
+    np.testing.assert_array_equal(warp_frames(frames, forward, (36, 44)), expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 3 * 4096 + 7),
+       alpha=st.floats(0.25, 0.55), gamma=st.floats(0.6, 1.0))
+def test_the_blend_kernel_computes_the_array_module_s_bits(seed, size, alpha, gamma):
+    """The numba power blend (blocks of cells, then lookups) and the formulation the GPU runs
+    (whole-array operations) give the same float32 bits, for any length."""
+    rng = np.random.default_rng(seed)
+    f, b = (rng.random(size).astype(np.float32) for _ in range(2))
+    f[::5] = 0.0  # the first table cell, and the last
+    b[::7] = 1.0
+    p = {"mode": "power", "alpha": alpha, "gamma": gamma}
+    np.testing.assert_array_equal(blend(f, b, p), blend(f, b, p, xp=_NUMPY_AS_ANOTHER_XP))
+
+
+# numpy, seen by ``blend`` as another array module (so it takes the path CuPy takes)
+_NUMPY_AS_ANOTHER_XP = SimpleNamespace(
+    **{name: getattr(np, name) for name in ("sqrt", "clip", "minimum", "maximum", "asarray",
+                                            "int32", "float32")})
 
 
 def test_warp_keeps_channels():
