@@ -285,32 +285,41 @@ def _box3(src, dst, height, width):
 
     Equal to splatting every point onto its 3x3 neighbourhood, but 9x fewer scattered writes.
     Separable: sums of 3 along each row, then of 3 such sums down each column; exact in
-    integers, and loops without branches in the interior, which the compiler vectorizes.
+    integers (a sum fits in int32 whenever dst's does). Every loop indexes views of whole rows
+    from 0, without branches, so the compiler vectorizes it.
     """
-    rows = np.empty(height * width, np.int64)
+    rows = np.empty(height * width, np.int32)
     for r in range(height):
-        b = r * width
+        s = src[r * width:(r + 1) * width]
+        o = rows[r * width:(r + 1) * width]
         if width == 1:
-            rows[b] = src[b]
+            o[0] = s[0]
             continue
-        rows[b] = src[b] + src[b + 1]
-        for c in range(b + 1, b + width - 1):
-            rows[c] = src[c - 1] + src[c] + src[c + 1]
-        rows[b + width - 1] = src[b + width - 2] + src[b + width - 1]
+        o[0] = s[0] + s[1]
+        inner_left = s[:width - 2]
+        inner_mid = s[1:width - 1]
+        inner_right = s[2:]
+        inner = o[1:width - 1]
+        for c in range(width - 2):
+            inner[c] = inner_left[c] + inner_mid[c] + inner_right[c]
+        o[width - 1] = s[width - 2] + s[width - 1]
     for r in range(height):
-        b = r * width
-        if height == 1:
+        o = dst[r * width:(r + 1) * width]
+        mid = rows[r * width:(r + 1) * width]
+        up = rows[(r - 1) * width:r * width] if r > 0 else mid
+        down = rows[(r + 1) * width:(r + 2) * width] if r < height - 1 else mid
+        if r > 0 and r < height - 1:
             for c in range(width):
-                dst[c] = rows[c]
-        elif r == 0:
+                o[c] = up[c] + mid[c] + down[c]
+        elif r > 0:
             for c in range(width):
-                dst[c] = rows[c] + rows[width + c]
-        elif r == height - 1:
+                o[c] = up[c] + mid[c]
+        elif r < height - 1:
             for c in range(width):
-                dst[b + c] = rows[b - width + c] + rows[b + c]
+                o[c] = mid[c] + down[c]
         else:
             for c in range(width):
-                dst[b + c] = rows[b - width + c] + rows[b + c] + rows[b + width + c]
+                o[c] = mid[c]
 
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
