@@ -26,7 +26,7 @@ def _take_all(table, index, starts, out):
 @given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 6), blocks=st.integers(1, 20),
        dtype=st.sampled_from([np.float32, np.int32]))
 @settings(max_examples=60, deadline=None)
-def test_take8_reads_each_lane_s_entry_of_every_row(seed, rows, blocks, dtype):
+def test_take8_reads_each_lanes_entry_in_every_row(seed, rows, blocks, dtype):
     """out[r, j] = table[r, index[j] & 7] for all rows and lanes, whatever the index's high
     bits (a key beyond the table reads its low three bits, never memory past the table)."""
     rng = np.random.default_rng(seed)
