@@ -280,46 +280,44 @@ def _frame_histogram(columns, n, aliases, vid, view, seed, chains, iters, burn, 
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _box3(src, dst, height, width):
-    """dst = 3x3 box sum of src (both [H * W] int32), zeros beyond the borders.
+def _box3(counts, height, width):
+    """counts [H * W] int32 -> its 3x3 box sum, in place, zeros beyond the borders.
 
     Equal to splatting every point onto its 3x3 neighbourhood, but 9x fewer scattered writes.
     Separable: sums of 3 along each row, then of 3 such sums down each column; exact in
-    integers (a sum fits in int32 whenever dst's does). Every loop indexes views of whole rows
-    from 0, without branches, so the compiler vectorizes it.
+    integers (a sum fits in int32 whenever the result does). Three rows of scratch, no copy of
+    the frame. Every loop indexes views of whole rows from 0, without branches, so the compiler
+    vectorizes it.
     """
-    rows = np.empty(height * width, np.int32)
-    for r in range(height):
-        s = src[r * width:(r + 1) * width]
-        o = rows[r * width:(r + 1) * width]
+    line = np.empty(width, np.int32)
+    for r in range(height):  # along each row: through one row of scratch
+        row = counts[r * width:(r + 1) * width]
         if width == 1:
-            o[0] = s[0]
             continue
-        o[0] = s[0] + s[1]
-        inner_left = s[:width - 2]
-        inner_mid = s[1:width - 1]
-        inner_right = s[2:]
-        inner = o[1:width - 1]
+        left = row[:width - 2]
+        mid = row[1:width - 1]
+        right = row[2:]
+        inner = line[1:width - 1]
         for c in range(width - 2):
-            inner[c] = inner_left[c] + inner_mid[c] + inner_right[c]
-        o[width - 1] = s[width - 2] + s[width - 1]
-    for r in range(height):
-        o = dst[r * width:(r + 1) * width]
-        mid = rows[r * width:(r + 1) * width]
-        up = rows[(r - 1) * width:r * width] if r > 0 else mid
-        down = rows[(r + 1) * width:(r + 2) * width] if r < height - 1 else mid
-        if r > 0 and r < height - 1:
+            inner[c] = left[c] + mid[c] + right[c]
+        line[0] = row[0] + row[1]
+        line[width - 1] = row[width - 2] + row[width - 1]
+        for c in range(width):
+            row[c] = line[c]
+    above = np.zeros(width, np.int32)  # the row above's sums along it (zeros above the top)
+    here = np.empty(width, np.int32)
+    for r in range(height):  # down each column: the row below is still unchanged
+        row = counts[r * width:(r + 1) * width]
+        for c in range(width):
+            here[c] = row[c]
+        if r < height - 1:
+            below = counts[(r + 1) * width:(r + 2) * width]
             for c in range(width):
-                o[c] = up[c] + mid[c] + down[c]
-        elif r > 0:
-            for c in range(width):
-                o[c] = up[c] + mid[c]
-        elif r < height - 1:
-            for c in range(width):
-                o[c] = mid[c] + down[c]
+                row[c] = above[c] + here[c] + below[c]
         else:
             for c in range(width):
-                o[c] = mid[c]
+                row[c] = above[c] + here[c]
+        above, here = here, above
 
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -346,20 +344,13 @@ def chaos_histograms(coefs, probs, nmaps, variations, views, seeds, chains, iter
         alias_lanes(prob, alias, table)
         columns = np.zeros((6, LANES), np.float32)
         columns[:, :m] = coefs[f, :m].T
-        hist = np.zeros(height * width, np.int32)
+        hist = out[f]  # counted in place: no frame-sized scratch
+        hist[:] = 0
         escapes[f] = _frame_histogram(columns, m, table, variations[f], views[f],
                                       seeds[f], chains, iters, burn, hist)
         if splat:
-            _box3(hist, out[f], height, width)
-        else:
-            _copy(hist, out[f])
+            _box3(hist, height, width)
     return escapes
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _copy(src, dst):
-    for i in range(src.shape[0]):
-        dst[i] = src[i]
 
 
 def compiled_before() -> bool | None:
