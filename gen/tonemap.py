@@ -44,15 +44,18 @@ def tone_map(counts, xp=np):
         return out
     if peak <= LUT_PEAK:  # the level of every count 0..peak, looked up: exact, and cheap
         lut = xp.asarray(level_table(peak))
-        step = max(1, CHUNK_PIXELS // max(1, counts[0].size))
-        for at in range(0, counts.shape[0], step):
-            out[at : at + step] = lut[counts[at : at + step]]
-        return out
-    scale = xp.float32(255.0 / math.log1p(peak))
-    thresholds = xp.asarray(level_thresholds(peak).astype(counts.dtype))  # <= peak: fits
+
+        def levels(chunk):
+            return lut[chunk]
+    else:
+        scale = xp.float32(255.0 / math.log1p(peak))
+        thresholds = xp.asarray(level_thresholds(peak).astype(counts.dtype))  # <= peak: fits
+
+        def levels(chunk):
+            return _levels(chunk, scale, thresholds, xp)
     step = max(1, CHUNK_PIXELS // max(1, counts[0].size))
     for at in range(0, counts.shape[0], step):
-        out[at : at + step] = _levels(counts[at : at + step], scale, thresholds, xp)
+        out[at : at + step] = levels(counts[at : at + step])
     return out
 
 
