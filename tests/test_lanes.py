@@ -71,21 +71,28 @@ _PROBE = textwrap.dedent("""
 """)
 
 
+def _python_compiling_for(cpu: str, args: list[str], cache) -> str:
+    """stdout of ``python args`` with numba compiling for ``cpu`` (x86-64 hosts only) into a
+    cache of its own; the run must succeed."""
+    if not ll.Target.from_default_triple().name.startswith("x86"):
+        pytest.skip("x86-64 targets only")
+    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": "",
+           "NUMBA_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 @pytest.mark.parametrize("cpu,avx2", [("x86-64", False), ("sandybridge", False),
                                       ("haswell", True)])
 def test_each_cpu_gets_its_own_lookup_and_the_same_values(cpu, avx2, tmp_path):
     """numba compiling for a CPU without AVX2 (plain x86-64, or AVX without AVX2) gets the
     scalar lookups, one with AVX2 the permutes, and both read the same entries."""
-    if not ll.get_host_cpu_name() or not ll.Target.from_default_triple().name.startswith("x86"):
-        pytest.skip("x86-64 targets only")
     if avx2 and not ll.get_host_cpu_features().get("avx2", False):
         pytest.skip("this CPU cannot run AVX2 code")
-    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": "",
-           "NUMBA_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == [str(avx2), str(avx2)]
+    out = _python_compiling_for(cpu, ["-c", _PROBE], tmp_path)
+    assert out.split() == [str(avx2), str(avx2)]
 
 
 @pytest.mark.parametrize("shape", [(4, 9, 6), (4, 0, 6), (4, 3, 5), (3, 6)])
@@ -97,12 +104,5 @@ def test_a_render_job_names_a_map_count_the_kernels_cannot_hold(shape):
 def test_info_names_the_code_numba_makes_and_its_lookups(tmp_path):
     """`fractalvid info` says which CPU numba compiles for and how it looks up a point's map,
     so a slow node of a cluster shows why."""
-    if not ll.Target.from_default_triple().name.startswith("x86"):
-        pytest.skip("x86-64 targets only")
-    env = {**os.environ, "NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "",
-           "NUMBA_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "fractalvid", "info", "--json"], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["cpu_code"] == {"target": "x86-64",
-                                                   "map_lookups": "scalar loads"}
+    out = _python_compiling_for("x86-64", ["-m", "fractalvid", "info", "--json"], tmp_path)
+    assert json.loads(out)["cpu_code"] == {"target": "x86-64", "map_lookups": "scalar loads"}
