@@ -21,7 +21,7 @@ from fractalvid.pipelines.outdir import (
     sha256_bytes,
 )
 from fractalvid.pipelines.plan import SPLITS, plan_shards
-from fractalvid.pipelines.progress import missing_shards, read_stats, shard_paths
+from fractalvid.pipelines.progress import done_stats, shard_paths
 from fractalvid.pipelines.shard import CLASSES_META
 from fractalvid.shards.atomic import json_bytes, write_atomic
 from fractalvid.shards.location import join
@@ -99,11 +99,12 @@ def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
     """
     out = Path(out)
     shards = plan_shards(cfg)
-    missing = missing_shards(cfg, out)
+    stats = [done_stats(out, s, cfg) for s in shards]  # each marker read once
+    missing = [s.name for s, st in zip(shards, stats) if st is None]
     if missing:
         raise IncompleteError(incomplete(missing, len(shards)))
     tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
-    return publish(cfg, tables, [read_stats(out, s) for s in shards], LocalSink(out), preview)
+    return publish(cfg, tables, stats, LocalSink(out), preview)
 
 
 def incomplete(missing: list[str], total: int) -> str:

@@ -41,25 +41,27 @@ def read_stats(out: Path, shard: ShardSpec) -> dict | None:
     return stats
 
 
-def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
-    """True when the shard's done marker exists and its tar and Parquet match it (their
-    sha256 too, with ``check_sha``: a damaged one is made again, not finalized)."""
+def done_stats(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> dict | None:
+    """The shard's done marker when it vouches for the shard's tar and Parquet (their sha256
+    too, with ``check_sha``: a damaged one is made again, not finalized), else None."""
     stats = read_stats(out, shard)
     tar, parquet, _ = shard_paths(out, shard)
     if stats is None or stats.get("fingerprint") != cfg.fingerprint():
-        return False
+        return None
     if not (tar.is_file() and parquet.is_file()) or tar.stat().st_size != stats["tar_bytes"]:
-        return False
-    return not check_sha or (sha256_file(tar) == stats["tar_sha256"]
-                             and sha256_file(parquet) == stats["parquet_sha256"])
+        return None
+    if check_sha and (sha256_file(tar) != stats["tar_sha256"]
+                      or sha256_file(parquet) != stats["parquet_sha256"]):
+        return None
+    return stats
+
+
+def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
+    """True when the shard is done in ``out`` (``done_stats``)."""
+    return done_stats(out, shard, cfg, check_sha) is not None
 
 
 def shards_done(cfg: Config, out: Path, shards: Sequence[ShardSpec] | None = None,
                 check_sha: bool = False) -> int:
     """How many of ``shards`` (default: the whole plan) are done in ``out``."""
     return sum(shard_done(out, s, cfg, check_sha) for s in (shards or plan_shards(cfg)))
-
-
-def missing_shards(cfg: Config, out: Path) -> list[str]:
-    """Names of the plan's shards not done in ``out`` (checksums checked)."""
-    return [s.name for s in plan_shards(cfg) if not shard_done(out, s, cfg)]
