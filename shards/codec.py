@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from functools import lru_cache
@@ -28,6 +29,12 @@ def media_of(sample: dict) -> str:
         if ext in sample:
             return ext
     raise KeyError("mp4")
+
+
+def differs_from_record(data: bytes, recorded: str | None) -> bool:
+    """True when a clip's json records a sha256 (``recorded``; older sets record none) and the
+    clip's bytes ``data`` hash to another: the clip is damaged."""
+    return bool(recorded) and hashlib.sha256(data).hexdigest() != recorded
 
 
 # -- raw ----------------------------------------------------------------------------------

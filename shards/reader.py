@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from fractalvid.shards.codec import MEDIA, decode_clip, media_of
+from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record, media_of
 from fractalvid.shards.location import is_url, join, open_read, read_bytes
 
 
@@ -422,8 +422,7 @@ class ClipReader:
             meta = json.loads(sample["json"])
             ext = media_of(sample)
             data = sample[ext]
-            if self.check and meta.get("sha256") and \
-                    hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            if self.check and differs_from_record(data, meta.get("sha256")):
                 raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
             clip = decode_clip(ext, data, color, self.threads)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tarfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -11,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from fractalvid.shards.atomic import sha256_file
-from fractalvid.shards.codec import MEDIA, decode_clip
+from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record
 
 ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
                 "sha256": str, "parquet_sha256": str}
@@ -25,7 +24,7 @@ def _clip_hash_problem(path: Path, key: str, meta: bytes | None, ext: str, data:
         recorded = json.loads(meta).get("sha256") if meta is not None else None
     except (ValueError, AttributeError):
         return f"{path.name}: {key}.json is not JSON (damaged)"
-    if recorded and hashlib.sha256(data).hexdigest() != recorded:
+    if differs_from_record(data, recorded):
         return f"{path.name}: clip {key}: its {ext} differs from the sha256 in its json (damaged)"
     return None
 
