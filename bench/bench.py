@@ -191,8 +191,11 @@ def screen_and_frame_ms(clips: int = 16) -> tuple[float, float]:
     point a chain)."""
     from dataclasses import replace
 
-    from fractalvid.pipelines.clips import clip_jobs
+    from fractalvid.gen.fractal import draw_instances, render_job
     from fractalvid.pipelines.plan import clip_specs
+
+    def clip_jobs(cfg, specs):
+        return [render_job(cfg, s, d) for s, d in zip(specs, draw_instances(cfg, specs))]
 
     cfg = build_config("paper", {"classes": clips, "train_per_class": 1, "val_per_class": 0,
                                  "shard_size": clips})
@@ -202,7 +205,7 @@ def screen_and_frame_ms(clips: int = 16) -> tuple[float, float]:
     try:
         clip_jobs(cfg, specs[:1])  # warm-up (compile)
         start = time.perf_counter()
-        jobs = [job for job, _ in clip_jobs(cfg, specs)]
+        jobs = clip_jobs(cfg, specs)
         screen = (time.perf_counter() - start) / clips * 1e3
         coarse_only = replace(cfg.render_settings, chains=1, iterations=2, burn_in=1)
         CpuRenderer().render(jobs[:1], coarse_only)

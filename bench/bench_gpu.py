@@ -163,8 +163,9 @@ def stream_split(clips: int, batch: int = GPU_BATCH, preset: str = "paper"
 
     renderer._histograms = counted
     renderer.render = timed("render", render)
-    saved = produce.clip_jobs, produce.compose_clip, stream_mod._hand_over
-    produce.clip_jobs = timed("sampling and screening", produce.clip_jobs)
+    gen = type(cfg.generator_spec)
+    saved = gen.draw, produce.compose_clip, stream_mod._hand_over
+    gen.draw = timed("sampling and screening", gen.draw)
     produce.compose_clip = timed("compose", produce.compose_clip)
     stream_mod._hand_over = timed("hand-over", stream_mod._hand_over)
     try:
@@ -176,7 +177,7 @@ def stream_split(clips: int, batch: int = GPU_BATCH, preset: str = "paper"
         n = sum(1 for _ in stream)
         total = time.perf_counter() - start
     finally:
-        produce.clip_jobs, produce.compose_clip, stream_mod._hand_over = saved
+        gen.draw, produce.compose_clip, stream_mod._hand_over = saved
     spent["tone map, host framing, box filter"] = spent.pop("render") - \
         spent.get("framing (coarse pass)", 0) - spent.get("chaos game", 0)
     return n / total, spent, pool.total_bytes()

@@ -371,7 +371,7 @@ def _reflect(idx: np.ndarray, t: int) -> np.ndarray:
 
 
 def _background(p: dict, donors: dict[str, Any], t: int, size: int, xp: Any) -> Any:
-    """[t, size, size] float32 in [0, 1]."""
+    """[t, size, size] float32 in [0, 1] ([..., 3] from RGB donors)."""
     if p["kind"] == "dynamic":
         src = donors[p["donor"]]
         idx = _pingpong(p["start"], p["length"], t, p["reverse"])
@@ -383,9 +383,9 @@ def _background(p: dict, donors: dict[str, Any], t: int, size: int, xp: Any) -> 
     move = _offsets(p["pan"], t) if "pan" in p else np.zeros((1, 2))
     mats = np.stack([scale(size / cw, size / ch) @ translate(-(x0 + dx), -(y0 + dy))
                      for dx, dy in move])
-    stack = xp.broadcast_to(still, (len(mats), size, size)).copy()
+    stack = xp.broadcast_to(still, (len(mats), *still.shape[1:])).copy()
     out = warp_frames(stack, mats, (size, size), xp)
-    return out if len(mats) == t else xp.broadcast_to(out, (t, size, size))
+    return out if len(mats) == t else xp.broadcast_to(out, (t, *out.shape[1:]))
 
 
 @dataclass

@@ -49,6 +49,23 @@ class Key:
         return f"{self.name}={shown}: must be {self.need}"
 
 
+def in_range(lo: float, hi: float) -> tuple:
+    """(check, need) of a value in lo..hi, for ``Key(name, default, help, group, *rule)``."""
+    return (lambda v: lo <= v <= hi), f"in {lo:g}..{hi:g}"
+
+
+def at_least(lo: int) -> tuple:
+    return (lambda v: v >= lo), f"at least {lo}"
+
+
+UNIT = ((lambda v: 0 <= v <= 1), "in [0, 1]")
+
+
+def key(name: str, default: Any, help: str, group: str, rule: tuple = (None, "")) -> Key:
+    """A Key with its (check, need) rule as one argument."""
+    return Key(name, default, help, group, *rule)
+
+
 def probability(name: str, default: float, help: str, group: str) -> Key:
     return Key(name, default, help, group, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
 

@@ -70,7 +70,7 @@ def generate(
     ``warn``. Raises ConfigError, before any work, for a folder or store that cannot be used or
     a backend that cannot run here.
     """
-    from fractalvid.gen.render import get_renderer
+    from fractalvid.gen.generators import renderer_for
     from fractalvid.pipelines.run import run_shards
     from fractalvid.pipelines.sizing import default_workers, memory_warning
 
@@ -78,7 +78,7 @@ def generate(
     everything = plan_shards(cfg)
     selected = list(everything if shards is None else shards)
     try:
-        renderer = get_renderer(backend).name
+        renderer = renderer_for(cfg.generator_spec, backend).name
     except (RuntimeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     workers = min(workers or default_workers(renderer, cfg, batch), max(1, len(selected)))

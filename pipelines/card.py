@@ -32,12 +32,17 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
 def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
     figures = dataset_stats(clips)
     n = max(clips.num_rows, 1)
+    gen = cfg.generator_spec
+    rgb = cfg.color or gen.channels == 3
+    tally = [f"| {figures['tally']} | clips |", "|---|---|",
+             *(f"| {k} | {v} |" for k, v in figures["tallied"].items()), ""] \
+        if figures["tally"] else []
     return [
-        "# Fractal video data set",
+        f"# {gen.title}",
         "",
         f"Made by fractalvid {dataset['fractalvid_version']} (config fingerprint "
-        f"`{dataset['fingerprint']}`, seed {cfg.seed}). Every clip is a moving IFS fractal "
-        "rendered with the chaos game; see the fractalvid README for the method.",
+        f"`{dataset['fingerprint']}`, seed {cfg.seed}). {gen.about}; see the fractalvid "
+        "README for the method.",
         "",
         "## Contents",
         "",
@@ -48,7 +53,7 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
         f"- {'labeled: ' + str(cfg.classes) + ' classes' if cfg.labels else 'unlabeled'}; "
         f"{cfg.resolution}x{cfg.resolution} px, {cfg.frames_min}-{cfg.frames_max} frames at "
         f"{cfg.fps} fps, {_codec(cfg)}, "
-        f"{'RGB' if cfg.color else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
+        f"{'RGB' if rgb else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
         f"- size: {dataset['bytes'] / 1e6:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB "
         "per clip",
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
@@ -58,10 +63,7 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
         f"{figures['degenerate']} ({figures['degenerate_rate']:.1%}); "
         f"`fractalvid stats` prints more",
         "",
-        "| variation | clips |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in figures["variations"].items()),
-        "",
+        *tally,
         "| compose operation | clips | share |",
         "|---|---|---|",
         *(f"| {k} | {v} | {v / n:.1%} |" for k, v in figures["ops"].items()),
@@ -73,6 +75,8 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
 
 
 def _files(cfg: Config) -> list[str]:
+    what = "its IFS endpoint parameters" if cfg.generator == "fractal" else \
+        f"its {cfg.generator} parameters"
     return [
         "## Files",
         "",
@@ -80,7 +84,7 @@ def _files(cfg: Config) -> list[str]:
         f"`KEY.{MEMBER[cfg.codec]}`, `KEY.json` (its metadata)"
         + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
         "- `train-NNNNNN.parquet`: that shard's metadata; `clips.parquet`: all clips; "
-        "`classes.parquet`: one row per class with its IFS endpoint parameters",
+        f"`classes.parquet`: one row per class with {what}",
         "- `index.train.json`, `index.val.json`: wids shard indices; `dataset.json`: config, "
         "per-shard sample counts and sha256",
         "- `preview.png`: frames of one clip per class",
@@ -90,7 +94,8 @@ def _files(cfg: Config) -> list[str]:
 
 def _load(cfg: Config, dataset: dict) -> list[str]:
     last = max(dataset["splits"]["train"]["shards"] - 1, 0)
-    rgb = ", 3" if cfg.color else ""
+    color = cfg.color or cfg.generator_spec.channels == 3
+    rgb = ", 3" if color else ""
     return [
         "## Load it",
         "",
@@ -107,7 +112,7 @@ def _load(cfg: Config, dataset: dict) -> list[str]:
         "import webdataset as wds",
         "from fractalvid.shards.reader import clip_decoder",
         f'ds = wds.WebDataset("train-{{000000..{last:06d}}}.tar",'
-        f' shardshuffle=False).decode(clip_decoder({"color=True" if cfg.color else ""}))',
+        f' shardshuffle=False).decode(clip_decoder({"color=True" if color else ""}))',
         "for sample in ds:",
         f'    frames = sample["{MEMBER[cfg.codec]}"]  # [T, H, W{rgb}] uint8',
         "```",

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from fractalvid import __version__
+from fractalvid.gen.generators import GENERATORS
 from fractalvid.pipelines.config import (
     KEYS,
     PRESETS_BY_NAME,
@@ -468,15 +469,21 @@ def cat(url):
 
 @main.command()
 @click.option("--markdown", is_flag=True, help="As the table of docs/keys.md.")
-def keys(markdown):
-    """List the config keys with their defaults (as --set takes them) and meaning."""
-    from fractalvid.pipelines.config import keys_markdown
+@click.option("--generator", "generator", type=click.Choice(list(GENERATORS)),
+              help="Only the keys a config of this generator takes.")
+def keys(markdown, generator):
+    """List the config keys with their defaults (as --set takes them) and meaning; a key of
+    one generator is marked [NAME]."""
+    from fractalvid.pipelines.config import OWNERS, applies, keys_markdown
 
     if markdown:
         click.echo(keys_markdown(), nl=False)
         return
     for k in KEYS:
-        click.echo(f"{k.name:<22} {k.shown:<24} {k.help}")
+        if generator and k.name != "generator" and not applies(k.name, generator):
+            continue
+        owner = f"[{OWNERS[k.name]}] " if k.name in OWNERS else ""
+        click.echo(f"{k.name:<22} {k.shown:<24} {owner}{k.help}")
 
 
 @main.command()

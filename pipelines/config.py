@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from fractalvid.gen.compose import COMPOSE_KEYS, ComposeSettings
+from fractalvid.gen.fractal import settings_of
+from fractalvid.gen.generators import DEFAULT, GENERATORS, generator_of, owners
 from fractalvid.gen.keys import Key
+from fractalvid.gen.keys import at_least as _at_least
+from fractalvid.gen.keys import in_range as _in
+from fractalvid.gen.keys import key as _key
 from fractalvid.gen.quality import Thresholds
 from fractalvid.gen.render import RenderSettings
-from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS
 from fractalvid.shards.codec import MEMBER
 from fractalvid.shards.encode import PRESETS, VideoFormat
 
@@ -35,29 +39,17 @@ RENDERER_RELEASES = {1: "0.2", 2: "0.3"}  # the last fractalvid of each generati
 
 # Limits the output formats set, checked before any work rather than met half way through.
 MAX_SEED = 2**63 - 1  # clips.parquet keeps the seed in an int64 column
-MAX_POINTS = 2**31 - 1  # points a frame (and steps a chain): int32 counts and kernel arguments
 MAX_CLIPS = 10**9 - 1  # keys are 9-digit clip numbers (plan.KEY_DIGITS)
 MAX_SHARDS = 10**6  # per split: shard names have 6 digits (train-000000)
 
 
-def _in(lo: float, hi: float) -> tuple:
-    return (lambda v: lo <= v <= hi), f"in {lo:g}..{hi:g}"
-
-
-def _at_least(lo: int) -> tuple:
-    return (lambda v: v >= lo), f"at least {lo}"
-
-
-def _key(name: str, default: Any, help: str, group: str, rule: tuple = (None, "")) -> Key:
-    return Key(name, default, help, group, *rule)
-
-
-_UNIT = ((lambda v: 0 <= v <= 1), "in [0, 1]")
-NONLINEAR = [k for k in VARIATIONS if k != "linear"]
 # Every config key, in the order `fractalvid keys` and the dataset card list them. A key is
-# declared here (or, for a stage's own keys, beside the stage: gen/compose.py) and nowhere
-# else: the Config dataclass, validation, `keys`, the card and docs/keys.md derive from it.
+# declared here (or, for a stage's own keys, beside the stage: gen/compose.py, and each
+# generator's module) and nowhere else: the Config dataclass, validation, `keys`, the card and
+# docs/keys.md derive from it.
 KEYS: list[Key] = [
+    _key("generator", DEFAULT, "what the clips show: " + ", ".join(GENERATORS), "data",
+         ((lambda v: v in GENERATORS), "one of " + ", ".join(GENERATORS))),
     _key("seed", 0, "dataset seed; every random draw derives from it", "data",
          ((lambda v: 0 <= v <= MAX_SEED), "in 0..2^63-1")),
     _key("classes", 10, "number of fractal classes (labels); with labels=false, sets the clip "
@@ -71,35 +63,7 @@ KEYS: list[Key] = [
     _key("frames_min", 18, "shortest clip, in frames", "data", _in(2, 1000)),
     _key("frames_max", 20, "longest clip, in frames", "data", _in(2, 1000)),
     _key("fps", 12, "frames per second of the MP4", "output", _in(1, 1000)),
-    _key("chains", 32, "chaos-game chains per frame", "render", _at_least(1)),
-    _key("iterations", 2000, "chaos-game steps per chain", "render", _in(1, MAX_POINTS)),
-    _key("burn_in", 100, "steps per chain discarded before counting", "render", _at_least(0)),
-    _key("coarse_resolution", 128, "framing render size", "render", _in(8, 1024)),
-    _key("coarse_points", 3000, "framing points per frame", "render", _in(10, 10**9)),
-    _key("framing_keep", 0.9, "fraction of occupied pixels each frame's box keeps", "render",
-         ((lambda v: 0 < v <= 1), "in (0, 1]")),
-    _key("framing_pad", 0.1, "padding of the framing box, per side, as a fraction of its size",
-         "render", _UNIT),
-    _key("variations", DEFAULT_NONLINEAR, "comma-separated non-linear flame variations a class "
-         "may use", "classes", ((lambda v: all(n in NONLINEAR for n in v)),
-                                "known non-linear variations: " + ", ".join(NONLINEAR))),
-    _key("linear_fraction", 0.5, "fraction of classes that stay linear", "classes", _UNIT),
-    _key("linear_motion_only", False, "force linear interpolation between the endpoints",
-         "classes"),
-    _key("instance_scale", 0.4, "amplitude of an instance's multiplicative perturbation",
-         "classes", ((lambda v: 0 <= v < 1), "in [0, 1)")),
-    _key("instance_offset", 0.2, "amplitude of an instance's additive perturbation", "classes",
-         _UNIT),
-    _key("reject_retries", 10, "redraws of a degenerate class or instance (0: no screening)",
-         "screen", _in(0, 100)),
-    _key("reject_min_coverage", 0.04, "screen: reject below this covered fraction (64 px "
-         "render)", "screen", _UNIT),
-    _key("reject_max_coverage", 0.85, "screen: reject above this covered fraction (saturated)",
-         "screen", _UNIT),
-    _key("reject_min_motion", 0.004, "screen: reject below this mean frame difference "
-         "(static)", "screen", _UNIT),
-    _key("reject_max_escaped", 0.05, "screen: reject above this fraction of escaping "
-         "chaos-game steps", "screen", _UNIT),
+    *(k for g in GENERATORS.values() for k in g.keys),
     _key("augment", True, "run the compose stage (backgrounds, object/camera motion, "
          "perspective)", "compose"),
     _key("color", False, "RGB clips with tinted fractal and background", "compose"),
@@ -113,6 +77,16 @@ KEYS: list[Key] = [
     _key("shard_size", 16, "clips per tar shard", "output", _at_least(1)),
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
+OWNERS = owners()  # {key: generator} of the keys one generator owns
+
+
+def applies(name: str, generator: str) -> bool:
+    """Whether key ``name`` belongs to a config of ``generator``: the common keys and its own
+    (``generator`` itself is left out at its default, so configs, fingerprints and every
+    file of fractal data sets made before generators existed stay as they were)."""
+    if name == "generator":
+        return generator != DEFAULT
+    return OWNERS.get(name, generator) == generator
 
 
 def keys_markdown() -> str:
@@ -120,9 +94,11 @@ def keys_markdown() -> str:
     lines = ["# Config keys", "",
              "Every key `--set KEY=VALUE` and `--config FILE` take; the default is the tiny "
              "preset's.", "`fractalvid keys --markdown` writes this page.", "",
-             "| key | group | default | meaning | allowed |", "|---|---|---|---|---|"]
-    lines += [f"| `{k.name}` | {k.group} | `{k.shown}` | {k.help} | {k.need or '-'} |"
-              for k in KEYS]
+             "A key of one generator (column `generator`) is refused with another.", "",
+             "| key | generator | group | default | meaning | allowed |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| `{k.name}` | {OWNERS.get(k.name, 'any')} | {k.group} | `{k.shown}` | "
+              f"{k.help} | {k.need or '-'} |" for k in KEYS]
     return "\n".join(lines) + "\n"
 FIELD_HELP = {k.name: k.help for k in KEYS}
 
@@ -134,7 +110,12 @@ class _ConfigViews:
         validate(self)
 
     def _settings(self, cls: type) -> Any:
-        return cls(**{f.name: getattr(self, f.name) for f in fields(cls) if hasattr(self, f.name)})
+        return settings_of(self, cls)
+
+    @property
+    def generator_spec(self) -> Any:
+        """The generator this config names (gen/generators.py)."""
+        return generator_of(self)
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -161,8 +142,9 @@ class _ConfigViews:
         return self.classes * self.val_per_class
 
     def to_dict(self) -> dict[str, Any]:
+        """The keys that apply to this config's generator (``applies``), in KEYS order."""
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in fields(self)}
+                for f in fields(self) if applies(f.name, self.generator)}
 
     def fingerprint(self, renderer: int | None = None) -> str:
         """sha256 of the canonical JSON of the config and the ``RENDERER`` generation (first
@@ -242,13 +224,27 @@ def build_config(
     if preset is not None and preset not in PRESETS_BY_NAME:
         raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS_BY_NAME)}")
     values: dict[str, Any] = dict(PRESETS_BY_NAME[preset or "tiny"])
+    given: set[str] = set()
     for source in (base or {}, overrides or {}):
         for name, raw in source.items():
             if name not in KEYS_BY_NAME:
                 raise ConfigError(f"unknown config key {name!r}; known keys: "
                                   f"{', '.join(sorted(KEYS_BY_NAME))}")
             values[name] = _coerce(KEYS_BY_NAME[name], list_to_csv(raw))
+            given.add(name)
+    generator = values.get("generator", DEFAULT)
+    if generator in GENERATORS:  # else validation names the unknown generator
+        for name in sorted(given):
+            if not applies(name, generator) and name != "generator":
+                raise ConfigError(_foreign(name, generator))
+        # a preset's values of another generator's keys do not apply to this one
+        values = {k: v for k, v in values.items() if applies(k, generator) or k == "generator"}
     return Config(**values)
+
+
+def _foreign(name: str, generator: str) -> str:
+    return (f"{name}: a key of the {OWNERS[name]} generator; this config's generator is "
+            f"{generator} (`fractalvid keys` lists each generator's keys)")
 
 
 def list_to_csv(raw: Any) -> Any:
@@ -318,22 +314,12 @@ def _type_problem(key: Key, v: Any) -> str | None:
 RULES: list[Callable[[Any], str | None]] = [
     lambda c: None if c.frames_min <= c.frames_max else
     f"frames_min={c.frames_min}, frames_max={c.frames_max}: need min <= max",
-    lambda c: None if c.burn_in < c.iterations else
-    f"burn_in={c.burn_in}: must be in 0..iterations-1 ({c.iterations - 1})",
-    lambda c: None if (p := c.chains * (c.iterations - c.burn_in)) <= MAX_POINTS else
-    f"chains x (iterations - burn_in) = {p:,} points a frame: at most {MAX_POINTS:,} "
-    "(32-bit counts)",
     lambda c: None if (n := c.train_clips + c.val_clips) <= MAX_CLIPS else
     f"classes x (train_per_class + val_per_class) = {n:,} clips: at most {MAX_CLIPS:,} "
     "(9-digit keys)",
     lambda c: None if (n := -(-max(c.train_clips, c.val_clips) // c.shard_size)) <= MAX_SHARDS
     else f"shard_size={c.shard_size}: {n:,} shards in a split, at most {MAX_SHARDS:,} (6-digit "
     "names); raise shard_size",
-    lambda c: None if c.variations or c.linear_fraction == 1.0 else
-    "variations is empty: set linear_fraction=1 for linear-only classes",
-    lambda c: None if c.reject_min_coverage <= c.reject_max_coverage else
-    f"reject_min_coverage={c.reject_min_coverage}, reject_max_coverage="
-    f"{c.reject_max_coverage}: need min <= max",
 ]
 
 
@@ -345,6 +331,12 @@ def validate(c: Config) -> None:
         problem = _type_problem(key, v) or key.problem(v)
         if problem:
             raise ConfigError(problem)
+    for f in fields(c):  # another generator's keys stay at their defaults
+        key, v = f.metadata["key"], getattr(c, f.name)
+        if f.name != "generator" and not applies(f.name, c.generator) and v != key.default:
+            raise ConfigError(_foreign(f.name, c.generator))
     for rule in RULES:
         if problem := rule(c):
             raise ConfigError(problem)
+    if problem := generator_of(c).check(c):
+        raise ConfigError(problem)

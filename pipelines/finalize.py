@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 
 from fractalvid import __version__
 from fractalvid.pipelines.card import dataset_card
-from fractalvid.pipelines.clips import class_row
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.outdir import (
     DATASET_FILE,
@@ -25,7 +24,7 @@ from fractalvid.pipelines.progress import done_stats, shard_paths
 from fractalvid.pipelines.shard import CLASSES_META
 from fractalvid.shards.atomic import json_bytes, write_atomic
 from fractalvid.shards.location import join
-from fractalvid.shards.metadata import CLIP_SCHEMA, parquet_bytes
+from fractalvid.shards.metadata import parquet_bytes, schema_of
 from fractalvid.shards.png import encode_png
 from fractalvid.shards.preview import preview_grid
 
@@ -36,23 +35,14 @@ class IncompleteError(RuntimeError):
     """Finalize was asked for before every shard was done."""
 
 
-CLASS_SCHEMA = pa.schema([
-    ("class_id", pa.int32()), ("attempt", pa.int16()), ("defect", pa.string()),
-    ("variation", pa.string()), ("n_maps", pa.int8()),
-    ("frames", pa.int16()), ("motion_curves", pa.string()), ("constant_shift", pa.bool_()),
-    ("theta", pa.list_(pa.float64())), ("phi", pa.list_(pa.float64())),
-    ("singular_values", pa.list_(pa.float64())), ("shift", pa.list_(pa.float64())),
-    ("flips", pa.list_(pa.float64())),
-])
-
-
 def classes_table(cfg: Config, recorded: dict[int, dict] | None = None) -> pa.Table:
-    """One row per class (clips.class_row), from the rows the shards recorded; a class no
-    shard recorded (shards of an older version) is drawn again."""
+    """One row per class (the generator's ``class_row``), from the rows the shards recorded;
+    a class no shard recorded (shards of an older version) is drawn again."""
     recorded = recorded or {}
-    rows = [recorded.get(cid) or class_row(cfg, cid)
+    gen = cfg.generator_spec
+    rows = [recorded.get(cid) or gen.class_row(cfg, cid)
             for cid in range(cfg.classes if cfg.labels else 0)]
-    return pa.Table.from_pylist(rows, schema=CLASS_SCHEMA)
+    return pa.Table.from_pylist(rows, schema=schema_of(gen.class_columns))
 
 
 def _recorded_classes(tables: list[pa.Table]) -> dict[int, dict]:
@@ -64,12 +54,12 @@ def _recorded_classes(tables: list[pa.Table]) -> dict[int, dict]:
     return rows
 
 
-def _as_clip_schema(table: pa.Table) -> pa.Table:
-    """A shard's table in CLIP_SCHEMA; columns an older version did not write become nulls."""
-    for field in CLIP_SCHEMA:
+def _as_clip_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A shard's table in ``schema``; columns an older version did not write become nulls."""
+    for field in schema:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-    return table.select(CLIP_SCHEMA.names).cast(CLIP_SCHEMA)
+    return table.select(schema.names).cast(schema)
 
 
 class LocalSink:
@@ -119,8 +109,9 @@ def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink, previe
     URL the preview reads the shards from); dataset.json last."""
     shards = plan_shards(cfg)
     meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
-    clips = pa.concat_tables([_as_clip_schema(t) for t in tables]) if tables \
-        else CLIP_SCHEMA.empty_table()
+    schema = schema_of(cfg.generator_spec.columns)
+    clips = pa.concat_tables([_as_clip_schema(t, schema) for t in tables]) if tables \
+        else schema.empty_table()
     sink.write("clips.parquet", parquet_bytes(clips, meta))
     sink.write("classes.parquet",
                parquet_bytes(classes_table(cfg, _recorded_classes(tables)), meta))

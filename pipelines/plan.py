@@ -86,23 +86,23 @@ def disk_estimate(cfg: Config, codec: str | None = None) -> float:
     plain, composed, colour = PER_PIXEL[MEMBER[codec or cfg.codec]]
     clips = cfg.train_clips + cfg.val_clips
     pixels = clips * (cfg.frames_min + cfg.frames_max) / 2 * cfg.resolution**2
+    rgb = cfg.color or cfg.generator_spec.channels == 3
     return clips * CLIP_OVERHEAD + pixels * (composed if cfg.augment else plain) * \
-        (colour if cfg.color else 1.0)
+        (colour if rgb else 1.0)
 
 
 def estimates(cfg: Config) -> tuple[float, float]:
     """(disk bytes, CPU core-seconds) of the whole data set: ``disk_estimate``, and the time of
-    the chaos game, screening and framing, encoding and compose at rates that `make bench`
-    measured, rounded so the estimate errs high (a job's time limit comes from it): the chaos
-    game at 200 M points/s, below the paper mix on an AVX2 core."""
+    rendering (the generator's ``seconds_per_frame``), encoding and compose at rates that
+    `make bench` measured, rounded so the estimate errs high (a job's time limit comes from
+    it)."""
     clips = cfg.train_clips + cfg.val_clips
     frames = clips * (cfg.frames_min + cfg.frames_max) / 2
     pixels = frames * cfg.resolution**2
-    points = frames * cfg.render_settings.points_per_frame
-    screen_and_frame = frames * (0.025 / 19)
+    render = frames * cfg.generator_spec.seconds_per_frame(cfg)
     compose = pixels * (0.025 / (19 * 256**2)) if cfg.augment else 0.0
     encode = pixels / (550 * 256**2) if cfg.codec != "raw" else pixels * 1.2e-9  # zstd-1
-    return disk_estimate(cfg), points / 200e6 + screen_and_frame + encode + compose
+    return disk_estimate(cfg), render + encode + compose
 
 
 def plan_report(cfg: Config, tasks: int = 1) -> dict:
@@ -117,6 +117,7 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
     ranges = [task_range(t, tasks, len(shards)) for t in range(tasks)]
     return {
         "fingerprint": cfg.fingerprint(),
+        "generator": cfg.generator,
         "classes": cfg.classes if cfg.labels else None,
         "clips": {"train": cfg.train_clips, "val": cfg.val_clips},
         "frames": int(clips * (cfg.frames_min + cfg.frames_max) / 2),
@@ -132,7 +133,8 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
         "estimated_bytes_by_codec": {c: int(disk_estimate(cfg, c)) for c in ("h264", "raw")},
         "estimated_core_hours": round(core_s / 3600, 3),
         "estimated_worker_bytes": cpu_worker_bytes(cfg),
-        "points_per_frame": cfg.render_settings.points_per_frame,
+        "points_per_frame": cfg.render_settings.points_per_frame
+        if cfg.generator == "fractal" else None,
         "config": cfg.to_dict(),
     }
 
@@ -143,12 +145,13 @@ def format_report(r: dict, show_tasks: int = 20) -> list[str]:
     hours = r["estimated_core_hours"]
     lines = [
         f"fingerprint  {r['fingerprint']}",
-        f"classes      {r['classes'] or 'unlabeled (one IFS per clip)'}",
+        f"generator    {r['generator']}",
+        f"classes      {r['classes'] or 'unlabeled (fresh parameters per clip)'}",
         f"clips        train {r['clips']['train']}, val {r['clips']['val']} ({r['frames']} "
         f"frames at {r['resolution']}x{r['resolution']})",
         f"shards       train {r['shards']['train']}, val {r['shards']['val']} "
         f"({r['shard_size']} clips each)",
-        f"points       {r['points_per_frame']:,} per frame",
+        *([f"points       {r['points_per_frame']:,} per frame"] if r["points_per_frame"] else []),
         f"disk         about {r['estimated_bytes'] / 1e9:.2f} GB as {r['codec']} (about "
         f"{r['estimated_bytes_by_codec'][other] / 1e9:.2f} GB with codec={other})",
         f"memory       about {r['estimated_worker_bytes'] / 1e9:.2f} GB a CPU worker (peak RSS)",

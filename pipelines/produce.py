@@ -12,13 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import (
-    DONOR_GROUP,
-    block_donors,
-    clip_jobs,
-    clip_record,
-    compose_clip,
-)
+from fractalvid.pipelines.clips import DONOR_GROUP, block_donors, clip_record, compose_clip
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ClipSpec
 
@@ -46,20 +40,20 @@ def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, ba
     whole blocks), in order; whole blocks go to each render call, ``render_batch(batch)``
     clips or so at a time, so every clip has its background donors at hand.
 
-    Screening renders on ``renderer`` only where its frames equal the CPU's, so the draws (and
-    the data set) do not depend on the backend. ``host=False`` leaves GPU frames on the device;
-    ``figures=False`` skips the quality figures (coverage, motion) of the record.
+    The config's generator draws and renders each chunk (gen/generator.py); the compose
+    stage and the record are the same for every generator. ``host=False`` leaves GPU frames on
+    the device; ``figures=False`` skips the quality figures (coverage, motion) of the record.
     """
-    screener = renderer if renderer.exact else None
+    gen = cfg.generator_spec
     step = render_batch(batch)
     for at in range(0, len(blocks), max(1, step // DONOR_GROUP)):
         chunk = blocks[at : at + max(1, step // DONOR_GROUP)]
         specs = [s for block in chunk for s in block]
-        made = clip_jobs(cfg, specs, screener)
-        rendered = renderer.render([job for job, _ in made], cfg.render_settings)
+        drawn = gen.draw(cfg, specs, renderer)
+        rendered = gen.render(cfg, specs, drawn, renderer)
         donors = {s.key: r.frames for s, r in zip(specs, rendered)}
         mine = [block for block in chunk for _ in block]
-        for s, (job, drawn), r, block in zip(specs, made, rendered, mine):
+        for s, d, r, block in zip(specs, drawn, rendered, mine):
             clip, ops = compose_clip(cfg, s, r.frames, donors, block_donors(block, s), host)
-            record = clip_record(cfg, s, shard, drawn, job, r, clip, ops, figures)
+            record = clip_record(cfg, s, shard, d, r, clip, ops, figures)
             yield MadeClip(s, clip, record)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import class_row, donor_blocks
+from fractalvid.pipelines.clips import donor_blocks
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.pipelines.produce import make_clips, render_batch
@@ -24,7 +24,7 @@ from fractalvid.pipelines.progress import shard_done, shard_paths
 from fractalvid.shards.atomic import json_bytes, remove_temporaries, sha256_file, write_atomic
 from fractalvid.shards.codec import MEMBER, encode_clips
 from fractalvid.shards.encode import ENCODE_GROUP
-from fractalvid.shards.metadata import clips_table, write_parquet
+from fractalvid.shards.metadata import clips_table, schema_of, write_parquet
 from fractalvid.shards.tarwriter import TarShardWriter
 
 DEFAULT_BATCH = 8  # clips per render call
@@ -67,10 +67,11 @@ def run_shard(
 
     records = _write_tar(cfg, shard, tar_path, renderer, batch, tmpdir, encoders)
     classes = sorted({r["class_id"] for r in records if r["class_id"] is not None})
+    gen = cfg.generator_spec
     meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True),
             # the classes' parameters, so finalize need not draw (and screen) them again
-            CLASSES_META: json.dumps([class_row(cfg, c) for c in classes])}
-    write_parquet(clips_table(records), parquet_path, meta)
+            CLASSES_META: json.dumps([gen.class_row(cfg, c) for c in classes])}
+    write_parquet(clips_table(records, schema_of(gen.columns)), parquet_path, meta)
     stats = {
         "shard": shard.name,
         "split": shard.split,

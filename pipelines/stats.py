@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fractalvid.gen.compose import OP_NAMES
+from fractalvid.gen.generators import DEFAULT, GENERATORS
 from fractalvid.gen.quality import is_degenerate
 from fractalvid.shards.location import is_url, join, open_read
 
@@ -31,13 +33,28 @@ def load_clips(out: str | Path) -> pa.Table:
     return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
 
 
+def generator_name(clips: pa.Table) -> str:
+    """The generator of a clips table, from the config in its schema metadata."""
+    raw = (clips.schema.metadata or {}).get(b"fractalvid.config")
+    try:
+        name = json.loads(raw).get("generator", DEFAULT) if raw else DEFAULT
+    except (ValueError, AttributeError):
+        name = DEFAULT
+    return name if name in GENERATORS else DEFAULT
+
+
 def dataset_stats(clips: pa.Table) -> dict:
     """Figures of a clips table: counts, quality percentiles, degenerate rate, redraws,
-    clips per variation and per compose operation."""
+    clips per value of the generator's tally column (fractal: variation) and per compose
+    operation; escaped steps where the generator records them."""
     n = clips.num_rows
+    generator = generator_name(clips)
+    tally = GENERATORS[generator].tally
+    tally = tally if tally in clips.column_names else None
     coverage = clips.column("coverage").to_numpy(zero_copy_only=False)
     motion = clips.column("motion").to_numpy(zero_copy_only=False)
-    escaped = clips.column("escaped").to_numpy(zero_copy_only=False)
+    escaped = clips.column("escaped").to_numpy(zero_copy_only=False) \
+        if "escaped" in clips.column_names else None
     degenerate = is_degenerate(coverage, motion)
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
     redrawn = int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
@@ -48,18 +65,21 @@ def dataset_stats(clips: pa.Table) -> dict:
         return [round(float(x), 4) for x in np.percentile(v, PERCENTILES)] if n else []
 
     return {
+        "generator": generator,
         "clips": n,
         "splits": dict(Counter(clips.column("split").to_pylist())),
         "coverage": pct(coverage),
         "motion": pct(motion),
-        "escaped": pct(escaped),
-        "escaped_over_1pct": int((escaped > 0.01).sum()),
+        "escaped": pct(escaped) if escaped is not None else None,
+        "escaped_over_1pct": int((escaped > 0.01).sum()) if escaped is not None else None,
         "degenerate": int(degenerate.sum()),
         "degenerate_rate": float(degenerate.mean()) if n else 0.0,
         "clips_of_redrawn_classes": redrawn,
         "instances_on_class_parameters": fallback,
         "kept_defects": dict(defects),
-        "variations": dict(sorted(Counter(clips.column("variation").to_pylist()).items())),
+        "tally": tally,
+        "tallied": dict(sorted(Counter(clips.column(tally).to_pylist()).items())) if tally
+        else {},
         "ops": {k: ops[k] for k in OP_NAMES if ops[k]},
     }
 
@@ -69,24 +89,32 @@ def format_stats(s: dict) -> str:
     n = max(s["clips"], 1)
     head = "percentile".ljust(22) + "".join(f"p{p}".rjust(9) for p in PERCENTILES)
     lines = [
+        f"generator: {s['generator']}",
         f"clips: {s['clips']}  " + "  ".join(f"{k}: {v}" for k, v in s["splits"].items()),
         "",
         head,
         "coverage".ljust(22) + "".join(f"{v:9.4f}" for v in s["coverage"]),
         "motion".ljust(22) + "".join(f"{v:9.4f}" for v in s["motion"]),
-        "escaped steps".ljust(22) + "".join(f"{v:9.4f}" for v in s["escaped"]),
+    ]
+    if s["escaped"] is not None:
+        lines.append("escaped steps".ljust(22) + "".join(f"{v:9.4f}" for v in s["escaped"]))
+    lines += [
         "",
         f"degenerate clips: {s['degenerate']} ({s['degenerate_rate']:.2%}); coverage < 2% or "
         "> 90%, or motion < 0.002",
-        f"clips escaping > 1% of steps: {s['escaped_over_1pct']}",
+    ]
+    if s["escaped_over_1pct"] is not None:
+        lines.append(f"clips escaping > 1% of steps: {s['escaped_over_1pct']}")
+    lines += [
         f"clips of redrawn classes: {s['clips_of_redrawn_classes']}; instances on their "
         f"class's own parameters: {s['instances_on_class_parameters']}",
     ]
     if s["kept_defects"]:
         lines.append("kept although degenerate (retries exhausted): "
                      + ", ".join(f"{k} {v}" for k, v in s["kept_defects"].items()))
-    lines += ["", "variation".ljust(22) + "clips".rjust(9) + "share".rjust(9)]
-    lines += [k.ljust(22) + f"{v:9d}{v / n:9.1%}" for k, v in s["variations"].items()]
+    if s["tally"]:
+        lines += ["", s["tally"].ljust(22) + "clips".rjust(9) + "share".rjust(9)]
+        lines += [str(k).ljust(22) + f"{v:9d}{v / n:9.1%}" for k, v in s["tallied"].items()]
     if s["ops"]:
         lines += ["", "compose operation".ljust(22) + "clips".rjust(9) + "share".rjust(9)]
         lines += [k.ljust(22) + f"{v:9d}{v / n:9.1%}" for k, v in s["ops"].items()]

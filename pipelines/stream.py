@@ -99,9 +99,10 @@ class ClipStream:
             raise ValueError(f"frames={frames}: must be at least 1 (or None for whole clips)")
         if stride < 1 or (threads is not None and threads < 1) or prefetch < 0:
             raise ValueError("stride and threads must be at least 1, prefetch at least 0")
-        from fractalvid.gen.render import get_renderer
+        from fractalvid.gen.generators import renderer_for
 
-        self.renderer = get_renderer(backend)  # names what is missing, before any work
+        # names what is missing (or a CPU-only generator on the GPU), before any work
+        self.renderer = renderer_for(self.cfg.generator_spec, backend)
         self.backend = self.renderer.name
         self.split, self.infinite, self.frames, self.stride = split, infinite, frames, stride
         self.shuffle, self.even, self.threads, self.prefetch = shuffle, even, threads, prefetch

@@ -11,53 +11,40 @@ import pyarrow.parquet as pq
 
 from fractalvid.shards.atomic import commit, temp_path
 
-CLIP_SCHEMA = pa.schema([
-    ("key", pa.string()),
-    ("split", pa.string()),
-    ("shard", pa.string()),
-    ("class_id", pa.int32()),
-    ("instance", pa.int32()),
-    ("seed", pa.int64()),
-    ("render_seed", pa.uint64()),
-    ("variation", pa.string()),
-    ("n_maps", pa.int8()),
-    ("motion_curves", pa.string()),
-    ("constant_shift", pa.bool_()),
-    ("frames", pa.int16()),
-    ("height", pa.int16()),
-    ("width", pa.int16()),
-    ("fps", pa.int16()),
-    ("window", pa.list_(pa.float64(), 4)),
-    ("escaped", pa.float64()),
-    ("class_attempt", pa.int16()),
-    ("instance_attempt", pa.int16()),
-    ("defect", pa.string()),
-    ("coverage", pa.float64()),
-    ("motion", pa.float64()),
-    ("channels", pa.int8()),
-    ("ops", pa.list_(pa.string())),
-    ("augmentations", pa.string()),
-    ("bytes", pa.int64()),
-    ("sha256", pa.string()),  # of the clip's video member
-])
+_TYPES = {"string": pa.string(), "bool": pa.bool_(), "int8": pa.int8(), "int16": pa.int16(),
+          "int32": pa.int32(), "int64": pa.int64(), "uint64": pa.uint64(),
+          "float64": pa.float64(), "float64[4]": pa.list_(pa.float64(), 4),
+          "float64[]": pa.list_(pa.float64()), "int64[]": pa.list_(pa.int64()),
+          "string[]": pa.list_(pa.string())}
 
 
-def clips_table(records: list[dict[str, Any]]) -> pa.Table:
-    """Clip records (as in KEY.json) -> a table with CLIP_SCHEMA.
+def schema_of(columns: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> pa.Schema:
+    """A generator's columns, [(name, type name)] as gen/generator.py spells them, as a
+    pyarrow schema."""
+    try:
+        return pa.schema([(name, _TYPES[kind]) for name, kind in columns])
+    except KeyError as exc:
+        raise ValueError(f"unknown column type {exc.args[0]!r}; known: {', '.join(_TYPES)}") \
+            from None
+
+
+def clips_table(records: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Clip records (as in KEY.json) -> a table with ``schema`` (the generator's columns).
 
     ``augmentations`` (a list of {name, params}) is stored as JSON text, so any operation's
     parameters fit one column; its names are also in the record for filtering.
     """
-    cols: dict[str, list[Any]] = {f.name: [] for f in CLIP_SCHEMA}
+    cols: dict[str, list[Any]] = {f.name: [] for f in schema}
+    text_ints = {f.name for f in schema if f.type == pa.uint64()}  # KEY.json holds them as text
     for r in records:
         for name in cols:
             v = r.get(name)
             if name == "augmentations":
                 v = json.dumps(v or [], sort_keys=True, separators=(",", ":"))
-            elif name == "render_seed" and v is not None:
-                v = int(v)  # KEY.json holds it as text
+            elif name in text_ints and v is not None:
+                v = int(v)
             cols[name].append(v)
-    return pa.Table.from_pydict(cols, schema=CLIP_SCHEMA)
+    return pa.Table.from_pydict(cols, schema=schema)
 
 
 def parquet_bytes(table: pa.Table, metadata: dict[str, str] | None = None) -> bytes:

@@ -6,10 +6,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from fractalvid.gen import fractal as clips_mod
+from fractalvid.gen.fractal import class_for, draw_class
 from fractalvid.gen.quality import defect, is_degenerate, quality, screen
 from fractalvid.gen.rng import seed64
-from fractalvid.pipelines import clips as clips_mod
-from fractalvid.pipelines.clips import class_for, draw_class, draw_instance
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.plan import clip_specs, plan_shards
 
@@ -91,15 +91,15 @@ def test_redraws_are_deterministic_and_keyed_by_attempt():
     for cid in range(cfg.classes):
         d = draw_class(cfg, "class", cid)
         again = draw_class(cfg, "class", cid)
-        assert d.attempt == again.attempt and np.array_equal(d.coefs, again.coefs)
+        assert d.attempt == again.attempt and np.array_equal(d.params[1], again.params[1])
         if d.defect is None:
             seed = seed64(cfg.seed, "class", cid, d.attempt)
-            assert defect(screen(d.coefs, d.cls.variation, seed), cfg.thresholds) is None
+            assert defect(screen(d.params[1], d.params[0].variation, seed), cfg.thresholds) is None
         if d.attempt > 0:
             redrawn += 1
             plain = build_config("tiny", {"reject_retries": "0"})
             first = draw_class(plain, "class", cid)
-            assert not np.array_equal(first.coefs, d.coefs)
+            assert not np.array_equal(first.params[1], d.params[1])
     assert redrawn > 0
 
 
@@ -116,6 +116,11 @@ def test_no_screening_keeps_the_first_draw():
     assert d.attempt == 0 and d.defect is None
 
 
+def draw_instance(cfg, spec):
+    """One clip's draw, screened on its own."""
+    return clips_mod.draw_instances(cfg, [spec])[0]
+
+
 def test_screening_clips_together_draws_what_screening_each_alone_draws():
     """One render call per redraw round for a whole chunk: with a strict motion floor many
     draws need redraws, each after its own number of attempts, and the result is unchanged."""
@@ -127,7 +132,7 @@ def test_screening_clips_together_draws_what_screening_each_alone_draws():
     assert len({d.attempt for d in together}) > 1  # the rounds really differ per draw
     for a, b in zip(together, alone):
         assert (a.attempt, a.defect) == (b.attempt, b.defect)
-        np.testing.assert_array_equal(a.coefs, b.coefs)
+        np.testing.assert_array_equal(a.params[1], b.params[1])
 
 
 def test_degenerate_instances_fall_back_to_their_class(monkeypatch):
@@ -144,7 +149,7 @@ def test_degenerate_instances_fall_back_to_their_class(monkeypatch):
         spec = clip_specs(cfg, plan_shards(cfg)[0])[4]
         d = draw_instance(cfg, spec)
         assert d.attempt == -1 and d.defect is None
-        assert np.array_equal(d.coefs, class_for(cfg, spec.class_id).coefs)
+        assert np.array_equal(d.params[1], class_for(cfg, spec.class_id).params[1])
     finally:
         class_for.cache_clear()
 
@@ -169,7 +174,7 @@ def test_stats_reports_the_data_sets_figures(cli, tmp_path):
     assert figures["coverage"][2] == pytest.approx(np.median(cov), abs=1e-4)
     escaped = np.array([r["escaped"] for r in rows])
     assert figures["escaped"][4] == pytest.approx(np.percentile(escaped, 99), abs=1e-4)
-    assert sum(figures["variations"].values()) == 9
+    assert sum(figures["tallied"].values()) == 9
     assert figures["ops"]["scale"] == 9
     text = cli("stats", out).output
     assert "degenerate clips:" in text and "p50" in text and "perspective" in text

@@ -356,7 +356,7 @@ def test_finalize_reads_the_classes_from_the_shards_and_draws_nothing(cli, made,
                                                                        monkeypatch):
     import pyarrow.parquet as pq
 
-    import fractalvid.pipelines.clips as clips
+    import fractalvid.gen.fractal as clips
     from fractalvid.pipelines.finalize import classes_table
     from fractalvid.pipelines.outdir import config_of
 

@@ -1,0 +1,125 @@
+"""Painting kernels of the baseline generators (numba): filled shapes, blur, outlines.
+
+Every kernel works on whole frame stacks in place, one frame a thread.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def paint_shapes(out, centers, radius, sides, rotation, colors, only_on):
+    """Paint shapes in order (later ones cover earlier ones) into ``out`` [T, H, W, 3] uint8.
+
+    centers [T, S, 2] float64 (x, y) in pixels; radius [S] float64 pixels; sides [S] int64
+    (below 3: a circle; else a regular polygon with a vertex at angle ``rotation``);
+    rotation [S] float64 radians; colors [S, 3] uint8. ``only_on``: paint only pixels that are
+    not black already (recolouring a stroke). A pixel is inside when its centre is.
+    """
+    t_n, h, w = out.shape[0], out.shape[1], out.shape[2]
+    s_n = centers.shape[1]
+    for t in nb.prange(t_n):
+        for s in range(s_n):
+            cx, cy, r = centers[t, s, 0], centers[t, s, 1], radius[s]
+            x0, x1 = max(0, int(np.floor(cx - r))), min(w - 1, int(np.ceil(cx + r)))
+            y0, y1 = max(0, int(np.floor(cy - r))), min(h - 1, int(np.ceil(cy + r)))
+            n = sides[s]
+            # a regular polygon is the intersection of n half-planes at the apothem's distance
+            k = n if n >= 3 else 1
+            nx = np.empty(k)
+            ny = np.empty(k)
+            for e in range(k):
+                a = rotation[s] + (2 * e + 1) * np.pi / max(n, 3)
+                nx[e], ny[e] = np.cos(a), np.sin(a)
+            apothem = r * np.cos(np.pi / max(n, 3))
+            for y in range(y0, y1 + 1):
+                dy = y + 0.5 - cy
+                for x in range(x0, x1 + 1):
+                    dx = x + 0.5 - cx
+                    if n < 3:
+                        inside = dx * dx + dy * dy <= r * r
+                    else:
+                        inside = True
+                        for e in range(k):
+                            if dx * nx[e] + dy * ny[e] > apothem:
+                                inside = False
+                    if inside and only_on:
+                        inside = (out[t, y, x, 0] | out[t, y, x, 1] | out[t, y, x, 2]) > 0
+                    if inside:
+                        out[t, y, x, 0] = colors[s, 0]
+                        out[t, y, x, 1] = colors[s, 1]
+                        out[t, y, x, 2] = colors[s, 2]
+
+
+@nb.njit(cache=True, nogil=True)
+def _box_rows(src, dst, r):
+    """dst[y, x] = mean of src[y, x - r .. x + r], zero outside (a running sum per row)."""
+    h, w = src.shape
+    scale = 1.0 / (2 * r + 1)
+    for y in range(h):
+        acc = 0.0
+        for x in range(min(r, w)):
+            acc += src[y, x]
+        for x in range(w):
+            if x + r < w:
+                acc += src[y, x + r]
+            if x - r - 1 >= 0:
+                acc -= src[y, x - r - 1]
+            dst[y, x] = acc * scale
+
+
+def box_radii(sigma: float, passes: int = 3) -> int:
+    """The box radius whose ``passes`` repeated box filters have a Gaussian's ``sigma``."""
+    return max(1, int(round((np.sqrt(12.0 * sigma * sigma / passes + 1.0) - 1.0) / 2.0)))
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def blur(frames, rx, ry):
+    """An approximate Gaussian blur of ``frames`` [T, H, W] float32, in place: three box filters
+    of radius ``rx`` along rows, then three of ``ry`` along columns (O(1) a pixel whatever
+    sigma; ``box_radii`` picks the radii). Zero outside the frame."""
+    for t in nb.prange(frames.shape[0]):
+        a = frames[t]
+        b = np.empty_like(a)
+        for _ in range(3):
+            _box_rows(a, b, rx)
+            a[:, :] = b
+        at = a.T.copy()
+        bt = np.empty_like(at)
+        for _ in range(3):
+            _box_rows(at, bt, ry)
+            at[:, :] = bt
+        a[:, :] = at.T
+
+
+@nb.njit(cache=True, nogil=True)
+def _extreme_rows(src, dst, k, biggest):
+    """dst[y, x] = max (or min) of src[y, x - k // 2 .. x - k // 2 + k - 1], within the row."""
+    h, w = src.shape
+    lo = k // 2
+    for y in range(h):
+        for x in range(w):
+            v = src[y, x]
+            for i in range(max(0, x - lo), min(w, x - lo + k)):
+                v = max(v, src[y, i]) if biggest else min(v, src[y, i])
+            dst[y, x] = v
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def outline(frames, kh, kw):
+    """Keep only the outlines of ``frames`` [T, H, W, 3] uint8, in place: a morphological
+    gradient (dilation minus erosion, per channel) with a kh[t] x kw[t] rectangle (kh, kw [T]
+    int64)."""
+    for t in nb.prange(frames.shape[0]):
+        for c in range(3):
+            img = frames[t, :, :, c].copy()
+            row = np.empty_like(img)
+            hi = np.empty_like(img)
+            lo = np.empty_like(img)
+            _extreme_rows(img, row, kw[t], True)
+            _extreme_rows(row.T.copy(), hi.T, kh[t], True)
+            _extreme_rows(img, row, kw[t], False)
+            _extreme_rows(row.T.copy(), lo.T, kh[t], False)
+            frames[t, :, :, c] = hi - lo
