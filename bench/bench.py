@@ -109,24 +109,26 @@ def pinned(cores: int) -> Iterator[None]:
         os.sched_setaffinity(0, allowed)
 
 
-def end_to_end(clips: int, workers: int, augment: bool, codec: str = "h264") -> dict:
+def end_to_end(clips: int, workers: int, augment: bool, codec: str = "h264",
+               generator: str = "fractal") -> dict:
     """Generate ``clips`` clips at paper settings with ``workers`` processes pinned to
     ``workers`` cores (ffmpeg included: children inherit the affinity); time and size. A
     small run first starts the worker processes (and loads the kernels), which the timed run
     then reuses: the rate is the pipeline's, as over a long run, not its start-up."""
     with pinned(workers):
-        _end_to_end(2 * workers, workers, augment, codec)
-        run = _end_to_end(clips, workers, augment, codec)
+        _end_to_end(2 * workers, workers, augment, codec, generator)
+        run = _end_to_end(clips, workers, augment, codec, generator)
     rate = clips / run["seconds"]
     return {"clips_s": rate, "frames_s": rate * 19,  # 19: the mean of 18..20 frames
             "mb_clip": run["mb_clip"], "rss_mb": run["rss_mb"]}
 
 
-def _end_to_end(clips: int, workers: int, augment: bool, codec: str) -> dict:
+def _end_to_end(clips: int, workers: int, augment: bool, codec: str,
+                generator: str = "fractal") -> dict:
     shard_size = max(1, clips // (2 * workers))
     cfg = build_config("paper", {
         "classes": clips, "train_per_class": 1, "val_per_class": 0,
-        "shard_size": shard_size, "augment": augment, "codec": codec,
+        "shard_size": shard_size, "augment": augment, "codec": codec, "generator": generator,
     })
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -252,6 +254,22 @@ def end_to_end_rows(clips: int, cores: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+def generator_rows(clips: int, cores: int, codecs: tuple[str, ...] = ("h264",)
+                   ) -> list[tuple[str, str, str]]:
+    """End to end per baseline generator: paper size (256 px, 18-20 frames), compose off, on
+    ``cores`` cores."""
+    from fractalvid.gen.generators import GENERATORS
+
+    rows = []
+    for name in (g for g in GENERATORS if g != "fractal"):
+        for codec in codecs:
+            r = end_to_end(clips, cores, False, codec, name)
+            rows.append((f"{name}, end to end, {codec}, compose off, {cores} core(s)",
+                         f"{r['clips_s']:.2f} clips/s, {r['rss_mb']:.0f} MB RSS",
+                         "target >= 10x the reference's own, run side by side"))
+    return rows
+
+
 def stream_rows(clips: int, cores: int) -> list[tuple[str, str, str]]:
     rows = []
     for workers in sorted({1, cores}):
@@ -270,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer clips and frames")
     ap.add_argument("--all-variations", action="store_true",
                     help="also time the variations outside the default mix")
+    ap.add_argument("--only", choices=["generators"],
+                    help="only these rows (generators: the baselines, H.264 and H.265)")
     args = ap.parse_args(argv)
     if args.quick:
         args.clips, args.frames = 12, 10
@@ -277,8 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}; python={sys.version.split()[0]} numba={numba.__version__}")
     print("settings: paper (256x256, 128 chains x 7,500 steps = 0.96 M steps/frame, "
           "18-20 frames, H.264 veryfast CRF 23)\n")
+    if args.only == "generators":
+        print_table(generator_rows(args.clips, cores, ("h264", "h265")))
+        return 0
     print_table(chaos_rows(args.frames, args.all_variations) + stage_rows()
-                + end_to_end_rows(args.clips, cores) + stream_rows(args.clips, cores))
+                + end_to_end_rows(args.clips, cores) + generator_rows(args.clips, cores)
+                + stream_rows(args.clips, cores))
     return 0
 
 

@@ -54,20 +54,20 @@ def paint_shapes(out, centers, radius, sides, rotation, colors, only_on):
 
 
 @nb.njit(cache=True, nogil=True)
-def _box_rows(src, dst, r):
-    """dst[y, x] = mean of src[y, x - r .. x + r], zero outside (a running sum per row)."""
+def _box_columns(src, dst, r):
+    """dst[y, x] = mean of src[y - r .. y + r, x], zero outside: a running sum down the
+    columns, a whole row at a time (contiguous, so it vectorizes)."""
     h, w = src.shape
-    scale = 1.0 / (2 * r + 1)
+    scale = np.float32(1.0 / (2 * r + 1))
+    acc = np.zeros(w, np.float32)
+    for y in range(min(r, h)):
+        acc += src[y]
     for y in range(h):
-        acc = 0.0
-        for x in range(min(r, w)):
-            acc += src[y, x]
-        for x in range(w):
-            if x + r < w:
-                acc += src[y, x + r]
-            if x - r - 1 >= 0:
-                acc -= src[y, x - r - 1]
-            dst[y, x] = acc * scale
+        if y + r < h:
+            acc += src[y + r]
+        if y - r - 1 >= 0:
+            acc -= src[y - r - 1]
+        dst[y] = acc * scale
 
 
 def box_radii(sigma: float, passes: int = 3) -> int:
@@ -82,29 +82,47 @@ def blur(frames, rx, ry):
     sigma; ``box_radii`` picks the radii). Zero outside the frame."""
     for t in nb.prange(frames.shape[0]):
         a = frames[t]
-        b = np.empty_like(a)
-        for _ in range(3):
-            _box_rows(a, b, rx)
-            a[:, :] = b
-        at = a.T.copy()
+        at = a.T.copy()  # along rows as down the columns of the transpose: it vectorizes
         bt = np.empty_like(at)
-        for _ in range(3):
-            _box_rows(at, bt, ry)
-            at[:, :] = bt
-        a[:, :] = at.T
+        _box_columns(at, bt, rx)
+        _box_columns(bt, at, rx)
+        _box_columns(at, bt, rx)
+        b = np.empty_like(a)
+        b[:, :] = bt.T
+        _box_columns(b, a, ry)
+        _box_columns(a, b, ry)
+        _box_columns(b, a, ry)
 
 
-@nb.njit(cache=True, nogil=True)
-def _extreme_rows(src, dst, k, biggest):
-    """dst[y, x] = max (or min) of src[y, x - k // 2 .. x - k // 2 + k - 1], within the row."""
-    h, w = src.shape
-    lo = k // 2
-    for y in range(h):
-        for x in range(w):
-            v = src[y, x]
-            for i in range(max(0, x - lo), min(w, x - lo + k)):
-                v = max(v, src[y, i]) if biggest else min(v, src[y, i])
-            dst[y, x] = v
+def _extreme(pick):
+    """A kernel ``(src, dst, k, step, along_rows)``: dst = pick (np.maximum: dilation,
+    np.minimum: erosion) of src [H, L] over a window of k places, along each row in steps of
+    ``step`` elements (a pixel's channels are interleaved) or down the columns; window offsets
+    -(k // 2) .. k - 1 - k // 2, places outside the image left out. One kernel per pick, so
+    the inner loops hold no branch and vectorize."""
+
+    @nb.njit(cache=True, nogil=True)
+    def kernel(src, dst, k, step, along_rows):
+        h, n = src.shape
+        dst[:, :] = src
+        for j in range(k):
+            off = j - k // 2
+            if off == 0:
+                continue
+            if along_rows:
+                d = off * step
+                a, b = max(0, -d), min(n, n - d)
+                for y in range(h):
+                    pick(dst[y, a:b], src[y, a + d:b + d], dst[y, a:b])
+            else:
+                for y in range(max(0, -off), min(h, h - off)):
+                    pick(dst[y], src[y + off], dst[y])
+
+    return kernel
+
+
+_dilate = _extreme(np.maximum)
+_erode = _extreme(np.minimum)
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -112,14 +130,14 @@ def outline(frames, kh, kw):
     """Keep only the outlines of ``frames`` [T, H, W, 3] uint8, in place: a morphological
     gradient (dilation minus erosion, per channel) with a kh[t] x kw[t] rectangle (kh, kw [T]
     int64)."""
-    for t in nb.prange(frames.shape[0]):
-        for c in range(3):
-            img = frames[t, :, :, c].copy()
-            row = np.empty_like(img)
-            hi = np.empty_like(img)
-            lo = np.empty_like(img)
-            _extreme_rows(img, row, kw[t], True)
-            _extreme_rows(row.T.copy(), hi.T, kh[t], True)
-            _extreme_rows(img, row, kw[t], False)
-            _extreme_rows(row.T.copy(), lo.T, kh[t], False)
-            frames[t, :, :, c] = hi - lo
+    t_n, h, w, c = frames.shape
+    for t in nb.prange(t_n):
+        img = frames[t].reshape(h, w * c)
+        row = np.empty_like(img)
+        hi = np.empty_like(img)
+        lo = np.empty_like(img)
+        _dilate(img, row, kw[t], c, True)
+        _dilate(row, hi, kh[t], c, False)
+        _erode(img, row, kw[t], c, True)
+        _erode(row, lo, kh[t], c, False)
+        img[:, :] = hi - lo

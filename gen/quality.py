@@ -46,8 +46,8 @@ def quality(frames: np.ndarray) -> dict[str, float]:
     coverage: fraction of pixels above 10% of full scale, mean over frames;
     motion: mean absolute difference of consecutive frames, on a 0-1 scale.
     """
-    if frames.ndim == 4:
-        frames = frames.max(axis=3)
+    if frames.ndim == 4:  # the same values as max(axis=3), which numpy reduces slowly
+        frames = np.maximum(np.maximum(frames[..., 0], frames[..., 1]), frames[..., 2])
     coverage = float((frames > int(255 * COVERAGE_LEVEL)).mean())
     if frames.shape[0] > 1:
         motion = float(np.abs(np.diff(frames.astype(np.int16), axis=0)).mean() / 255.0)
