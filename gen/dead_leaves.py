@@ -132,6 +132,7 @@ class DeadLeaves:
     keys = KEYS
     channels = 3
     gpu = False
+    screened = False
     tally = None
     columns = (*HEAD, ("n_shapes", "int16"), ("motion_curves", "string"), *SIZE, *SCREEN,
                *TAIL)

@@ -186,6 +186,7 @@ class Fractal:
     keys = KEYS
     channels = 1
     gpu = True
+    screened = True
     tally = "variation"
     columns = (*HEAD, ("render_seed", "uint64"), ("variation", "string"), ("n_maps", "int8"),
                ("motion_curves", "string"), ("constant_shift", "bool"), *SIZE,

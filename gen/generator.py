@@ -56,8 +56,10 @@ class Made:
 
 class Generator(Protocol):
     """One kind of clip. ``channels``: 1 (grey frames, which ``color=true`` tints) or 3 (RGB
-    already); ``gpu``: whether ``render`` runs on the GPU renderer; ``tally``: a column the
-    card and `stats` count clips by (or None); ``about``: a sentence for the dataset card."""
+    already); ``gpu``: whether ``render`` runs on the GPU renderer; ``screened``: whether it
+    rejects degenerate draws (then `stats` and the card report the degenerate rate by the
+    fractal thresholds; full-canvas noise is not degenerate); ``tally``: a column the card and
+    `stats` count clips by (or None); ``about``: a sentence for the dataset card."""
 
     name: str
     title: str
@@ -65,6 +67,7 @@ class Generator(Protocol):
     keys: tuple[Key, ...]
     channels: int
     gpu: bool
+    screened: bool
     tally: str | None
     columns: tuple[tuple[str, str], ...]
     class_columns: tuple[tuple[str, str], ...]

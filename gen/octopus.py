@@ -213,6 +213,7 @@ class Octopus:
     keys = KEYS
     channels = 3
     gpu = False
+    screened = False
     tally = "n_limbs"
     columns = (*HEAD, ("n_limbs", "int8"), ("motion_curves", "string"),
                ("embedded", "int8"), ("recolored", "int8"), ("outline", "bool"), *SIZE,

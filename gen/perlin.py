@@ -132,6 +132,7 @@ class Perlin:
     keys = KEYS
     channels = 1
     gpu = False
+    screened = False
     tally = "frequency"
     columns = (*HEAD, ("frequency", "string"), ("freq_x", "int16"), ("freq_y", "int16"),
                ("freq_t", "int16"), *SIZE, *SCREEN, *TAIL)

@@ -30,7 +30,7 @@ def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
 
 
 def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
-    figures = dataset_stats(clips)
+    figures = dataset_stats(clips, cfg.generator)
     n = max(clips.num_rows, 1)
     gen = cfg.generator_spec
     rgb = cfg.color or gen.channels == 3
@@ -59,9 +59,10 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
         f"- motion (mean frame difference, same percentiles): "
         f"{_pct(clips.column('motion').to_numpy())}",
-        f"- degenerate clips (coverage under 2% or over 90%, or motion under 0.002): "
-        f"{figures['degenerate']} ({figures['degenerate_rate']:.1%}); "
-        f"`fractalvid stats` prints more",
+        *([f"- degenerate clips (coverage under 2% or over 90%, or motion under 0.002): "
+           f"{figures['degenerate']} ({figures['degenerate_rate']:.1%}); "
+           "`fractalvid stats` prints more"] if figures["degenerate"] is not None else
+          ["- `fractalvid stats` prints more"]),
         "",
         *tally,
         "| compose operation | clips | share |",

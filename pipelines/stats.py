@@ -43,18 +43,20 @@ def generator_name(clips: pa.Table) -> str:
     return name if name in GENERATORS else DEFAULT
 
 
-def dataset_stats(clips: pa.Table) -> dict:
+def dataset_stats(clips: pa.Table, generator: str | None = None) -> dict:
     """Figures of a clips table: counts, quality percentiles, degenerate rate, redraws,
     clips per value of the generator's tally column (fractal: variation) and per compose
-    operation; escaped steps where the generator records them."""
+    operation; escaped steps where the generator records them. ``generator``: by default, the
+    one the table's config metadata names."""
     n = clips.num_rows
-    generator = generator_name(clips)
+    generator = generator or generator_name(clips)
     tally = GENERATORS[generator].tally
     tally = tally if tally in clips.column_names else None
     coverage = clips.column("coverage").to_numpy(zero_copy_only=False)
     motion = clips.column("motion").to_numpy(zero_copy_only=False)
     escaped = clips.column("escaped").to_numpy(zero_copy_only=False) \
         if "escaped" in clips.column_names else None
+    screened = GENERATORS[generator].screened
     degenerate = is_degenerate(coverage, motion)
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
     redrawn = int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
@@ -72,8 +74,8 @@ def dataset_stats(clips: pa.Table) -> dict:
         "motion": pct(motion),
         "escaped": pct(escaped) if escaped is not None else None,
         "escaped_over_1pct": int((escaped > 0.01).sum()) if escaped is not None else None,
-        "degenerate": int(degenerate.sum()),
-        "degenerate_rate": float(degenerate.mean()) if n else 0.0,
+        "degenerate": int(degenerate.sum()) if screened else None,
+        "degenerate_rate": (float(degenerate.mean()) if n else 0.0) if screened else None,
         "clips_of_redrawn_classes": redrawn,
         "instances_on_class_parameters": fallback,
         "kept_defects": dict(defects),
@@ -98,11 +100,10 @@ def format_stats(s: dict) -> str:
     ]
     if s["escaped"] is not None:
         lines.append("escaped steps".ljust(22) + "".join(f"{v:9.4f}" for v in s["escaped"]))
-    lines += [
-        "",
-        f"degenerate clips: {s['degenerate']} ({s['degenerate_rate']:.2%}); coverage < 2% or "
-        "> 90%, or motion < 0.002",
-    ]
+    lines.append("")
+    if s["degenerate"] is not None:
+        lines.append(f"degenerate clips: {s['degenerate']} ({s['degenerate_rate']:.2%}); "
+                     "coverage < 2% or > 90%, or motion < 0.002")
     if s["escaped_over_1pct"] is not None:
         lines.append(f"clips escaping > 1% of steps: {s['escaped_over_1pct']}")
     lines += [

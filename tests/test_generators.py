@@ -55,6 +55,16 @@ def test_each_baseline_makes_sets_that_verify_deep(made, cli):
         card = (out / "README.md").read_text()
         assert GENERATORS[name].title in card and "moving IFS fractal" not in card
         assert (out / "preview.png").stat().st_size > 0
+        # the fractal screen's thresholds do not judge other kinds (noise covers the canvas)
+        assert "degenerate clips" not in card
+
+
+def test_stats_of_a_baseline_name_its_generator_and_no_degenerate_rate(made, cli):
+    name, labeled, _ = made
+    result = cli("stats", "--json", labeled)
+    figures = json.loads(result.output)
+    assert figures["generator"] == name and figures["degenerate"] is None
+    assert figures["clips"] == 12 and "degenerate" not in cli("stats", labeled).output
 
 
 def test_each_baseline_moves_and_has_its_channels(made):
