@@ -40,6 +40,21 @@ def generate(out, args):
     return out
 
 
+def raw_frames(folder):
+    """{key: frames} of every clip in the tars of a codec=raw set in ``folder``."""
+    import tarfile
+
+    from fractalvid.shards.codec import decode_raw
+
+    frames = {}
+    for path in sorted(folder.glob("*.tar")):
+        with tarfile.open(path) as tar:
+            for m in tar:
+                if m.name.endswith(".npy.zst"):
+                    frames[m.name.split(".")[0]] = decode_raw(tar.extractfile(m).read())
+    return frames
+
+
 def every_variation(frames=4):
     """Render jobs of one clip per flame variation (all 31 ids), ``frames`` frames each."""
     import numpy as np

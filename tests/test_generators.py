@@ -2,7 +2,6 @@
 interface; each makes labeled and unlabeled sets that verify, move, and stream as offline."""
 
 import json
-import tarfile
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -15,23 +14,11 @@ from fractalvid.gen.generators import GENERATORS
 from fractalvid.gen.paint import blur, outline, paint_shapes
 from fractalvid.gen.perlin import perlin_frames
 from fractalvid.pipelines.config import ConfigError
-from fractalvid.shards.codec import decode_raw
 
-from outputs import digests, generate, small_args
+from outputs import digests, generate, raw_frames, small_args
 
 BASELINES = ("perlin", "dead_leaves", "octopus")
 SMALL = dict(classes=3, train_per_class=3, val_per_class=1, shard_size=4, resolution=64)
-
-
-def raw_frames(out):
-    """{key: frames} of a codec=raw set."""
-    frames = {}
-    for path in sorted(out.glob("*.tar")):
-        with tarfile.open(path) as tar:
-            for m in tar:
-                if m.name.endswith(".npy.zst"):
-                    frames[m.name.split(".")[0]] = decode_raw(tar.extractfile(m).read())
-    return frames
 
 
 @pytest.fixture(scope="module", params=BASELINES)

@@ -1,15 +1,13 @@
 """ClipStream: the offline set's clips made in the training loop, split over ranks, workers and
 epochs, and fresh instances without end."""
 
-import tarfile
 
 import numpy as np
 import pytest
 
 from fractalvid import ClipStream, build_config
-from fractalvid.shards.codec import decode_raw
 
-from outputs import generate, small_args
+from outputs import generate, raw_frames, small_args
 
 KEYS = dict(classes=4, train_per_class=5, val_per_class=2, shard_size=6, resolution=64,
             chains=16, iterations=400, burn_in=20, color="true")
@@ -19,14 +17,8 @@ CFG = build_config("tiny", {k: str(v) for k, v in KEYS.items()})
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory):
     """{key: frames} of the offline set of the same config, made with codec=raw."""
-    out = generate(tmp_path_factory.mktemp("raw") / "ds", small_args(codec="raw", **KEYS))
-    frames = {}
-    for path in sorted(out.glob("*.tar")):
-        with tarfile.open(path) as tar:
-            for m in tar:
-                if m.name.endswith(".npy.zst"):
-                    frames[m.name.split(".")[0]] = decode_raw(tar.extractfile(m).read())
-    return frames
+    return raw_frames(generate(tmp_path_factory.mktemp("raw") / "ds",
+                               small_args(codec="raw", **KEYS)))
 
 
 def keys(stream):
