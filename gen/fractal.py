@@ -9,7 +9,7 @@ redrawn on keyed streams, so screening never depends on how work is split.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from fractalvid.gen.generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
 from fractalvid.gen.ifs import IFSClass, class_coefficients, sample_class
 from fractalvid.gen.instance import sample_perturbation
-from fractalvid.gen.keys import UNIT, at_least, in_range, key
+from fractalvid.gen.keys import UNIT, at_least, in_range, key, settings_of
 from fractalvid.gen.quality import Thresholds, defect, screen_many
 from fractalvid.gen.render import Renderer, RenderJob, RenderSettings
 from fractalvid.gen.rng import seed64, stream
@@ -72,11 +72,6 @@ RULES: list[Callable[[Any], str | None]] = [
     f"reject_min_coverage={c.reject_min_coverage}, reject_max_coverage="
     f"{c.reject_max_coverage}: need min <= max",
 ]
-
-
-def settings_of(cfg: Any, cls: type) -> Any:
-    """A settings dataclass (RenderSettings, Thresholds) from the config's keys of its names."""
-    return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls) if hasattr(cfg, f.name)})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ and hands each stage a settings object made from the same declarations (``settin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any
 
 
@@ -82,6 +82,12 @@ def scales(name: str, default: tuple, help: str, group: str) -> Key:
     """A LOW,HIGH range of scale factors in (0, 1]."""
     return Key(name, default, help, group,
                lambda v: len(v) == 2 and 0 < v[0] <= v[1] <= 1, "LOW,HIGH in (0, 1], LOW <= HIGH")
+
+
+def settings_of(cfg: Any, cls: type) -> Any:
+    """A settings dataclass (RenderSettings, Thresholds, ...) from the config's keys of its
+    field names."""
+    return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls) if hasattr(cfg, f.name)})
 
 
 def settings_class(name: str, keys: list[Key], module: str) -> type:

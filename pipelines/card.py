@@ -33,7 +33,6 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
     figures = dataset_stats(clips, cfg.generator)
     n = max(clips.num_rows, 1)
     gen = cfg.generator_spec
-    rgb = cfg.color or gen.channels == 3
     tally = [f"| {figures['tally']} | clips |", "|---|---|",
              *(f"| {k} | {v} |" for k, v in figures["tallied"].items()), ""] \
         if figures["tally"] else []
@@ -53,7 +52,7 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
         f"- {'labeled: ' + str(cfg.classes) + ' classes' if cfg.labels else 'unlabeled'}; "
         f"{cfg.resolution}x{cfg.resolution} px, {cfg.frames_min}-{cfg.frames_max} frames at "
         f"{cfg.fps} fps, {_codec(cfg)}, "
-        f"{'RGB' if rgb else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
+        f"{'RGB' if cfg.rgb else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
         f"- size: {dataset['bytes'] / 1e6:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB "
         "per clip",
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
@@ -95,8 +94,7 @@ def _files(cfg: Config) -> list[str]:
 
 def _load(cfg: Config, dataset: dict) -> list[str]:
     last = max(dataset["splits"]["train"]["shards"] - 1, 0)
-    color = cfg.color or cfg.generator_spec.channels == 3
-    rgb = ", 3" if color else ""
+    rgb = ", 3" if cfg.rgb else ""
     return [
         "## Load it",
         "",
@@ -113,7 +111,7 @@ def _load(cfg: Config, dataset: dict) -> list[str]:
         "import webdataset as wds",
         "from fractalvid.shards.reader import clip_decoder",
         f'ds = wds.WebDataset("train-{{000000..{last:06d}}}.tar",'
-        f' shardshuffle=False).decode(clip_decoder({"color=True" if color else ""}))',
+        f' shardshuffle=False).decode(clip_decoder({"color=True" if cfg.rgb else ""}))',
         "for sample in ds:",
         f'    frames = sample["{MEMBER[cfg.codec]}"]  # [T, H, W{rgb}] uint8',
         "```",

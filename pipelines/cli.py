@@ -474,13 +474,13 @@ def cat(url):
 def keys(markdown, generator):
     """List the config keys with their defaults (as --set takes them) and meaning; a key of
     one generator is marked [NAME]."""
-    from fractalvid.pipelines.config import OWNERS, applies, keys_markdown
+    from fractalvid.pipelines.config import OWNERS, foreign, keys_markdown
 
     if markdown:
         click.echo(keys_markdown(), nl=False)
         return
     for k in KEYS:
-        if generator and k.name != "generator" and not applies(k.name, generator):
+        if generator and foreign(k.name, generator):
             continue
         owner = f"[{OWNERS[k.name]}] " if k.name in OWNERS else ""
         click.echo(f"{k.name:<22} {k.shown:<24} {owner}{k.help}")

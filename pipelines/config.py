@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from fractalvid.gen.compose import COMPOSE_KEYS, ComposeSettings
-from fractalvid.gen.fractal import settings_of
 from fractalvid.gen.generators import DEFAULT, GENERATORS, generator_of, owners
-from fractalvid.gen.keys import Key
+from fractalvid.gen.keys import Key, settings_of
 from fractalvid.gen.keys import at_least as _at_least
 from fractalvid.gen.keys import in_range as _in
 from fractalvid.gen.keys import key as _key
@@ -89,6 +88,11 @@ def applies(name: str, generator: str) -> bool:
     return OWNERS.get(name, generator) == generator
 
 
+def foreign(name: str, generator: str) -> bool:
+    """Whether key ``name`` is another generator's than ``generator`` (refused when given)."""
+    return OWNERS.get(name, generator) != generator
+
+
 def keys_markdown() -> str:
     """docs/keys.md: a table of every key, grouped as declared (a test keeps them equal)."""
     lines = ["# Config keys", "",
@@ -116,6 +120,11 @@ class _ConfigViews:
     def generator_spec(self) -> Any:
         """The generator this config names (gen/generators.py)."""
         return generator_of(self)
+
+    @property
+    def rgb(self) -> bool:
+        """Whether the clips are RGB: tinted (``color``) or RGB as their generator draws them."""
+        return self.color or generator_of(self).channels == 3
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -235,10 +244,10 @@ def build_config(
     generator = values.get("generator", DEFAULT)
     if generator in GENERATORS:  # else validation names the unknown generator
         for name in sorted(given):
-            if not applies(name, generator) and name != "generator":
+            if foreign(name, generator):
                 raise ConfigError(_foreign(name, generator))
         # a preset's values of another generator's keys do not apply to this one
-        values = {k: v for k, v in values.items() if applies(k, generator) or k == "generator"}
+        values = {k: v for k, v in values.items() if not foreign(k, generator)}
     return Config(**values)
 
 
@@ -333,7 +342,7 @@ def validate(c: Config) -> None:
             raise ConfigError(problem)
     for f in fields(c):  # another generator's keys stay at their defaults
         key, v = f.metadata["key"], getattr(c, f.name)
-        if f.name != "generator" and not applies(f.name, c.generator) and v != key.default:
+        if foreign(f.name, c.generator) and v != key.default:
             raise ConfigError(_foreign(f.name, c.generator))
     for rule in RULES:
         if problem := rule(c):

@@ -86,9 +86,8 @@ def disk_estimate(cfg: Config, codec: str | None = None) -> float:
     plain, composed, colour = PER_PIXEL[MEMBER[codec or cfg.codec]]
     clips = cfg.train_clips + cfg.val_clips
     pixels = clips * (cfg.frames_min + cfg.frames_max) / 2 * cfg.resolution**2
-    rgb = cfg.color or cfg.generator_spec.channels == 3
     return clips * CLIP_OVERHEAD + pixels * (composed if cfg.augment else plain) * \
-        (colour if rgb else 1.0)
+        (colour if cfg.rgb else 1.0)
 
 
 def estimates(cfg: Config) -> tuple[float, float]:

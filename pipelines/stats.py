@@ -50,13 +50,14 @@ def dataset_stats(clips: pa.Table, generator: str | None = None) -> dict:
     one the table's config metadata names."""
     n = clips.num_rows
     generator = generator or generator_name(clips)
-    tally = GENERATORS[generator].tally
+    spec = GENERATORS[generator]
+    tally = spec.tally
     tally = tally if tally in clips.column_names else None
     coverage = clips.column("coverage").to_numpy(zero_copy_only=False)
     motion = clips.column("motion").to_numpy(zero_copy_only=False)
     escaped = clips.column("escaped").to_numpy(zero_copy_only=False) \
         if "escaped" in clips.column_names else None
-    screened = GENERATORS[generator].screened
+    screened = spec.screened
     degenerate = is_degenerate(coverage, motion)
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
     redrawn = int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
