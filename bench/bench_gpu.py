@@ -2,7 +2,7 @@
 
     make bench-gpu            # or: .venv/bin/python bench/bench_gpu.py [--clips N] [--quick]
 
-Targets on one H100 (DESIGN.md and the float32 issue): at least 6e10 float32 chaos-game
+Targets on one H100 (docs/gpu.md): at least 6e10 float32 chaos-game
 points/s (fractalvid 0.2's float64 kernel made 3.37e10 on an H100, 4.43e10 on an H200), and
 5,000 frames/s end to end with all CPU cores encoding. Prints a table; the rows
 say what bounds the end-to-end rate (the GPU, or the host's encoding).

@@ -1,7 +1,7 @@
 """The compose stage: turn a rendered fractal clip into a clip that moves like real video.
 
-ALGORITHM section 5: background from other clips and blending, scale and clones, object shift,
-camera pan / zoom / shake, perspective. It runs in two steps:
+The paper's realism operations: background from other clips and blending, scale and clones,
+object shift, camera pan / zoom / shake, perspective. It runs in two steps:
 
 1. ``sample_ops`` draws every parameter on the host from the clip's keyed stream and returns a
    list of plain records ``{"name": ..., "params": {...}}``. That list is written to KEY.json
@@ -34,7 +34,7 @@ SHAKE_NOISE = 0.1  # std of the per-frame noise, relative to the sum of sines' u
 
 
 _G = "compose"
-# The compose stage's config keys (ALGORITHM section 5; the defaults are the paper's table).
+# The compose stage's config keys (docs/method.md; the defaults are the paper's table).
 COMPOSE_KEYS = [
     probability("bg_p", 1.0, "probability of a background made from other clips of the shard",
                 _G),

@@ -1,5 +1,5 @@
 """The dead_leaves generator: 15-30 coloured shapes painted in order on black, each moving
-along its own path (the paper's dead-leaves baseline; ALGORITHM section 8).
+along its own path (the paper's dead-leaves baseline; docs/generators.md).
 
 A class is the shapes' paths: per shape two curves of the method's motion families (sharp,
 smooth, periodic, linear), rescaled 1-2x with a random sign, offset and reversal. An instance

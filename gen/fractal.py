@@ -1,5 +1,5 @@
 """The fractal generator: IFS classes with motion, rendered with the chaos game (the method's
-own clips; ALGORITHM sections 1-4).
+own clips; docs/method.md).
 
 A class is a screened IFS with motion; an instance perturbs its per-frame coefficients; an
 unlabeled clip is a fresh class. Degenerate draws (empty, saturated, static, escaping) are

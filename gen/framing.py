@@ -1,4 +1,4 @@
-"""Framing: choose, per clip, the world box mapped onto the canvas (ALGORITHM section 4).
+"""Framing: choose, per clip, the world box mapped onto the canvas (docs/method.md).
 
 A coarse binary render of frames spread over the clip (every frame by default, which costs
 little: a few thousand points each) gives each frame the smallest box keeping ``keep`` of its

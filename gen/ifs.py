@@ -1,4 +1,4 @@
-"""Sampling IFS classes with motion (ALGORITHM sections 1-2) and their per-frame coefficients.
+"""Sampling IFS classes with motion (docs/method.md) and their per-frame coefficients.
 
 Coefficient layout, used everywhere downstream: ``[T, N, 6] float64`` holding, per frame and map,
 ``(a, b, c, d, e, f)`` of ``x' = a x + b y + c``, ``y' = d x + e y + f`` (the flame paper's order).

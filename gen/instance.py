@@ -1,4 +1,4 @@
-"""Instances of a class: a smooth multiplicative perturbation plus an offset (ALGORITHM 3)."""
+"""Instances of a class: a smooth multiplicative perturbation plus an offset (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Motion of an IFS over a clip: per-frame interpolation weights ``u`` ([T, N] float64).
 
-Frame t of map i uses ``p(t) = (1 - u[t, i]) * p_start + u[t, i] * p_end`` (ALGORITHM section 2).
+Frame t of map i uses ``p(t) = (1 - u[t, i]) * p_start + u[t, i] * p_end`` (docs/method.md).
 """
 
 from __future__ import annotations

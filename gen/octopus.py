@@ -1,6 +1,6 @@
 """The octopus generator: 3-5 "limbs" joined at one point, each a curve that blends between two
 shapes over time, drawn as thick strokes of one colour (the paper's octopus baseline;
-ALGORITHM section 8).
+docs/generators.md).
 
 A class holds each limb's two curves (as quadratic splines through 3-5 values near 1 for each
 axis) and their motion (the method's families). An instance samples each curve over its own

@@ -1,5 +1,5 @@
 """The perlin generator: single-octave 3-D gradient noise over (x, y, t), grey (the paper's
-Perlin-noise baseline; ALGORITHM section 8).
+Perlin-noise baseline; docs/generators.md).
 
 A class is a pair of spatial frequencies (lattice cells across the canvas, from
 ``perlin_frequencies``: by default the divisors of the reference's 240 px canvas, 256 pairs)

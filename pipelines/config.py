@@ -177,7 +177,7 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
     # Quick to make anywhere: 10 classes x (24 + 6) clips at 128 px with fewer points; enough
     # instances per class for examples/pretrain.py to learn the classes.
     "tiny": {},
-    # The paper's supervised set and render settings (ALGORITHM sections 3-4).
+    # The paper's supervised set and render settings (docs/method.md).
     "paper": dict(
         classes=500, train_per_class=200, val_per_class=10, resolution=256,
         chains=128, iterations=7500, burn_in=200, shard_size=500,

@@ -1,4 +1,4 @@
-"""IFS class sampling (ALGORITHM 1), motion curves (2) and instance perturbations (3)."""
+"""IFS class sampling, motion curves and instance perturbations (docs/method.md)."""
 
 import numpy as np
 import pytest
