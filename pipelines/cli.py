@@ -183,7 +183,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
                    err=True)
         return
     if backend == "auto" and not quiet:
-        _say_backend()
+        _say_backend(cfg)
     out_path = out if is_url(out) else Path(out)
     try:
         with _stoppable():
@@ -205,14 +205,20 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
                    f"{then} run `fractalvid finalize {out_path}`", err=True)
 
 
-def _say_backend() -> None:
-    """--backend auto: say which backend it takes, and why not the GPU."""
-    from fractalvid.gen.render import get_renderer
+def _say_backend(cfg: Config) -> None:
+    """--backend auto: say which backend it takes for ``cfg``'s generator, and why not the
+    GPU."""
+    from fractalvid.gen.generators import renderer_for
     from fractalvid.pipelines.info import gpu_report
 
+    gen = cfg.generator_spec
     try:
-        on_gpu = get_renderer("auto").name == "gpu"
+        on_gpu = renderer_for(gen, "auto").name == "gpu"
     except (RuntimeError, ValueError):
+        return
+    if not gen.gpu:
+        click.echo(f"--backend auto: the CPU (the {gen.name} generator renders on the CPU "
+                   "only)", err=True)
         return
     gpu = gpu_report()
     click.echo(f"--backend auto: the GPU ({gpu['name']})" if on_gpu else
