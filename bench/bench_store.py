@@ -42,8 +42,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=64, help="size of the object moved")
     args = ap.parse_args()
     from fractalvid import ClipReader, build_config, generate
-    from fractalvid.pipelines.remote import Store
-    from fractalvid.shards.location import open_read
+    from fractalvid.shards.store import open_read, open_store
 
     print(f"machine: {machine()}")
     root = _serve()
@@ -51,9 +50,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         blob = Path(tmp) / "blob"
         blob.write_bytes(os.urandom(args.mb << 20))
-        store = Store(f"{root}/raw")
+        store = open_store(f"{root}/raw")
         start = time.perf_counter()
-        store.upload(blob, "blob")
+        store.put(blob, "blob")
         rows.append(("upload (put_file)", args.mb / (time.perf_counter() - start)))
         start = time.perf_counter()
         with open_read(f"{root}/raw/blob") as fh:
@@ -65,10 +64,10 @@ def main() -> None:
         start = time.perf_counter()
         generate(cfg, f"{root}/set", workers=os.cpu_count(), tmp=tmp)
         made = time.perf_counter() - start
-        objects = Store(f"{root}/set").fs.ls("bench/set", detail=True)
-        size = sum(i["size"] for i in objects)
-        train = sum(i["size"] for i in objects if i["name"].rsplit("/", 1)[1].startswith(
-            "train-") and i["name"].endswith(".tar"))
+        made_set = open_store(f"{root}/set")
+        sizes = {n: made_set.stat(n).size for n in made_set.names()}
+        size = sum(sizes.values())
+        train = sum(v for n, v in sizes.items() if n.startswith("train-") and n.endswith(".tar"))
         start = time.perf_counter()
         n = sum(1 for _ in ClipReader(f"{root}/set"))
         rows.append((f"ClipReader over the store ({n} raw 128 px clips, decoded)",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fractalvid.pipelines.config import Config, ConfigError, build_config
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
-from fractalvid.shards.location import is_url
+from fractalvid.shards.store import PlaceError, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,12 @@ def generate(
     a backend that cannot run here.
     """
     from fractalvid.gen.generators import renderer_for
+    from fractalvid.pipelines.finalize import finalize as write_finalize
+    from fractalvid.pipelines.outdir import claim_output
+    from fractalvid.pipelines.progress import shards_done
     from fractalvid.pipelines.run import run_shards
-    from fractalvid.pipelines.sizing import default_workers, memory_warning
+    from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
+    from fractalvid.pipelines.staging import staging
 
     cfg = build_config(config) if isinstance(config, str) else config
     everything = plan_shards(cfg)
@@ -85,54 +89,49 @@ def generate(
     if warning := memory_warning(cfg, renderer, workers, batch):
         warn(warning)
 
-    def make(todo: list[ShardSpec], folder: Path, on_result=None):
-        return run_shards(cfg, todo, folder, renderer, workers, batch, progress=progress,
-                          on_result=on_result)
-
-    from fractalvid.pipelines import remote
-    from fractalvid.pipelines.finalize import finalize as write_finalize
-
-    if is_url(out):
-        summary, skipped, done = remote.generate(cfg, str(out), selected, make, tmp, overwrite,
-                                                 workers)
-    else:
-        out = Path(out)
-        summary, skipped, done = _local(cfg, out, selected, everything, make, overwrite, warn)
-    dataset = None
-    if finalize and done == len(everything):
-        dataset = remote.finalize(cfg, str(out)) if is_url(out) else write_finalize(cfg, out)
-    return Generated(out, renderer, workers, summary.made, summary.skipped + skipped,
+    store = _store(out)
+    with staging(cfg, store, tmp, threads=max(2, workers)) as stage:
+        try:
+            claim_output(cfg, store, overwrite)
+        except OSError as exc:  # read-only, no permission, a file on the path
+            raise ConfigError(f"--out {store}: cannot write there ({exc.strerror})") from None
+        if store.folder is not None and (warning := disk_warning(cfg, selected, store.folder)):
+            warn(warning)
+        todo = stage.todo(selected, cfg)
+        by_name = {s.name: s for s in todo}
+        summary = run_shards(cfg, todo, stage.folder, renderer, workers, batch,
+                             progress=progress,
+                             on_result=lambda r: stage.publish(by_name[r.name]))
+    found = len(selected) - len(todo)  # done in the store before this run
+    done = len(everything) if len(selected) == len(everything) else shards_done(cfg, store)
+    dataset = write_finalize(cfg, store) if finalize and done == len(everything) else None
+    return Generated(store.place, renderer, workers, summary.made, summary.skipped + found,
                      summary.clips, summary.seconds, dataset, done, len(everything))
 
 
-def _local(cfg: Config, out: Path, shards: list[ShardSpec], everything: list[ShardSpec], make,
-           overwrite: bool, warn: Callable[[str], None]):
-    """Make ``shards`` in the folder ``out``: (summary, 0 found done elsewhere, shards of the
-    plan done there now)."""
-    from fractalvid.pipelines.outdir import claim_output
-    from fractalvid.pipelines.progress import shards_done
-    from fractalvid.pipelines.sizing import disk_warning
-
+def _store(out: Store | str | Path, exists: bool = False) -> Store:
+    """The store of ``out``, checked now: ConfigError, in one line, when it will not do."""
     try:
-        claim_output(cfg, out, overwrite)
-    except OSError as exc:  # read-only, no permission, a file on the path
-        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror})") from None
-    if warning := disk_warning(cfg, shards, out):
-        warn(warning)
-    summary = make(shards, out)
-    done = len(everything) if len(shards) == len(everything) else shards_done(cfg, out)
-    return summary, 0, done
+        store = open_store(out)
+        store.check(exists=exists)
+    except PlaceError as exc:
+        raise ConfigError(str(exc)) from None
+    return store
 
 
 def verify(out: str | Path, deep: bool = False, workers: int | None = None,
            progress: bool = False) -> list[str]:
-    """The problems found in the data set at ``out``, in shard order; empty when it is sound
-    (see ``fractalvid verify``)."""
+    """The problems found in the data set at ``out`` (a folder or a URL), in shard order;
+    empty when it is sound (see ``fractalvid verify``). ConfigError, in one line, for a place
+    that cannot be read."""
+    from fractalvid.pipelines.outdir import config_of
     from fractalvid.pipelines.sizing import cpu_count
     from fractalvid.shards.verify import verify as check
 
-    if is_url(out):
-        from fractalvid.pipelines import remote
-
-        return remote.verify(str(out), deep=deep, workers=workers or cpu_count())
-    return check(Path(out), deep=deep, workers=workers or cpu_count(), progress=progress)
+    store = _store(out, exists=True)
+    try:
+        plan = {s.name for s in plan_shards(config_of(store))}
+    except ConfigError:  # no sound config record: dataset.json's names are checked by form
+        plan = None
+    return check(store, deep=deep, workers=workers or cpu_count(), progress=progress,
+                 plan=plan)

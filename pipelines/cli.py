@@ -23,7 +23,7 @@ from fractalvid.pipelines.config import (
     load_config_file,
     parse_sets,
 )
-from fractalvid.shards.location import is_url, join
+from fractalvid.shards.store import PlaceError, Store, StoreError, open_store
 
 
 class UsageFailure(click.ClickException):
@@ -58,12 +58,13 @@ def _stoppable():
             signal.signal(s, handler)
 
 
-def _os_failure(exc: OSError, out: Path, resumable: bool) -> click.ClickException:
-    """One line for a failed write into OUT: a full disk, read-only or forbidden storage."""
+def _os_failure(exc: OSError, out: object, resumable: bool) -> click.ClickException:
+    """One line for a failed write into OUT (or the scratch folder the error names): a full
+    disk, read-only or forbidden storage."""
     then = "; finished shards are kept, and a rerun resumes" if resumable else ""
     if exc.errno == errno.ENOSPC:
-        return click.ClickException(f"no space left on the device of {out}: free space and "
-                                    f"rerun{then}")
+        return click.ClickException(f"no space left on the device of {exc.filename or out}: "
+                                    f"free space and rerun{then}")
     where = exc.filename or out
     return click.ClickException(f"{where}: cannot write there ({exc.strerror or exc}){then}")
 
@@ -130,17 +131,28 @@ def _splits(dataset: dict) -> str:
     return f"{', '.join(parts)}; {dataset['bytes'] / 1e6:.1f} MB"
 
 
-def _claim(cfg: Config, out: str, overwrite: bool) -> Path:
+def _claim(cfg: Config, store: Store, overwrite: bool) -> None:
     """OUT made ready for ``cfg`` (outdir.claim_output), or one line saying why it cannot be."""
     from fractalvid.pipelines.outdir import claim_output
 
     try:
-        claim_output(cfg, Path(out), overwrite)
-    except ConfigError as exc:
+        store.check()
+        claim_output(cfg, store, overwrite)
+    except (ConfigError, PlaceError) as exc:
         raise UsageFailure(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:  # read-only, no permission, a file on the path
-        raise UsageFailure(f"--out {out}: cannot write there ({exc.strerror})") from None
-    return Path(out)
+        raise UsageFailure(f"--out {store}: cannot write there ({exc.strerror})") from None
+
+
+def _open(out: str) -> Store:
+    """The store OUT names (not contacted yet), or one line saying why it cannot be one."""
+    _out_given(out)
+    try:
+        return open_store(out)
+    except PlaceError as exc:
+        raise UsageFailure(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,7 +163,8 @@ def main() -> None:
 
 @main.command()
 @config_options
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", required=True,
+              help="Output folder, or a URL such as s3://bucket/prefix.")
 @click.option("--backend", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu",
               show_default=True, help="Renderer.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -168,14 +181,15 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a data set made with another config.")
 @click.option("--no-finalize", is_flag=True, help="Skip finalize after a complete run.")
 @click.option("--tmp", type=click.Path(file_okay=False),
-              help="Node-local scratch for shards bound for an --out URL (default: TMPDIR).")
+              help="Node-local scratch for shards bound for an --out URL (default: TMPDIR); "
+                   "the run makes a folder of its own there and removes it at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
              array_tasks, batch, overwrite, no_finalize, tmp, quiet):
     """Generate (or resume) a data set into OUT."""
     from fractalvid.pipelines.api import generate as run
 
-    _out_given(out)
+    store = _open(out)
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
     if not selected:  # more array tasks than shards: this one has none, which is no error
@@ -184,10 +198,10 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         return
     if backend == "auto" and not quiet:
         _say_backend(cfg)
-    out_path = out if is_url(out) else Path(out)
+    out_path = store.place
     try:
         with _stoppable():
-            result = run(cfg, out_path, backend=backend, workers=workers, batch=batch,
+            result = run(cfg, store, backend=backend, workers=workers, batch=batch,
                          shards=selected, overwrite=overwrite, progress=not quiet,
                          finalize=not (partial or no_finalize), tmp=tmp,
                          warn=lambda line: click.echo(line, err=True))
@@ -197,7 +211,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
                f"{_count(result.clips, 'clip')} in {result.seconds:.1f} s "
                f"({result.clips_per_s:.2f} clips/s) -> {out_path}", err=True)
     if result.dataset is not None:
-        _say_kept(out_path, result.dataset)
+        _say_kept(store, result.dataset)
         click.echo(f"finalized {out_path}: {_splits(result.dataset)}", err=True)
     elif partial:  # other tasks may still be writing: say where the data set stands, no more
         then = "now" if result.done == result.total else "once all are,"
@@ -231,7 +245,6 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
 
     from fractalvid.gen.render_gpu import out_of_gpu_memory
     from fractalvid.pipelines.finalize import IncompleteError
-    from fractalvid.pipelines.remote import StoreError
 
     kept = "finished shards are kept, and a rerun resumes"
     if isinstance(exc, KeyboardInterrupt):
@@ -267,7 +280,8 @@ def plan(preset, config_file, sets, tasks, as_json):
 
 @main.command()
 @config_options
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", required=True,
+              help="Output folder, or a URL such as s3://bucket/prefix.")
 @click.option("--tasks", type=click.IntRange(min=1), required=True, help="Array tasks.")
 @click.option("--throttle", type=click.IntRange(min=1), help="At most this many tasks at once.")
 @click.option("--cpus-per-task", type=click.IntRange(min=1), default=4, show_default=True,
@@ -292,7 +306,7 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     from fractalvid.pipelines.slurm import SlurmJob, write_scripts
     from fractalvid.pipelines.slurm import submit as run_submit
 
-    _out_given(out)
+    store = _open(out)
     cfg = _config(preset, config_file, sets)
     n_shards = len(plan_shards(cfg))
     if tasks > n_shards:
@@ -304,22 +318,14 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
         job = SlurmJob(tasks, throttle, cpus_per_task, time_limit, partition, mem, account)
     except ValueError as exc:
         raise UsageFailure(str(exc)) from None
-    if is_url(out):  # the store holds the data set; the scripts and logs a local folder
-        from fractalvid.pipelines import remote
-
-        try:
-            store = remote.Store(out)
-            store.check()
-            remote.claim(cfg, store, overwrite)
-        except ConfigError as exc:
-            raise UsageFailure(str(exc)) from None
+    _claim(cfg, store, overwrite)
+    if store.folder is None:  # the store holds the data set; the scripts and logs a folder here
         here = Path.cwd() / f"fractalvid-slurm-{cfg.fingerprint()}"
         here.mkdir(parents=True, exist_ok=True)
         (here / CONFIG_FILE).write_bytes(store.read(CONFIG_FILE))
-        scripts = write_scripts(out, here / CONFIG_FILE, job, folder=here)
+        scripts = write_scripts(store.url, here / CONFIG_FILE, job, folder=here)
     else:
-        out_path = _claim(cfg, out, overwrite)
-        scripts = write_scripts(out_path, out_path / CONFIG_FILE, job)
+        scripts = write_scripts(store.folder, store.folder / CONFIG_FILE, job)
     click.echo(f"wrote {scripts[0]} ({tasks} tasks, {n_shards} shards) and {scripts[1]}")
     if not submit:
         gen, fin = (shlex.quote(str(p)) for p in scripts)
@@ -340,65 +346,62 @@ def _out_given(out: str) -> None:
         raise UsageFailure("the output folder is empty: name one (. for the current folder)")
 
 
-def _data_set(out: str) -> Path | str:
-    """OUT of a command that reads a data set: given, and a folder (or a URL)."""
-    _out_given(out)
-    if is_url(out):
-        return out.rstrip("/")
-    path = Path(out)
-    if not path.is_dir():
-        raise UsageFailure(f"{out}: no such folder")
-    return path
+def _data_set(out: str) -> Store:
+    """The store of a command that reads a data set: named, reachable, and there."""
+    store = _open(out)
+    try:
+        store.check(exists=True)
+    except PlaceError as exc:
+        raise UsageFailure(str(exc)) from None
+    return store
 
 
-def _load_out_config(out: Path) -> Config:
+def _load_out_config(store: Store) -> Config:
     """The config OUT was made with, from whichever of its records is sound."""
-    from fractalvid.pipelines import remote
     from fractalvid.pipelines.outdir import config_of
 
     try:
-        return remote.config_of(out) if is_url(out) else config_of(out)
+        return config_of(store)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
-def _finalize(cfg: Config, out: Path) -> dict:
+def _finalize(cfg: Config, store: Store) -> dict:
     """finalize, with its failures in one line each."""
-    from fractalvid.pipelines import remote
     from fractalvid.pipelines.finalize import IncompleteError, finalize
 
     try:
-        dataset = remote.finalize(cfg, out) if is_url(out) else finalize(cfg, out)
-    except (IncompleteError, remote.StoreError) as exc:
+        dataset = finalize(cfg, store)
+    except (IncompleteError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise _os_failure(exc, out, resumable=False) from None
-    _say_kept(out, dataset)
+        raise _os_failure(exc, store, resumable=False) from None
+    _say_kept(store, dataset)
     return dataset
 
 
-def _say_kept(out: Path, dataset: dict) -> None:
+def _say_kept(store: Store, dataset: dict) -> None:
     """Name the card or preview that finalize left alone (not as fractalvid wrote them)."""
     from fractalvid.pipelines.outdir import GUARDED
 
-    if is_url(out):
-        return
-    for name in (n for n in GUARDED if (out / n).exists() and n not in dataset["written"]):
-        click.echo(f"{out / name}: left as it is (not as fractalvid wrote it); delete it to "
-                   "get fractalvid's", err=True)
+    for name in (n for n in GUARDED if n not in dataset["written"] and store.stat(n)):
+        click.echo(f"{store.join(name)}: left as it is (not as fractalvid wrote it); delete it "
+                   "to get fractalvid's", err=True)
 
 
 @main.command("finalize")
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out")
 def finalize_cmd(out):
     """Write dataset.json, tables, indices, card and preview once every shard is done."""
-    out_path = _data_set(out)
-    dataset = _finalize(_load_out_config(out_path), out_path)
-    click.echo(f"finalized {out_path}: {_splits(dataset)}")
+    store = _data_set(out)
+    dataset = _finalize(_load_out_config(store), store)
+    click.echo(f"finalized {store.place}: {_splits(dataset)}")
 
 
 @main.command()
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out")
 @click.option("--deep", is_flag=True, help="Also decode every MP4.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Shards checked at once (default: one per CPU core).")
@@ -407,7 +410,12 @@ def verify(out, deep, workers, quiet):
     """Check every shard against dataset.json; exit 1 listing the problems."""
     from fractalvid.pipelines.api import verify as run_verify
 
-    problems = run_verify(_data_set(out), deep=deep, workers=workers, progress=not quiet)
+    try:
+        problems = run_verify(_data_set(out), deep=deep, workers=workers, progress=not quiet)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     for p in problems:
         click.echo(p, err=True)
     if problems:
@@ -416,43 +424,42 @@ def verify(out, deep, workers, quiet):
 
 
 @main.command()
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out")
 @click.option("--rows", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--cols", type=click.IntRange(min=1), default=6, show_default=True)
 def preview(out, rows, cols):
     """Write OUT/preview.png: frames of one clip per class."""
-    from fractalvid.pipelines import remote
-    from fractalvid.pipelines.finalize import LocalSink, update_preview
+    from fractalvid.pipelines.finalize import update_preview
 
-    out_path = _data_set(out)
+    store = _data_set(out)
     try:
-        sink = remote.Store(out_path) if is_url(out_path) else LocalSink(out_path)
-        path = update_preview(sink, rows, cols)
-    except (ConfigError, remote.StoreError) as exc:  # a store that cannot be opened or written
+        path = update_preview(store, rows, cols)
+    except StoreError as exc:  # a store that cannot be read or written
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM):
-            raise _os_failure(exc, out_path, resumable=False) from None
+            raise _os_failure(exc, store, resumable=False) from None
         raise click.ClickException(f"{exc} (run `fractalvid finalize {out}` first?)") from None
     except ValueError as exc:
         raise click.ClickException(f"{exc} (run `fractalvid finalize {out}` first?)") from None
     if path is None:
-        raise click.ClickException(f"{join(out_path, 'preview.png')}: not as fractalvid wrote "
+        raise click.ClickException(f"{store.join('preview.png')}: not as fractalvid wrote "
                                    "it; left as it is (move it away to get a new preview)")
     click.echo(str(path))
 
 
 @main.command()
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def stats(out, as_json):
     """Print the data set's quality: coverage and motion percentiles, the degenerate rate,
     redraws, and clips per variation and per compose operation."""
     from fractalvid.pipelines.stats import dataset_stats, format_stats, load_clips
 
+    store = _data_set(out)
     try:
-        figures = dataset_stats(load_clips(_data_set(out)))
-    except (OSError, ValueError) as exc:
+        figures = dataset_stats(load_clips(store))
+    except (OSError, ValueError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(figures, indent=1) if as_json else format_stats(figures))
 
@@ -464,11 +471,13 @@ def cat(url):
     webdataset's "pipe:fractalvid cat URL" shard URLs."""
     import shutil
 
-    from fractalvid.shards.location import open_read
+    from fractalvid.shards.store import open_read
 
     try:
         with open_read(url) as fh:
             shutil.copyfileobj(fh, click.get_binary_stream("stdout"), 1 << 20)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"{url}: {exc}") from None
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fractalvid import __version__
 from fractalvid.pipelines.card import dataset_card
@@ -20,13 +19,13 @@ from fractalvid.pipelines.outdir import (
     sha256_bytes,
 )
 from fractalvid.pipelines.plan import SPLITS, plan_shards
-from fractalvid.pipelines.progress import done_stats, shard_paths
+from fractalvid.pipelines.progress import done_stats
 from fractalvid.pipelines.shard import CLASSES_META
-from fractalvid.shards.atomic import json_bytes, write_atomic
-from fractalvid.shards.location import join
-from fractalvid.shards.metadata import parquet_bytes, schema_of
+from fractalvid.shards.atomic import json_bytes
+from fractalvid.shards.metadata import parquet_bytes, read_parquet, schema_of
 from fractalvid.shards.png import encode_png
 from fractalvid.shards.preview import preview_grid
+from fractalvid.shards.store import Store, open_store
 
 WIDS_KIND = "wids-shard-index-v1"
 
@@ -62,39 +61,23 @@ def _as_clip_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-class LocalSink:
-    """Where finalize reads and writes the data-set files: a local folder (atomic writes)."""
-
-    def __init__(self, out: Path):
-        self.out = Path(out)
-        self.place = self.out
-
-    def read(self, name: str) -> bytes | None:
-        try:
-            return (self.out / name).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def write(self, name: str, data: bytes) -> None:
-        write_atomic(self.out / name, data)
-
-
-def finalize(cfg: Config, out: Path, preview: bool = True) -> dict:
+def finalize(cfg: Config, out: Store | str | Path, preview: bool = True) -> dict:
     """Write the data-set level files once every shard is done; returns dataset.json's content.
 
-    From the shards' records alone: clips.parquet, classes.parquet, the wids indices, the card
-    and the preview, then dataset.json last, recording (``written``) the sha256 of the card and
-    the preview; a README.md or preview.png that is not what fractalvid last wrote is left as
-    it is. Raises IncompleteError naming the missing shards otherwise.
+    ``out``: a folder or a store. From the shards' records alone: clips.parquet,
+    classes.parquet, the wids indices, the card and the preview, then dataset.json last,
+    recording (``written``) the sha256 of the card and the preview; a README.md or
+    preview.png that is not what fractalvid last wrote is left as it is. Raises
+    IncompleteError naming the missing shards otherwise.
     """
-    out = Path(out)
+    store = open_store(out)
     shards = plan_shards(cfg)
-    stats = [done_stats(out, s, cfg) for s in shards]  # each marker read once
+    stats = [done_stats(store, s, cfg) for s in shards]  # each marker read once
     missing = [s.name for s, st in zip(shards, stats) if st is None]
     if missing:
         raise IncompleteError(incomplete(missing, len(shards)))
-    tables = [pq.read_table(shard_paths(out, s)[1]) for s in shards]
-    return publish(cfg, tables, stats, LocalSink(out), preview)
+    tables = [read_parquet(store.read(f"{s.name}.parquet")) for s in shards]
+    return publish(cfg, tables, stats, store, preview)
 
 
 def incomplete(missing: list[str], total: int) -> str:
@@ -103,10 +86,10 @@ def incomplete(missing: list[str], total: int) -> str:
             "run `fractalvid generate` again to finish them")
 
 
-def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink, preview: bool) -> dict:
+def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink: Store,
+            preview: bool) -> dict:
     """The data-set files from the shards' Parquet tables and done markers (plan order),
-    written through ``sink`` (``read(name)``, ``write(name, bytes)``, ``place``: the folder or
-    URL the preview reads the shards from); dataset.json last."""
+    written to the store ``sink``; dataset.json last."""
     shards = plan_shards(cfg)
     meta = {"fractalvid.config": json.dumps(cfg.to_dict(), sort_keys=True)}
     schema = schema_of(cfg.generator_spec.columns)
@@ -124,7 +107,7 @@ def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink, previe
     dataset = _dataset_record(cfg, entries, clips)
     guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
     if preview and clips.num_rows:
-        guarded["preview.png"] = lambda: encode_png(preview_grid(sink.place))
+        guarded["preview.png"] = lambda: encode_png(preview_grid(sink))
     dataset["written"] = _write_guarded(sink, guarded)
     sink.write(DATASET_FILE, json_bytes(dataset))
     return dataset
@@ -173,15 +156,16 @@ def _write_guarded(sink, guarded: dict) -> dict[str, str]:
     return written
 
 
-def update_preview(sink, rows: int = 10, cols: int = 6) -> str | None:
-    """Rewrite preview.png through ``sink`` (a LocalSink, or a store) with ``rows`` x ``cols``
-    frames and record it in dataset.json; None (nothing written) when a preview.png that
-    fractalvid did not write is there. Returns where it went."""
+def update_preview(out: Store | str | Path, rows: int = 10, cols: int = 6) -> str | None:
+    """Rewrite preview.png in ``out`` (a folder or a store) with ``rows`` x ``cols`` frames
+    and record it in dataset.json; None (nothing written) when a preview.png that fractalvid
+    did not write is there. Returns where it went."""
+    sink = open_store(out)
     raw = sink.read(DATASET_FILE)
     record = recorded_writes(raw)
     if not is_ours("preview.png", sink.read("preview.png"), record):
         return None
-    data = encode_png(preview_grid(sink.place, rows, cols))
+    data = encode_png(preview_grid(sink, rows, cols))
     sink.write("preview.png", data)
     try:
         dataset = json.loads(raw) if raw else None
@@ -190,4 +174,4 @@ def update_preview(sink, rows: int = 10, cols: int = 6) -> str | None:
     if isinstance(dataset, dict):
         dataset["written"] = {**record, "preview.png": sha256_bytes(data)}
         sink.write(DATASET_FILE, json_bytes(dataset))
-    return str(join(sink.place, "preview.png"))
+    return str(sink.join("preview.png"))

@@ -1,9 +1,10 @@
-"""The output folder: claiming it for a config, recognising a data set, and touching only the
-files fractalvid wrote there.
+"""The output place (a folder or an object store, through ``shards.store``): claiming it for a
+config, recognising a data set, and touching only the files fractalvid wrote there. Each rule
+is written once, over the store interface, so it holds alike on a disk and in a bucket.
 
-A folder is a fractalvid data set when it records a config: ``config.json`` (the guard),
+A place is a fractalvid data set when it records a config: ``config.json`` (the guard),
 ``dataset.json``, or the shards' own records (done markers and Parquet metadata). fractalvid
-only ever writes, replaces or deletes names of its own plan in such a folder; the dataset card
+only ever writes, replaces or deletes names of its own plan in such a place; the dataset card
 and the preview are replaced only while their bytes are the ones it recorded writing.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +24,16 @@ from fractalvid.pipelines.config import (
     ConfigError,
     build_config,
 )
-from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, json_bytes, temp_path, write_atomic
+from fractalvid.shards.atomic import TMP_SUFFIX, json_bytes
+from fractalvid.shards.store import SHARD_STEM, Store, open_store
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
 LOG_FILE = "generate.log"
 DATASET_FORMAT = "fractalvid-dataset-v1"
 # Names any plan makes: shards, their Parquet and done markers, and the data-set level files.
-SHARD_NAME = re.compile(r"(train|val)-\d{6}\.(tar|parquet|stats\.json)")
+SHARD_NAME = re.compile(SHARD_STEM.pattern + r"\.(tar|parquet|stats\.json)")
+MARKER_NAME = re.compile(SHARD_STEM.pattern + r"\.stats\.json")
 TABLES = ("clips.parquet", "classes.parquet", "index.train.json", "index.val.json")
 PLAIN = (CONFIG_FILE, DATASET_FILE, LOG_FILE, *TABLES)
 # Files a user may well edit or bring: replaced only while they hold what fractalvid recorded.
@@ -48,10 +50,15 @@ class Recorded:
     source: str
 
 
-def _read_json(path: Path) -> dict | None:
+def as_store(out: Store | str | Path) -> Store:
+    """A Store for ``out`` (a Store, a folder path or a URL)."""
+    return open_store(out)
+
+
+def _read_json(store: Store, name: str) -> dict | None:
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):  # absent, unreadable, truncated, not UTF-8
+        data = json.loads(store.read(name) or b"")
+    except ValueError:  # absent, truncated, not UTF-8
         return None
     return data if isinstance(data, dict) else None
 
@@ -64,30 +71,31 @@ def _from_record(data: dict | None, source: str) -> Recorded | None:
     return Recorded(data["fingerprint"], config if isinstance(config, dict) else None, source)
 
 
-def _from_shards(out: Path) -> Recorded | None:
+def _from_shards(store: Store) -> Recorded | None:
     """The config the shards recorded: a done marker's fingerprint, a Parquet's config."""
-    import pyarrow.parquet as pq
+    from fractalvid.shards.metadata import read_parquet_schema
 
-    for marker in sorted(out.glob("*-[0-9]*.stats.json")):
-        found = _from_record(_read_json(marker), marker.name)
+    for marker in (n for n in store.names() if MARKER_NAME.fullmatch(n)):
+        found = _from_record(_read_json(store, marker), marker)
         if found is None:
             continue
-        parquet = marker.with_name(marker.name.replace(".stats.json", ".parquet"))
         try:
-            meta = pq.read_schema(parquet).metadata or {}
+            raw = store.read(marker.replace(".stats.json", ".parquet"))
+            meta = read_parquet_schema(raw).metadata or {}
             config = json.loads(meta[b"fractalvid.config"])
         except Exception:  # any damage: the fingerprint alone still says whose
             config = None
-        return Recorded(found.fingerprint, config, marker.name)
+        return Recorded(found.fingerprint, config, marker)
     return None
 
 
-def recorded_configs(out: Path) -> list[Recorded]:
+def recorded_configs(out: Store | str | Path) -> list[Recorded]:
     """Every config record in ``out``, most authoritative first: config.json, dataset.json,
     the shards' records. Damaged or foreign files are passed over."""
-    found = [_from_record(_read_json(out / CONFIG_FILE), CONFIG_FILE),
-             _from_record(_read_json(out / DATASET_FILE), DATASET_FILE),
-             _from_shards(out)]
+    store = as_store(out)
+    found = [_from_record(_read_json(store, CONFIG_FILE), CONFIG_FILE),
+             _from_record(_read_json(store, DATASET_FILE), DATASET_FILE),
+             _from_shards(store)]
     return [r for r in found if r is not None]
 
 
@@ -106,35 +114,35 @@ def older_renderer(theirs: str, cfg: Config) -> int | None:
     return next((g for g in range(1, RENDERER) if cfg.fingerprint(g) == theirs), None)
 
 
-def made_by_older(where: str | Path, generation: int) -> str:
+def made_by_older(where: object, generation: int) -> str:
     """The line saying that ``where`` holds frames of an older renderer generation."""
     return (f"{where} was made by fractalvid {RENDERER_RELEASES[generation]} or older, whose "
             "frames this version does not make (its chaos game is float32 since 0.3)")
 
 
-def another_data_set(where: str | Path, theirs: str | None, cfg: Config,
-                     files: str = "files") -> str:
+def another_data_set(where: object, theirs: str | None, cfg: Config) -> str:
     """Why a run of ``cfg`` refuses ``where``, which holds the data set of fingerprint
     ``theirs``: another config's, or this config's made by an older renderer."""
     older = older_renderer(theirs, cfg) if theirs else None
     if older is not None:
         return (f"{made_by_older(where, older)}; finish it with that version, or choose another "
-                f"--out or pass --overwrite to make it anew (which deletes only fractalvid's "
-                f"{files} there)")
+                "--out or pass --overwrite to make it anew (which deletes only fractalvid's "
+                "files there)")
     return (f"{where} holds a data set made with another config (fingerprint {theirs}, this one "
             f"{cfg.fingerprint()}); choose another --out or pass --overwrite (which deletes only "
-            f"fractalvid's {files} there)")
+            "fractalvid's files there)")
 
 
-def config_of(out: Path) -> Config:
-    """The config a data set folder was made with, from the first record that rebuilds to its
-    own fingerprint (so a damaged dataset.json or config.json is repaired from the others).
+def config_of(out: Store | str | Path) -> Config:
+    """The config a data set was made with, from the first record that rebuilds to its own
+    fingerprint (so a damaged dataset.json or config.json is repaired from the others).
     Raises ConfigError saying what was found."""
-    return config_from(recorded_configs(out), out, f"{out}: no {CONFIG_FILE}, {DATASET_FILE} "
-                       "or shard records; is it a fractalvid data set?")
+    store = as_store(out)
+    return config_from(recorded_configs(store), store, f"{store}: no {CONFIG_FILE}, "
+                       f"{DATASET_FILE} or shard records; is it a fractalvid data set?")
 
 
-def config_from(records: list[Recorded], where: str | Path, missing: str) -> Config:
+def config_from(records: list[Recorded], where: object, missing: str) -> Config:
     """The config of the first of ``records`` (found at ``where``) that rebuilds to its own
     fingerprint, or ConfigError: made by an older renderer, damaged, or (no records)
     ``missing``."""
@@ -156,10 +164,9 @@ def config_from(records: list[Recorded], where: str | Path, missing: str) -> Con
     raise ConfigError(missing)
 
 
-def _foreign_entries(out: Path) -> list[str]:
-    """Entries of ``out`` other than fractalvid's own temporaries."""
-    return sorted(p.name for p in out.iterdir()
-                  if not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)))
+def _foreign_entries(store: Store) -> list[str]:
+    """Entries of the store other than fractalvid's own temporaries."""
+    return [n for n in store.names() if not (n.startswith(".") and n.endswith(TMP_SUFFIX))]
 
 
 def _config_record(cfg: Config) -> bytes:
@@ -168,78 +175,62 @@ def _config_record(cfg: Config) -> bytes:
     return json_bytes(record)
 
 
-def _create_exclusive(final: Path, data: bytes) -> bool:
-    """Write ``final`` whole, only if it does not exist: True when this call made it. A hard
-    link of a complete temporary is atomic, so two runs racing for a new OUT cannot both win."""
-    tmp = temp_path(final)
-    try:
-        tmp.write_bytes(data)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.link(tmp, final)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
+def claim_output(cfg: Config, out: Store | str | Path, overwrite: bool = False) -> None:
+    """Make ``out`` (a folder or a store) hold this config's data set, atomically against a
+    concurrent claim.
 
-
-def claim_output(cfg: Config, out: Path, overwrite: bool = False) -> None:
-    """Make ``out`` hold this config's data set, atomically against a concurrent claim.
-
-    - a new or empty folder: ``config.json`` is created (create-exclusive);
+    - a new or empty place: ``config.json`` is created (create-exclusive);
     - a data set of this config (by any of its records): carries on; a damaged config.json is
       rewritten from the others;
     - a data set of another config: ConfigError, or with ``overwrite`` its fractalvid files
-      are deleted (``owned_files``) and the folder is claimed anew;
-    - a non-empty folder that is no data set: ConfigError, whatever ``overwrite`` says.
+      are deleted (``owned_files``) and the place is claimed anew;
+    - a place holding anything else, and no data set: ConfigError, whatever ``overwrite``
+      says.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    store = as_store(out)
+    store.make()
     mine = cfg.fingerprint()
     for _ in range(3):  # a lost race for config.json is settled by reading the winner's
-        records = recorded_configs(out)
+        records = recorded_configs(store)
         if not records:
-            foreign = [n for n in _foreign_entries(out) if n != CONFIG_FILE]
+            foreign = [n for n in _foreign_entries(store) if n != CONFIG_FILE]
             if foreign:
                 shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-                raise ConfigError(f"{out} is not empty ({shown}) and is no fractalvid data set; "
-                                  "choose a new or empty folder for --out")
-            if (out / CONFIG_FILE).exists():
-                if recorded_configs(out):
+                raise ConfigError(f"{store} is not empty ({shown}) and is no fractalvid data "
+                                  "set; choose a new or empty place for --out")
+            if store.stat(CONFIG_FILE) is not None:
+                if recorded_configs(store):
                     continue  # another run has just claimed OUT: read its config
                 if not overwrite:
-                    raise ConfigError(f"{out}/{CONFIG_FILE} is damaged and nothing else there "
+                    raise ConfigError(f"{store}/{CONFIG_FILE} is damaged and nothing else there "
                                       "records a config; pass --overwrite to replace "
                                       "fractalvid's files there (no other file is touched)")
-                write_atomic(out / CONFIG_FILE, _config_record(cfg))  # damaged: replaced
+                store.write(CONFIG_FILE, _config_record(cfg))  # damaged: replaced
                 return
-            if _create_exclusive(out / CONFIG_FILE, _config_record(cfg)):
+            if store.create(CONFIG_FILE, _config_record(cfg)):
                 return
             continue
         theirs = records[0].fingerprint
         if theirs == mine:
             if records[0].source != CONFIG_FILE:  # repair or restore the guard
-                write_atomic(out / CONFIG_FILE, _config_record(cfg))
+                store.write(CONFIG_FILE, _config_record(cfg))
             return
         if not overwrite:
-            raise ConfigError(another_data_set(out, theirs, cfg))
-        for path in owned_files(out):
-            path.unlink(missing_ok=True)
-        write_atomic(out / CONFIG_FILE, _config_record(cfg))
+            raise ConfigError(another_data_set(store, theirs, cfg))
+        for name in owned_files(store):
+            store.delete(name)
+        store.write(CONFIG_FILE, _config_record(cfg))
         return
-    raise ConfigError(f"{out}: another run keeps changing {CONFIG_FILE}; try again")
+    raise ConfigError(f"{store}: another run keeps changing {CONFIG_FILE}; try again")
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def written_record(out: Path) -> dict[str, str]:
+def written_record(out: Store | str | Path) -> dict[str, str]:
     """{name: sha256} of the guarded files fractalvid last wrote (dataset.json's ``written``)."""
-    try:
-        return recorded_writes((out / DATASET_FILE).read_bytes())
-    except OSError:
-        return {}
+    return recorded_writes(as_store(out).read(DATASET_FILE))
 
 
 def recorded_writes(dataset_json: bytes | None) -> dict[str, str]:
@@ -259,32 +250,31 @@ def is_ours(name: str, current: bytes | None, written: dict[str, str]) -> bool:
     return current is None or written.get(name) == sha256_bytes(current)
 
 
-def ours_to_replace(path: Path, written: dict[str, str]) -> bool:
-    """``is_ours`` for a file on disk; an unreadable one is not."""
+def ours_to_replace(store: Store, name: str, written: dict[str, str]) -> bool:
+    """``is_ours`` for a file in ``store``; an unreadable one is not."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        data = None
+        data = store.read(name)
     except OSError:
         return False
-    return is_ours(path.name, data, written)
+    return is_ours(name, data, written)
 
 
-def owned_files(out: Path) -> list[Path]:
-    """The files of ``out`` fractalvid wrote and may delete: names of its plan, the guarded
+def owned_files(out: Store | str | Path) -> list[str]:
+    """The names in ``out`` fractalvid wrote and may delete: names of its plan, the guarded
     files still as it wrote them, and abandoned temporaries of those names."""
-    written = written_record(out)
+    store = as_store(out)
+    written = written_record(store)
     owned = []
-    for p in out.iterdir():
-        if not p.is_file() or p.is_symlink():
-            continue
-        name = p.name
+    for name in store.names():
         if name.startswith(".") and name.endswith(TMP_SUFFIX):
             base = name[1:].rpartition("@")[0]
-            if (SHARD_NAME.fullmatch(base) or base in PLAIN or base in GUARDED) and abandoned(p):
-                owned.append(p)
+            if (SHARD_NAME.fullmatch(base) or base in PLAIN or base in GUARDED) and \
+                    store.abandoned(name):
+                owned.append(name)
+        elif store.stat(name) is None:  # a folder or a link: never ours
+            continue
         elif SHARD_NAME.fullmatch(name) or name in PLAIN:
-            owned.append(p)
-        elif name in GUARDED and ours_to_replace(p, written):
-            owned.append(p)
-    return sorted(owned)
+            owned.append(name)
+        elif name in GUARDED and ours_to_replace(store, name, written):
+            owned.append(name)
+    return owned

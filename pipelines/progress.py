@@ -1,7 +1,7 @@
 """Where a data set stands: which shards are done (their done marker vouches for their files).
 
 The one place that reads done markers: making shards, finalize, the disk estimate and the
-command line ask here.
+command line ask here, for a local folder and an object store alike.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
-from fractalvid.shards.atomic import sha256_file
+from fractalvid.shards.store import Store, open_store
 
 
 def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:
-    """(tar, parquet, stats) of a shard."""
+    """(tar, parquet, stats) of a shard in a local folder."""
     return (
         out / f"{shard.name}.tar",
         out / f"{shard.name}.parquet",
@@ -28,11 +28,11 @@ MARKER_FIELDS = {"count": int, "tar_bytes": int, "tar_sha256": str, "parquet_sha
                  "fingerprint": str}
 
 
-def read_stats(out: Path, shard: ShardSpec) -> dict | None:
-    """The shard's done marker, or None when it is absent, unreadable or lacks a field."""
+def parse_marker(raw: bytes | None) -> dict | None:
+    """A done marker's record, or None when it is absent, unreadable or lacks a field."""
     try:
-        stats = json.loads(shard_paths(out, shard)[2].read_bytes())
-    except (OSError, ValueError):
+        stats = json.loads(raw) if raw else None
+    except ValueError:
         return None
     if not isinstance(stats, dict):
         return None
@@ -41,27 +41,48 @@ def read_stats(out: Path, shard: ShardSpec) -> dict | None:
     return stats
 
 
-def done_stats(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> dict | None:
+def read_stats(out: Path | Store, shard: ShardSpec) -> dict | None:
+    """The shard's done marker, or None when it is absent, unreadable or lacks a field."""
+    return parse_marker(open_store(out).read(f"{shard.name}.stats.json"))
+
+
+def _vouches(store: Store, name: str, ext: str, stats: dict, check_sha: bool) -> bool:
+    """The marker ``stats`` vouches for ``name``: its size, the store's checksum where the
+    store keeps one (an ETag, recorded at upload), and with ``check_sha`` its sha256 where it
+    is cheap to read back."""
+    st = store.stat(name)
+    if st is None:
+        return False
+    size = stats.get(f"{ext}_bytes")
+    if size is not None and st.size != size:
+        return False
+    if st.etag is not None and st.etag != stats.get(f"{ext}_etag"):
+        return False
+    return not check_sha or store.sha256(name) in (None, stats[f"{ext}_sha256"])
+
+
+def done_stats(out: Path | Store, shard: ShardSpec, cfg: Config, check_sha: bool = True
+               ) -> dict | None:
     """The shard's done marker when it vouches for the shard's tar and Parquet (their sha256
     too, with ``check_sha``: a damaged one is made again, not finalized), else None."""
-    stats = read_stats(out, shard)
-    tar, parquet, _ = shard_paths(out, shard)
+    store = open_store(out)
+    stats = read_stats(store, shard)
     if stats is None or stats.get("fingerprint") != cfg.fingerprint():
         return None
-    if not (tar.is_file() and parquet.is_file()) or tar.stat().st_size != stats["tar_bytes"]:
-        return None
-    if check_sha and (sha256_file(tar) != stats["tar_sha256"]
-                      or sha256_file(parquet) != stats["parquet_sha256"]):
-        return None
-    return stats
+    if all(_vouches(store, f"{shard.name}.{ext}", ext, stats, check_sha)
+           for ext in ("tar", "parquet")):
+        return stats
+    return None
 
 
-def shard_done(out: Path, shard: ShardSpec, cfg: Config, check_sha: bool = True) -> bool:
+def shard_done(out: Path | Store, shard: ShardSpec, cfg: Config, check_sha: bool = True
+               ) -> bool:
     """True when the shard is done in ``out`` (``done_stats``)."""
     return done_stats(out, shard, cfg, check_sha) is not None
 
 
-def shards_done(cfg: Config, out: Path, shards: Sequence[ShardSpec] | None = None,
+def shards_done(cfg: Config, out: Path | Store, shards: Sequence[ShardSpec] | None = None,
                 check_sha: bool = False) -> int:
     """How many of ``shards`` (default: the whole plan) are done in ``out``."""
-    return sum(shard_done(out, s, cfg, check_sha) for s in (shards or plan_shards(cfg)))
+    store = open_store(out)
+    return sum(shard_done(store, s, cfg, check_sha) for s in (shards or plan_shards(cfg)))

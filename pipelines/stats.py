@@ -3,34 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fractalvid.gen.compose import OP_NAMES
 from fractalvid.gen.generators import DEFAULT, GENERATORS
 from fractalvid.gen.quality import is_degenerate
-from fractalvid.shards.location import is_url, join, open_read
+from fractalvid.shards.metadata import read_parquet
+from fractalvid.shards.store import SHARD_STEM, Store, open_store
 
 PERCENTILES = (1, 5, 50, 95, 99)
+SHARD_PARQUET = re.compile(SHARD_STEM.pattern + r"\.parquet")
 
 
-def load_clips(out: str | Path) -> pa.Table:
-    """clips.parquet, or (before finalize) the finished shards' Parquet files (a local set)."""
-    if is_url(out):
-        with open_read(join(out, "clips.parquet")) as fh:
-            return pq.read_table(fh)
-    out = Path(out)
-    if (out / "clips.parquet").is_file():
-        return pq.read_table(out / "clips.parquet")
-    parts = sorted(p for p in out.glob("*-[0-9][0-9][0-9][0-9][0-9][0-9].parquet")
-                   if (out / f"{p.stem}.stats.json").is_file())
+def load_clips(out: Store | str | Path) -> pa.Table:
+    """clips.parquet, or (before finalize) the finished shards' Parquet files, of the data set
+    in ``out`` (a folder or a store)."""
+    store = open_store(out)
+    raw = store.read("clips.parquet")
+    if raw is not None:
+        return read_parquet(raw)
+    names = set(store.names())
+    parts = [n for n in sorted(names) if SHARD_PARQUET.fullmatch(n)
+             and n.replace(".parquet", ".stats.json") in names]
     if not parts:
-        raise FileNotFoundError(f"{out}: no clips.parquet and no finished shards")
-    return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+        raise FileNotFoundError(f"{store}: no clips.parquet and no finished shards")
+    return pa.concat_tables([read_parquet(store.read(n)) for n in parts],
+                            promote_options="default")
 
 
 def generator_name(clips: pa.Table) -> str:

@@ -18,6 +18,19 @@ _TYPES = {"string": pa.string(), "bool": pa.bool_(), "int8": pa.int8(), "int16":
           "string[]": pa.list_(pa.string())}
 
 
+def read_parquet(raw: bytes, columns: list[str] | None = None) -> pa.Table:
+    """A Parquet file's table from its bytes (as a store reads them). Through ParquetFile,
+    not ``pq.read_table``: on anything but a path, read_table's dataset layer made pyarrow 26
+    abort the process at exit now and then ("terminate called without an active
+    exception")."""
+    return pq.ParquetFile(pa.BufferReader(raw)).read(columns=columns)
+
+
+def read_parquet_schema(raw: bytes) -> pa.Schema:
+    """A Parquet file's schema, with its metadata, from its bytes."""
+    return pq.read_schema(pa.BufferReader(raw))
+
+
 def schema_of(columns: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> pa.Schema:
     """A generator's columns, [(name, type name)] as gen/generator.py spells them, as a
     pyarrow schema."""

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pyarrow.parquet as pq
 
-from fractalvid.shards.location import join, open_read
+from fractalvid.shards.metadata import read_parquet
 from fractalvid.shards.reader import read_clip
+from fractalvid.shards.store import SHARD_STEM, Store, open_store
 
 
-def preview_grid(out: str | Path, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
-    """Frames of one clip per class, ``cols`` frames spread over the clip, for up to ``rows``
-    classes: [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips)."""
-    with open_read(join(out, "clips.parquet")) as fh:
-        table = pq.read_table(fh, columns=["key", "shard", "class_id", "split", "channels"])
+def preview_grid(out: Store | str, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
+    """Frames of one clip per class of the data set in ``out`` (a store, a folder or a URL),
+    ``cols`` frames spread over the clip, for up to ``rows`` classes:
+    [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips)."""
+    store = open_store(out)
+    raw = store.read("clips.parquet")
+    if raw is None:
+        raise ValueError(f"{store}: no clips.parquet")
+    table = read_parquet(raw, columns=["key", "shard", "class_id", "split", "channels"])
     df = table.to_pylist()
     picked: list[dict] = []
     seen: set = set()
@@ -27,10 +29,13 @@ def preview_grid(out: str | Path, rows: int = 10, cols: int = 6, gap: int = 2) -
         if len(picked) == rows:
             break
     if not picked:
-        raise ValueError(f"{out}: no clips to preview")
+        raise ValueError(f"{store}: no clips to preview")
     tiles = []
     for r in picked:
-        frames = read_clip(join(out, f"{r['shard']}.tar"), r["key"], color=r["channels"] == 3)
+        if not isinstance(r["shard"], str) or not SHARD_STEM.fullmatch(r["shard"]):
+            raise ValueError(f"{store}/clips.parquet names shard {r['shard']!r}, which is not "
+                             "one of fractalvid's (damaged?)")
+        frames = read_clip(store.join(f"{r['shard']}.tar"), r["key"], color=r["channels"] == 3)
         idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
         tiles.append(frames[idx])
     h, w = tiles[0].shape[1:3]

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record, media_of
-from fractalvid.shards.location import is_url, join, open_read, read_bytes
+from fractalvid.shards.store import SHARD_STEM, dataset_store, open_read, read_bytes
 
 
 class ClipError(Exception):
@@ -100,22 +100,22 @@ def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train
     if not isinstance(source, (str, Path)):
         return [(str(s), None) for s in source]
     text = str(source)
-    if is_url(text) and not text.endswith((".json", ".tar")) and "{" not in text:
-        return shard_entries(f"{text.rstrip('/')}/index.{split}.json")  # a data set's URL
-    path = Path(text)
-    if path.is_dir():
-        index = path / f"index.{split}.json"
-        if index.is_file():
-            return shard_entries(index)
-        urls = sorted(str(p) for p in path.glob(f"{split}-[0-9]*.tar"))
+    store = dataset_store(text)
+    if store is not None:  # a data set's folder or URL
+        index = f"index.{split}.json"
+        if store.stat(index) is not None:
+            return shard_entries(str(store.join(index)))
+        urls = [str(store.join(n)) for n in store.names()
+                if n.startswith(f"{split}-") and SHARD_STEM.fullmatch(n[:-4]) and
+                n.endswith(".tar")]
         if not urls:
-            raise FileNotFoundError(f"{path}: no index.{split}.json and no {split}-*.tar shards")
+            raise FileNotFoundError(f"{store}: no index.{split}.json and no {split}-*.tar shards")
         return [(u, None) for u in urls]
     if text.endswith(".json"):
         index = json.loads(read_bytes(text))
-        base = text.rsplit("/", 1)[0] if is_url(text) else str(path.parent)
-        return [(u["url"] if "://" in u["url"] else str(join(base, u["url"])), u.get("nsamples"))
-                for u in index["shardlist"]]
+        base = os.path.dirname(text)
+        return [(u["url"] if "://" in u["url"] else os.path.join(base, u["url"]),
+                 u.get("nsamples")) for u in index["shardlist"]]
     if "{" in text:
         from braceexpand import braceexpand  # a dependency of webdataset
 

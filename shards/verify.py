@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from fractalvid.shards.atomic import sha256_file
 from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record
+from fractalvid.shards.store import SHARD_STEM, Store, open_store
 
 ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
                 "sha256": str, "parquet_sha256": str}
@@ -72,135 +73,171 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
     return problems, keys
 
 
-def _check_marker(out: Path, entry: dict) -> list[str]:
+def _check_marker(store: Store, entry: dict) -> list[str]:
     """The shard's done marker: present, whole, and vouching for the same files."""
-    path = out / f"{entry['name']}.stats.json"
-    try:
-        stats = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return [f"{path.name}: missing (the shard's done marker); rerun `fractalvid generate` "
+    name = f"{entry['name']}.stats.json"
+    raw = store.read(name)
+    if raw is None:
+        return [f"{name}: missing (the shard's done marker); rerun `fractalvid generate` "
                 "with the same config to remake it"]
-    except (OSError, ValueError) as exc:
-        return [f"{path.name}: unreadable ({exc}); rerun `fractalvid generate` to remake it"]
+    try:
+        stats = json.loads(raw)
+    except ValueError as exc:
+        return [f"{name}: unreadable ({exc}); rerun `fractalvid generate` to remake it"]
     pairs = (("tar_bytes", "bytes"), ("tar_sha256", "sha256"), ("parquet_sha256", "parquet_sha256"),
              ("count", "nsamples"))
     if not isinstance(stats, dict) or any(stats.get(a) != entry[b] for a, b in pairs):
-        return [f"{path.name}: does not match dataset.json (damaged, or from another run); "
+        return [f"{name}: does not match dataset.json (damaged, or from another run); "
                 "rerun `fractalvid generate` with the same config"]
     return []
 
 
-def _check_shard(out: Path, entry: dict, deep: bool) -> list[str]:
-    """Problems of one shard listed in dataset.json: its tar, its Parquet, its done marker."""
-    problems: list[str] = _check_marker(out, entry)
-    tar = out / entry["url"]
-    if not tar.is_file():
-        return problems + [f"{tar.name}: missing"]
-    size = tar.stat().st_size
-    if size != entry["bytes"]:
-        problems.append(f"{tar.name}: {size} bytes, dataset.json says {entry['bytes']}")
-    elif sha256_file(tar) != entry["sha256"]:
-        problems.append(f"{tar.name}: sha256 differs from dataset.json (corrupted)")
-    found, keys = _check_tar(tar, entry, deep)
+def _check_shard(store: Store, entry: dict, deep: bool) -> list[str]:
+    """Problems of one shard listed in dataset.json: its tar, its Parquet, its done marker;
+    each file read from a local copy (the file itself, in a local folder)."""
+    problems: list[str] = _check_marker(store, entry)
+    with store.fetch(entry["url"]) as tar:
+        if tar is None:
+            return problems + [f"{entry['url']}: missing"]
+        size = tar.stat().st_size
+        if size != entry["bytes"]:
+            problems.append(f"{tar.name}: {size} bytes, dataset.json says {entry['bytes']}")
+        elif sha256_file(tar) != entry["sha256"]:
+            problems.append(f"{tar.name}: sha256 differs from dataset.json (corrupted)")
+        found, keys = _check_tar(tar, entry, deep)
     problems += found
-    parquet = out / f"{entry['name']}.parquet"
-    if not parquet.is_file():
-        return problems + [f"{parquet.name}: missing"]
+    with store.fetch(f"{entry['name']}.parquet") as parquet:
+        if parquet is None:
+            return problems + [f"{entry['name']}.parquet: missing"]
+        return problems + _check_parquet(parquet, entry, None if found else keys)
+
+
+def _check_parquet(parquet: Path, entry: dict, keys: list[str] | None) -> list[str]:
+    """A shard's Parquet: its sha256, and its keys those of the tar (``keys``, where the tar
+    was sound)."""
+    problems = []
     if sha256_file(parquet) != entry["parquet_sha256"]:
         problems.append(f"{parquet.name}: sha256 differs from dataset.json (corrupted)")
     try:
         pkeys = pq.read_table(parquet, columns=["key"]).column("key").to_pylist()
     except Exception as exc:  # any reader failure is a finding
         return problems + [f"{parquet.name}: unreadable ({exc})"]
-    if not found and pkeys != keys:
-        problems.append(f"{parquet.name}: keys differ from {tar.name}")
+    if keys is not None and pkeys != keys:
+        problems.append(f"{parquet.name}: keys differ from {entry['url']}")
     return problems
 
 
-def _load_dataset(out: Path) -> tuple[dict | None, str | None]:
-    """(dataset.json, None), or (None, the problem) when it is absent, damaged or of another
-    shape than finalize writes."""
-    fix = f"run `fractalvid finalize {out}`"
+def _load_dataset(store: Store, plan: set[str] | None = None
+                  ) -> tuple[dict | None, str | None]:
+    """(dataset.json, None), or (None, the problem) when it is absent, damaged, of another
+    shape than finalize writes, or names a shard that is not one of ``plan`` (default: any
+    name fractalvid's plans make). Names in it are data: nothing is read or written by them
+    until they pass."""
+    fix = f"run `fractalvid finalize {store}`"
+    raw = store.read("dataset.json")
     try:
-        dataset = json.loads((out / "dataset.json").read_bytes())
-    except (OSError, ValueError) as exc:
-        return None, f"{out}: no readable dataset.json ({exc}); {fix}"
+        dataset = json.loads(raw) if raw is not None else None
+    except ValueError as exc:
+        return None, f"{store}: no readable dataset.json ({exc}); {fix}"
+    if dataset is None:
+        return None, f"{store}: no readable dataset.json (it is missing); {fix}"
     entries = dataset.get("shards") if isinstance(dataset, dict) else None
     if not isinstance(entries, list) or not all(
         isinstance(e, dict) and all(isinstance(e.get(k), t) for k, t in ENTRY_FIELDS.items())
         for e in entries
     ):
-        return None, f"{out}/dataset.json: not as finalize writes it (damaged?); {fix}"
+        return None, f"{store}/dataset.json: not as finalize writes it (damaged?); {fix}"
+    names = [e["name"] for e in entries]
+    for e in entries:
+        ours = SHARD_STEM.fullmatch(e["name"]) and (plan is None or e["name"] in plan)
+        bad = e["name"] if not ours else e["url"] if e["url"] != f"{e['name']}.tar" else None
+        if bad is not None:
+            return None, (f"{store}/dataset.json names {bad!r}, which is not a shard of its "
+                          f"plan (damaged, or not fractalvid's); {fix}")
+    if len(set(names)) != len(names):
+        return None, f"{store}/dataset.json lists a shard twice (damaged?); {fix}"
     return dataset, None
 
 
-def _check_indices(out: Path, entries: list[dict]) -> list[str]:
+def _check_indices(store: Store, entries: list[dict]) -> list[str]:
     """Each split's wids index lists exactly the split's shards, with their sample counts."""
     problems = []
     for split in sorted({e["split"] for e in entries}):
-        path = out / f"index.{split}.json"
+        name = f"index.{split}.json"
         want = [{"url": e["url"], "nsamples": e["nsamples"]} for e in entries
                 if e["split"] == split]
-        try:
-            index = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            problems.append(f"{path.name}: missing; run `fractalvid finalize {out}`")
+        raw = store.read(name)
+        if raw is None:
+            problems.append(f"{name}: missing; run `fractalvid finalize {store}`")
             continue
-        except (OSError, ValueError) as exc:
-            problems.append(f"{path.name}: unreadable ({exc}); run `fractalvid finalize {out}`")
+        try:
+            index = json.loads(raw)
+        except ValueError as exc:
+            problems.append(f"{name}: unreadable ({exc}); run `fractalvid finalize {store}`")
             continue
         got = index.get("shardlist") if isinstance(index, dict) else None
         if not isinstance(index, dict) or index.get("__kind__") != WIDS_KIND or got != want:
             n = len(got) if isinstance(got, list) else 0
-            problems.append(f"{path.name}: lists {n} shards, not the {len(want)} of dataset.json "
-                            f"as they are; run `fractalvid finalize {out}`")
+            problems.append(f"{name}: lists {n} shards, not the {len(want)} of dataset.json "
+                            f"as they are; run `fractalvid finalize {store}`")
     return problems
 
 
-def _check_tables(out: Path, dataset: dict, total: int) -> list[str]:
+def _check_tables(store: Store, dataset: dict, total: int) -> list[str]:
     """clips.parquet holds a row per sample; classes.parquet a row per class."""
     problems = []
-    try:
-        rows = pq.read_metadata(out / "clips.parquet").num_rows
-        if rows != total:
-            problems.append(f"clips.parquet: {rows} rows, shards hold {total} samples")
-    except Exception as exc:  # any reader failure is a finding
-        problems.append(f"clips.parquet: unreadable ({exc})")
+    with store.fetch("clips.parquet") as clips:
+        try:
+            rows = pq.read_metadata(_present(clips)).num_rows
+            if rows != total:
+                problems.append(f"clips.parquet: {rows} rows, shards hold {total} samples")
+        except Exception as exc:  # any reader failure is a finding
+            problems.append(f"clips.parquet: unreadable ({exc})")
     config = dataset.get("config") if isinstance(dataset.get("config"), dict) else {}
     classes = config.get("classes", 0) if config.get("labels", True) else 0
-    try:
-        table = pq.read_table(out / "classes.parquet", columns=["class_id"])
-        if table.column("class_id").to_pylist() != list(range(classes)):
-            problems.append(f"classes.parquet: {table.num_rows} rows, not the {classes} classes "
-                            "0..C-1 of the config")
-    except Exception as exc:
-        problems.append(f"classes.parquet: unreadable ({exc})")
+    with store.fetch("classes.parquet") as path:
+        try:
+            table = pq.read_table(_present(path), columns=["class_id"])
+            if table.column("class_id").to_pylist() != list(range(classes)):
+                problems.append(f"classes.parquet: {table.num_rows} rows, not the {classes} "
+                                "classes 0..C-1 of the config")
+        except Exception as exc:
+            problems.append(f"classes.parquet: unreadable ({exc})")
     return problems
 
 
-def verify(out: Path, deep: bool = False, workers: int = 1, progress: bool = False) -> list[str]:
-    """Problems found in the data set at ``out`` (empty when it is sound), in shard order.
+def _present(path: Path | None) -> Path:
+    if path is None:
+        raise FileNotFoundError("missing")
+    return path
+
+
+def verify(out: Store | str | Path, deep: bool = False, workers: int = 1, progress: bool = False,
+           plan: set[str] | None = None) -> list[str]:
+    """Problems found in the data set at ``out`` (a folder or a store; empty when it is sound),
+    in shard order.
 
     Checks every shard listed in dataset.json: tar size and sha256, tar structure (adjacent,
     sorted samples with json and mp4 or npy.zst), each clip against the sha256 in its json (naming a
     damaged clip), the per-shard Parquet (present, readable, same keys, checksum), the done
     marker; then the wids indices and the clips and classes tables. ``deep`` also decodes
     every clip. ``workers`` threads check shards at once (hashing and
-    decoding release the GIL); ``progress``: a bar on stderr, by shard.
+    decoding release the GIL); ``progress``: a bar on stderr, by shard. ``plan``: the shard
+    names of the data set's config, which dataset.json must keep to.
     """
     from tqdm import tqdm
 
-    out = Path(out)
-    dataset, problem = _load_dataset(out)
+    store = open_store(out)
+    dataset, problem = _load_dataset(store, plan)
     if dataset is None:
         return [problem]
     entries = dataset["shards"]
     bar = tqdm(total=len(entries), unit="shard", disable=not progress, desc="verify")
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, bar:
-        futures = [pool.submit(_check_shard, out, entry, deep) for entry in entries]
+        futures = [pool.submit(_check_shard, store, entry, deep) for entry in entries]
         for _ in as_completed(futures):
             bar.update(1)
         problems = [p for fut in futures for p in fut.result()]
-    problems += _check_indices(out, entries)
-    problems += _check_tables(out, dataset, sum(entry["nsamples"] for entry in entries))
+    problems += _check_indices(store, entries)
+    problems += _check_tables(store, dataset, sum(entry["nsamples"] for entry in entries))
     return problems

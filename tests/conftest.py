@@ -19,6 +19,35 @@ def cli():
     return run
 
 
+@pytest.fixture(scope="session")
+def s3_env():
+    """A moto S3 server on a free local port, with a bucket ``bkt``, and the environment that
+    points AWS clients at it (the standard AWS_ENDPOINT_URL and credentials)."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] (the test extra)")
+    import logging
+
+    from outputs import free_port
+
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the log
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="bkt")
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
 if os.environ.get("FRACTALVID_EMULATE_GPU") == "1":
     # Run the GPU tests against chaos.cu compiled for the CPU (tests/cuda_on_cpu): the kernel's
     # logic and the GPU path's host code, not CuPy or the device (see make test-gpu-emulated).

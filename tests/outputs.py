@@ -4,6 +4,7 @@ counts for them."""
 
 import hashlib
 import shutil
+import socket
 
 
 def damaged_copy(folder, to, name, at=None):
@@ -93,3 +94,10 @@ def numba_histograms(args):
     views = args[4]
     hist = np.empty((views.shape[0], int(views[0, 4]) * int(views[0, 5])), np.int32)
     return hist, chaos_histograms(*args, False, hist)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,44 +11,12 @@ import pytest
 
 from fractalvid.shards.reader import ClipReader
 
-from outputs import generate, small_args
+from outputs import free_port, generate, small_args
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] (the test extra)")
+pytest.importorskip("moto.server", reason="moto[server] (the test extra)")
 
 S = small_args(classes=3, train_per_class=4, val_per_class=1, shard_size=4, resolution=32,
                chains=8, iterations=300, burn_in=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_env():
-    """A moto S3 server on a free local port, and the environment that points AWS clients at
-    it (the standard AWS_ENDPOINT_URL and credentials)."""
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the log
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-
-    boto3.client("s3").create_bucket(Bucket="bkt")
-    yield env
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +117,7 @@ def test_a_store_that_will_not_do_is_one_line_before_any_work(cli, s3_env, tmp_p
         monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
         monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     if case == "unreachable endpoint":
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     import fsspec
 
     fsspec.filesystem("s3").clear_instance_cache()
@@ -241,24 +208,24 @@ def test_wids_reads_the_store_through_a_pipe_index(cli, s3_env, local, tmp_path)
 
 def test_a_failed_upload_is_one_line_and_loses_nothing_uploaded(cli, s3_env, local, tmp_path,
                                                                 monkeypatch):
-    from fractalvid.pipelines import remote
+    from fractalvid.shards.store import FsspecStore, StoreError
 
     url = "s3://bkt/denied"
-    real, calls = remote.Store.upload, []
+    real, calls = FsspecStore.put, []
 
     def denied_once(self, path, name):
         calls.append(name)
         if name == "train-000001.tar":
-            raise remote.StoreError(f"{self.url}/{name}: upload failed (AccessDenied)")
+            raise StoreError(f"{self.url}/{name}: upload failed (AccessDenied)")
         return real(self, path, name)
 
-    monkeypatch.setattr(remote.Store, "upload", denied_once)
+    monkeypatch.setattr(FsspecStore, "put", denied_once)
     result = cli("generate", "--out", url, *S, "--quiet", "--workers", "1", "--tmp", tmp_path)
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert result.exit_code == 1 and len(lines) == 1, result.output
     assert "train-000001.tar: upload failed (AccessDenied)" in lines[0]
     assert "a rerun resumes" in lines[0]
-    monkeypatch.setattr(remote.Store, "upload", real)
+    monkeypatch.setattr(FsspecStore, "put", real)
     made = {n for n in objects(url)}
     assert "train-000000.tar" in made and "train-000001.tar" not in made  # the rest stayed
     assert cli("generate", "--out", url, *S, "--quiet", "--workers", "1",
@@ -279,8 +246,8 @@ def test_a_store_holding_another_data_set_is_refused_in_one_line(cli, s3_env, lo
     record["fingerprint"] = config_of(local).fingerprint(renderer=1)
     fs, root = fsspec.core.url_to_fs("s3://bkt/older")
     fs.pipe_file(f"{root}/config.json", json.dumps(record).encode())
-    for args, words in ((S, ("made by fractalvid 0.2 or older", "objects")),
-                        ([*S, "--set", "seed=9"], ("another config", "objects"))):
+    for args, words in ((S, ("made by fractalvid 0.2 or older", "s3://bkt/older")),
+                        ([*S, "--set", "seed=9"], ("another config", "s3://bkt/older"))):
         result = cli("generate", "--out", "s3://bkt/older", *args, "--quiet", "--tmp", tmp_path)
         lines = [ln for ln in result.output.splitlines() if ln.strip()]
         assert result.exit_code == 2 and len(lines) == 1, result.output

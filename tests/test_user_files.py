@@ -230,16 +230,15 @@ def test_verify_names_the_clip_whose_bytes_were_flipped(cli, made, tmp_path):
                                        (errno.EROFS, "cannot write there")])
 def test_finalize_and_preview_failing_to_write_say_so_in_one_line(cli, made, tmp_path,
                                                                   monkeypatch, err, says):
-    import fractalvid.pipelines.finalize as fin
+    from fractalvid.shards.store import LocalStore
 
     out = copy_of(made, tmp_path)
 
-    def fail(path, data):
-        raise OSError(err, os.strerror(err), str(path))
+    def fail(self, name, data):
+        raise OSError(err, os.strerror(err), str(self.folder / name))
 
-    monkeypatch.setattr(fin, "write_atomic", fail)
+    monkeypatch.setattr(LocalStore, "write", fail)
     one_line_error(cli("finalize", out), says)
-    monkeypatch.setattr(fin, "write_atomic", fail)
     (out / "preview.png").unlink()
     one_line_error(cli("preview", out), says)
 
