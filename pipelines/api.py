@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fractalvid.pipelines.config import Config, ConfigError, build_config
+from fractalvid.pipelines.config import Config, ConfigError, as_config
 from fractalvid.pipelines.plan import ShardSpec, plan_shards
+from fractalvid.pipelines.timelimit import TimeLimitReached
 from fractalvid.shards.store import PlaceError, Store, open_store
 
 
@@ -60,6 +61,7 @@ def generate(
     progress: bool = False,
     warn: Callable[[str], None] = _stderr,
     tmp: str | Path | None = None,
+    time_limit: float | None = None,
 ) -> Generated:
     """Generate (or resume) ``config``'s data set in ``out`` (a folder, or an fsspec URL such
     as ``s3://bucket/prefix``): claim it, make every shard of ``shards`` (default: all) not yet
@@ -68,7 +70,9 @@ def generate(
 
     ``workers`` defaults to what the cores and the memory hold; warnings (memory, disk) go to
     ``warn``. Raises ConfigError, before any work, for a folder or store that cannot be used or
-    a backend that cannot run here.
+    a backend that cannot run here. ``time_limit`` (seconds from now): no shard is started
+    that could not finish by then (at the pace measured so far); if any was left, the run
+    raises TimeLimitReached once the others are done (and uploaded), and a rerun resumes.
     """
     from fractalvid.gen.generators import renderer_for
     from fractalvid.pipelines.finalize import finalize as write_finalize
@@ -78,9 +82,17 @@ def generate(
     from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
     from fractalvid.pipelines.staging import staging
 
-    cfg = build_config(config) if isinstance(config, str) else config
+    cfg = as_config(config)
     everything = plan_shards(cfg)
     selected = list(everything if shards is None else shards)
+    if any(s not in everything for s in selected):
+        bad = next(s for s in selected if s not in everything)
+        raise ConfigError(f"shards: {bad!r} is not a shard of this config's plan (take them "
+                          "from plan_shards(config))")
+    for name, value in (("workers", workers), ("batch", batch)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ConfigError(f"{name}={value!r}: expected a whole number of at least 1")
     try:
         renderer = renderer_for(cfg.generator_spec, backend).name
     except (RuntimeError, ValueError) as exc:
@@ -89,6 +101,11 @@ def generate(
     if warning := memory_warning(cfg, renderer, workers, batch):
         warn(warning)
 
+    if time_limit is not None and not time_limit > 0:
+        raise ConfigError(f"time_limit={time_limit!r}: expected seconds, more than zero")
+    from fractalvid.pipelines import run as runner
+
+    deadline = None if time_limit is None else runner._clock() + time_limit
     store = _store(out)
     with staging(cfg, store, tmp, threads=max(2, workers)) as stage:
         try:
@@ -101,9 +118,13 @@ def generate(
         by_name = {s.name: s for s in todo}
         summary = run_shards(cfg, todo, stage.folder, renderer, workers, batch,
                              progress=progress,
-                             on_result=lambda r: stage.publish(by_name[r.name]))
+                             on_result=lambda r: stage.publish(by_name[r.name]),
+                             deadline=deadline)
     found = len(selected) - len(todo)  # done in the store before this run
-    done = len(everything) if len(selected) == len(everything) else shards_done(cfg, store)
+    whole = len(selected) == len(everything) and not summary.stopped
+    done = len(everything) if whole else shards_done(cfg, store)
+    if summary.stopped:
+        raise TimeLimitReached(done, len(everything))
     dataset = write_finalize(cfg, store) if finalize and done == len(everything) else None
     return Generated(store.place, renderer, workers, summary.made, summary.skipped + found,
                      summary.clips, summary.seconds, dataset, done, len(everything))

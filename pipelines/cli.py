@@ -32,6 +32,12 @@ class UsageFailure(click.ClickException):
     exit_code = 2
 
 
+class TimeUp(click.ClickException):
+    """``--time-limit`` reached: whole shards are done, a rerun resumes (exit 3)."""
+
+    exit_code = 3
+
+
 class Interrupted(click.ClickException):
     """Ctrl-C or SIGTERM (a scheduler's time limit, scancel): one line, exit 128 + signal."""
 
@@ -74,6 +80,9 @@ def _config(preset: str | None, config_file: str | None, sets: tuple[str, ...]) 
         base: dict = {}
         if config_file:
             file_preset, base = load_config_file(config_file)
+            if preset and file_preset and preset != file_preset:
+                raise ConfigError(f"--preset {preset} and {config_file}'s \"preset\": "
+                                  f"{file_preset!r} disagree; give one of them")
             preset = preset or file_preset
         return build_config(preset or "tiny", parse_sets(sets), base)
     except ConfigError as exc:
@@ -105,7 +114,11 @@ def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
             return [shards[i] for i in parse_range(shards_opt, len(shards))], True
         if array_task:
             if array_task == "auto":
-                task, count, _ = detect()
+                task, count, var = detect()
+                if array_tasks and count and array_tasks != count:
+                    raise ValueError(f"--array-tasks {array_tasks}, but the scheduler runs "
+                                     f"{count} tasks ({var.replace('_ID', '_COUNT')}); give the "
+                                     "same number, or leave --array-tasks out")
             elif array_task.lstrip("-").isdigit():
                 task, count = int(array_task), None
             else:
@@ -183,13 +196,21 @@ def main() -> None:
 @click.option("--tmp", type=click.Path(file_okay=False),
               help="Node-local scratch for shards bound for an --out URL (default: TMPDIR); "
                    "the run makes a folder of its own there and removes it at the end.")
+@click.option("--time-limit", "time_limit", metavar="DURATION",
+              help="Start no shard that cannot finish by then (90s, 45m, 2h30m, HH:MM:SS); "
+                   "stop at whole shards, exit 3, and resume on a rerun.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
-             array_tasks, batch, overwrite, no_finalize, tmp, quiet):
+             array_tasks, batch, overwrite, no_finalize, tmp, time_limit, quiet):
     """Generate (or resume) a data set into OUT."""
     from fractalvid.pipelines.api import generate as run
+    from fractalvid.pipelines.timelimit import parse_duration
 
     store = _open(out)
+    try:
+        seconds = parse_duration(time_limit) if time_limit is not None else None
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
     cfg = _config(preset, config_file, sets)
     selected, partial = _selected(cfg, shards_opt, array_task, array_tasks)
     if not selected:  # more array tasks than shards: this one has none, which is no error
@@ -203,7 +224,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
         with _stoppable():
             result = run(cfg, store, backend=backend, workers=workers, batch=batch,
                          shards=selected, overwrite=overwrite, progress=not quiet,
-                         finalize=not (partial or no_finalize), tmp=tmp,
+                         finalize=not (partial or no_finalize), tmp=tmp, time_limit=seconds,
                          warn=lambda line: click.echo(line, err=True))
     except BaseException as exc:
         raise _generate_failure(exc, out_path, workers) from None
@@ -216,7 +237,7 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
     elif partial:  # other tasks may still be writing: say where the data set stands, no more
         then = "now" if result.done == result.total else "once all are,"
         click.echo(f"{result.done} of {_count(result.total, 'shard')} of the data set done; "
-                   f"{then} run `fractalvid finalize {out_path}`", err=True)
+                   f"{then} run `fractalvid finalize {shlex.quote(str(out_path))}`", err=True)
 
 
 def _say_backend(cfg: Config) -> None:
@@ -245,12 +266,15 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
 
     from fractalvid.gen.render_gpu import out_of_gpu_memory
     from fractalvid.pipelines.finalize import IncompleteError
+    from fractalvid.pipelines.timelimit import TimeLimitReached
 
     kept = "finished shards are kept, and a rerun resumes"
     if isinstance(exc, KeyboardInterrupt):
         return Interrupted(exc.args[0] if exc.args else signal.SIGINT, out)
     if isinstance(exc, ConfigError):
         return UsageFailure(str(exc))
+    if isinstance(exc, TimeLimitReached):
+        return TimeUp(str(exc))
     if isinstance(exc, TerminatedWorkerError):  # the kernel's out-of-memory killer, a kill -9
         return click.ClickException("a worker process was killed (often the out-of-memory "
                                     f"killer; see `dmesg`): pass fewer --workers; {kept}")
@@ -303,7 +327,7 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     """
     from fractalvid.pipelines.outdir import CONFIG_FILE
     from fractalvid.pipelines.plan import plan_shards
-    from fractalvid.pipelines.slurm import SlurmJob, write_scripts
+    from fractalvid.pipelines.slurm import SLURM_DIR, SlurmJob, check_folder, write_scripts
     from fractalvid.pipelines.slurm import submit as run_submit
 
     store = _open(out)
@@ -318,9 +342,14 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
         job = SlurmJob(tasks, throttle, cpus_per_task, time_limit, partition, mem, account)
     except ValueError as exc:
         raise UsageFailure(str(exc)) from None
+    here = store.folder.resolve() / SLURM_DIR if store.folder is not None else \
+        Path.cwd() / f"fractalvid-slurm-{cfg.fingerprint()}"
+    try:
+        check_folder(here)
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
     _claim(cfg, store, overwrite)
     if store.folder is None:  # the store holds the data set; the scripts and logs a folder here
-        here = Path.cwd() / f"fractalvid-slurm-{cfg.fingerprint()}"
         here.mkdir(parents=True, exist_ok=True)
         (here / CONFIG_FILE).write_bytes(store.read(CONFIG_FILE))
         scripts = write_scripts(store.url, here / CONFIG_FILE, job, folder=here)

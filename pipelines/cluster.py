@@ -24,12 +24,23 @@ def array_task(env: Mapping[str, str] | None = None) -> tuple[int, int | None, s
     env = os.environ if env is None else env
     for var, count_var, one_based in SCHEDULERS:
         raw = env.get(var, "").strip()
-        if raw and raw.lower() not in ("undefined", "none"):
-            try:
-                index = int(raw) - (1 if one_based else 0)
-                count = int(env[count_var]) if count_var and env.get(count_var) else None
-            except ValueError:
-                raise ValueError(f"{var}={raw!r} is not an integer") from None
-            return index, count, var
+        if not raw or raw.lower() in ("undefined", "none"):
+            continue
+        if one_based and raw == "0":  # LSF sets LSB_JOBINDEX=0 outside array jobs
+            continue
+        index = _whole(var, raw) - (1 if one_based else 0)
+        counted = env.get(count_var, "").strip() if count_var else ""
+        count = _whole(count_var, counted) if counted else None
+        if index < 0 or (count is not None and index >= count):
+            top = f"{count - 1 + one_based}" if count is not None else "..."
+            raise ValueError(f"{var}={raw!r}: outside {int(one_based)}..{top}")
+        return index, count, var
     names = ", ".join(v for v, _, _ in SCHEDULERS)
     raise ValueError(f"--array-task auto: none of {names} is set")
+
+
+def _whole(var: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{var}={raw!r} is not a whole number") from None

@@ -14,6 +14,8 @@ from dataclasses import field, fields, make_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import numpy as np
+
 from fractalvid.gen.compose import COMPOSE_KEYS, ComposeSettings
 from fractalvid.gen.generators import DEFAULT, GENERATORS, generator_of, owners
 from fractalvid.gen.keys import Key, settings_of
@@ -239,7 +241,7 @@ def build_config(
             if name not in KEYS_BY_NAME:
                 raise ConfigError(f"unknown config key {name!r}; known keys: "
                                   f"{', '.join(sorted(KEYS_BY_NAME))}")
-            values[name] = _coerce(KEYS_BY_NAME[name], list_to_csv(raw))
+            values[name] = _coerce(KEYS_BY_NAME[name], list_to_csv(_python(raw)))
             given.add(name)
     generator = values.get("generator", DEFAULT)
     if generator in GENERATORS:  # else validation names the unknown generator
@@ -249,6 +251,30 @@ def build_config(
         # a preset's values of another generator's keys do not apply to this one
         values = {k: v for k, v in values.items() if not foreign(k, generator)}
     return Config(**values)
+
+
+def as_config(config: Any) -> Config:
+    """A Config from what the API takes: a Config, a preset name, or a dict of keys (with an
+    optional "preset"); ConfigError for anything else."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, str):
+        return build_config(config)
+    if isinstance(config, dict):
+        values = dict(config)
+        return build_config(values.pop("preset", None) or "tiny", base=values)
+    raise ConfigError(f"config={config!r}: expected a Config (build_config), a preset name or "
+                      "a dict of keys")
+
+
+def _python(raw: Any) -> Any:
+    """numpy scalars (np.int64(3), np.float32(0.5), np.bool_) and sequences of them as plain
+    Python values, which the keys' checks take."""
+    if isinstance(raw, np.generic):
+        return raw.item()
+    if isinstance(raw, (list, tuple, np.ndarray)):
+        return [_python(v) for v in raw]
+    return raw
 
 
 def _foreign(name: str, generator: str) -> str:

@@ -7,7 +7,7 @@ frames on either path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +34,16 @@ def render_batch(batch: int) -> int:
 
 
 def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, batch: int = 8,
-               shard: str = "", host: bool = True, figures: bool = True,
+               shard: str | Mapping[str, str] = "", host: bool = True, figures: bool = True,
                ) -> Iterator[MadeClip]:
     """The clips of ``blocks`` (donor blocks: a shard's ``donor_blocks``, or any choice of
     whole blocks), in order; whole blocks go to each render call, ``render_batch(batch)``
     clips or so at a time, so every clip has its background donors at hand.
 
     The config's generator draws and renders each chunk (gen/generator.py); the compose
-    stage and the record are the same for every generator. ``host=False`` leaves GPU frames on
-    the device; ``figures=False`` skips the quality figures (coverage, motion) of the record.
+    stage and the record are the same for every generator. ``shard``: the shard the records
+    name, or {key: shard} (a key it lacks: ""). ``host=False`` leaves GPU frames on the
+    device; ``figures=False`` skips the quality figures (coverage, motion) of the record.
     """
     gen = cfg.generator_spec
     step = render_batch(batch)
@@ -55,5 +56,6 @@ def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, ba
         mine = [block for block in chunk for _ in block]
         for s, d, r, block in zip(specs, drawn, rendered, mine):
             clip, ops = compose_clip(cfg, s, r.frames, donors, block_donors(block, s), host)
-            record = clip_record(cfg, s, shard, d, r, clip, ops, figures)
+            name = shard if isinstance(shard, str) else shard.get(s.key, "")
+            record = clip_record(cfg, s, name, d, r, clip, ops, figures)
             yield MadeClip(s, clip, record)

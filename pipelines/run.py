@@ -33,13 +33,36 @@ def watch_parent(parent: int, period: float = 1.0) -> None:
     threading.Thread(target=watch, name="fractalvid-watch-parent", daemon=True).start()
 
 
+_clock = time.time  # wall-clock seconds, the same in every worker process (tests replace it)
+_pace: dict[str, float] = {}  # seconds a clip took in this process's last shard
+
+
+def _fits(cfg: Config, shard: ShardSpec, deadline: float | None) -> bool:
+    """True when ``shard`` can be finished by ``deadline``, at the pace this process last
+    measured (before its first shard: the plan's estimate)."""
+    if deadline is None:
+        return True
+    from fractalvid.pipelines.plan import estimates
+
+    per_clip = _pace.get("per_clip")
+    if per_clip is None:
+        per_clip = estimates(cfg)[1] / max(1, cfg.train_clips + cfg.val_clips)
+    return _clock() + per_clip * shard.count <= deadline
+
+
 def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int, batch: int,
-            encoders: int) -> ShardResult:
+            encoders: int, deadline: float | None = None) -> ShardResult:
     import numba
 
+    if not _fits(cfg, shard, deadline):
+        return ShardResult(shard.name, shard.count, False, 0.0, stopped=True)
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    return run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
-                     encoders=encoders)
+    start = _clock()
+    result = run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
+                       encoders=encoders)
+    if not result.skipped:
+        _pace["per_clip"] = (_clock() - start) / max(1, result.count)
+    return result
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class RunSummary:
     clips: int
     seconds: float
     peak_rss_mb: float = 0.0  # the largest of any worker's peak
+    stopped: int = 0  # shards not started: they could not finish by the time limit
 
     @property
     def clips_per_s(self) -> float:
@@ -75,12 +99,15 @@ def run_shards(
     batch: int | None = None,
     progress: bool = True,
     on_result: Callable[[ShardResult], None] | None = None,
+    deadline: float | None = None,
 ) -> RunSummary:
     """Make every shard of ``shards`` not already done in ``out``, ``workers`` at a time.
 
     ``batch``: clips per render call (default: ``default_batch`` of the backend's renderer).
     On the GPU each worker encodes with as many ffmpeg threads as it has cores.
     ``on_result`` is called in this process as each shard is done (made or found done).
+    ``deadline`` (``time.time()`` seconds): a shard is started only if it can finish by
+    then at the pace measured so far; the others are counted in ``stopped``.
     """
     from tqdm import tqdm
 
@@ -99,17 +126,19 @@ def run_shards(
         bar.set_postfix_str(note)
         log.info(note)
     start = time.perf_counter()
-    args = (str(out), renderer, threads, batch, encoders)
+    args = (str(out), renderer, threads, batch, encoders, deadline)
     results = _results(cfg, shards, args, workers)
     try:
-        made, skipped, clips, peak = _tally(results, len(shards), bar, log, on_result)
+        made, skipped, clips, peak, stopped = _tally(results, len(shards), bar, log, on_result)
     except BaseException as exc:
         log.error("stopped: %r", exc)
         results.close()  # now: stops the workers and frees their queues before the exit
         raise
     finally:
         bar.close()
-    summary = RunSummary(made, skipped, clips, time.perf_counter() - start, peak)
+    summary = RunSummary(made, skipped, clips, time.perf_counter() - start, peak, stopped)
+    if stopped:
+        log.info("time limit: %d shards not started (they could not finish in time)", stopped)
     log.info("done: %d shards made, %d skipped, %d clips in %.1f s (%.2f clips/s)",
              summary.made, summary.skipped, summary.clips, summary.seconds, summary.clips_per_s)
     return summary
@@ -128,11 +157,16 @@ def _results(cfg: Config, shards: Sequence[ShardSpec], args: tuple, workers: int
                     initializer=watch_parent, initargs=(os.getpid(),))(tasks)
 
 
-def _tally(results, total: int, bar, log, on_result=None) -> tuple[int, int, int, float]:
-    """(made, skipped, clips made, the largest worker peak RSS), updating bar and log."""
-    made = skipped = clips = 0
+def _tally(results, total: int, bar, log, on_result=None
+           ) -> tuple[int, int, int, float, int]:
+    """(made, skipped, clips made, the largest worker peak RSS, stopped by the time limit),
+    updating bar and log."""
+    made = skipped = clips = stopped = 0
     peak = 0.0
     for r in results:
+        if r.stopped:
+            stopped += 1
+            continue
         if on_result is not None:
             on_result(r)
         made += not r.skipped
@@ -143,4 +177,4 @@ def _tally(results, total: int, bar, log, on_result=None) -> tuple[int, int, int
         bar.set_postfix_str(f"shards {made + skipped}/{total}")
         log.info("%s %s: %d clips in %.1f s, worker peak RSS %.0f MB", r.name,
                  "skipped (done)" if r.skipped else "made", r.count, r.seconds, r.peak_rss_mb)
-    return made, skipped, clips, peak
+    return made, skipped, clips, peak, stopped

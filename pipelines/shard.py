@@ -38,6 +38,7 @@ class ShardResult:
     skipped: bool
     seconds: float
     peak_rss_mb: float = 0.0  # of the process that made it
+    stopped: bool = False  # not started: it could not finish by the time limit
 
 
 def run_shard(

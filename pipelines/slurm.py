@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fractalvid.pipelines.timelimit import parse_duration, slurm_margin
 from fractalvid.shards.atomic import write_atomic
 
 SLURM_DIR = "slurm"  # inside OUT: the scripts, the frozen config and the task logs
@@ -41,6 +42,22 @@ class SlurmJob:
             value = getattr(self, name)
             if value is not None and not re.fullmatch(pattern, value, re.IGNORECASE):
                 raise ValueError(f"--{name} {value!r}: expected {form}")
+
+
+def task_time_limit(job: SlurmJob) -> int | None:
+    """Seconds a task passes to ``generate --time-limit``: the job's --time less a margin
+    (``slurm_margin``), so that SLURM never kills a task mid-shard; None without a limit."""
+    if not job.time or job.time.lower() in ("unlimited", "infinite"):
+        return None
+    text = job.time
+    if re.fullmatch(r"\d+", text):  # SLURM reads a bare number as minutes
+        text = f"{text}m"
+    return int(slurm_margin(parse_duration(text)))
+
+
+def check_folder(folder: Path) -> None:
+    """ValueError now, before anything is written, for a folder the scripts cannot name."""
+    _directive(folder)
 
 
 def _header(name: str, job: SlurmJob, logs: Path, cpus: int) -> list[str]:
@@ -86,7 +103,8 @@ def write_scripts(out: Path | str, config_path: Path, job: SlurmJob, python: str
         "set -euo pipefail",
         f"exec {exe} generate --config {cfg_arg} --out {target} --array-task auto "
         f"--array-tasks {job.tasks} --workers \"${{SLURM_CPUS_PER_TASK:-{job.cpus_per_task}}}\" "
-        "--no-finalize --quiet",
+        + (f"--time-limit {limit}s " if (limit := task_time_limit(job)) else "")
+        + "--no-finalize --quiet",
     ]
     fin = _header("fractalvid-finalize", job, logs, 1) + [
         "#SBATCH --kill-on-invalid-dep=yes",

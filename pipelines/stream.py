@@ -20,10 +20,17 @@ import numpy as np
 
 from fractalvid.gen.arrays import array_module
 from fractalvid.pipelines.clips import donor_blocks
-from fractalvid.pipelines.config import MAX_CLIPS, Config, build_config
+from fractalvid.pipelines.config import MAX_CLIPS, Config, as_config
 from fractalvid.pipelines.plan import SPLITS, ClipSpec, clip_specs, plan_shards
 from fractalvid.pipelines.produce import make_clips
-from fractalvid.shards.reader import _Counters, _worker, _worker_info, sample_window
+from fractalvid.shards.reader import (
+    _Counters,
+    _worker,
+    _worker_info,
+    rank_and_world,
+    sample_window,
+    whole_number,
+)
 
 
 def epoch_blocks(cfg: Config, split: str, epoch: int = 0) -> list[list[ClipSpec]]:
@@ -67,8 +74,13 @@ class ClipStream:
       with ``shuffle`` the blocks' order and windows change with (seed, epoch).
     - ``infinite``: epoch 0 is the planned clips, every later epoch as many fresh instances of
       the same classes (``epoch_blocks``), so no epoch repeats a clip.
-    - Ranks (RANK, WORLD_SIZE) and DataLoader workers get disjoint blocks; with ``even`` each
-      rank yields the same number of clips (a few are dropped).
+    - Ranks (RANK, WORLD_SIZE) and DataLoader workers get disjoint clips: each rank a
+      contiguous run of the epoch's clips (in block order, shuffled with ``shuffle``), its
+      workers parts of that run. With ``even`` (the default) every rank yields the same
+      number, clips // world_size, every epoch: at most world_size - 1 clips an epoch are
+      dropped, as torch's DistributedSampler(drop_last=True) does; ``even=False`` gives the
+      last rank those too. ``len()`` is exact. A block cut by a run's edge is rendered whole
+      (its clips lend each other backgrounds) by each side, which yields only its own clips.
     - CPU: each process renders its own clips with ``threads`` numba threads (in a DataLoader
       worker 1 by default, one worker a core; elsewhere numba's setting stands).
     - GPU: ``batch`` clips per render call, rendered and composed on the device, ``prefetch``
@@ -92,13 +104,13 @@ class ClipStream:
         threads: int | None = None,
         prefetch: int = 1,
     ) -> None:
-        self.cfg = _as_config(config)
+        self.cfg = as_config(config)
         if split not in SPLITS:
             raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
-        if frames is not None and frames < 1:
-            raise ValueError(f"frames={frames}: must be at least 1 (or None for whole clips)")
-        if stride < 1 or (threads is not None and threads < 1) or prefetch < 0:
-            raise ValueError("stride and threads must be at least 1, prefetch at least 0")
+        for name, value, least in (("frames", frames, 1), ("stride", stride, 1),
+                                   ("batch", batch, 1), ("threads", threads, 1),
+                                   ("prefetch", prefetch, 0)):
+            whole_number(name, value, least, none_ok=name in ("frames", "batch", "threads"))
         from fractalvid.gen.generators import renderer_for
 
         # names what is missing (or a CPU-only generator on the GPU), before any work
@@ -107,52 +119,61 @@ class ClipStream:
         self.split, self.infinite, self.frames, self.stride = split, infinite, frames, stride
         self.shuffle, self.even, self.threads, self.prefetch = shuffle, even, threads, prefetch
         self.batch = batch or (8 if self.backend == "cpu" else 128)
-        self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
-        self.world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
-        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank {self.rank} of world_size {self.world_size}: need "
-                             "0 <= rank < world_size")
-        if not epoch_blocks(self.cfg, split):
+        self.rank, self.world_size = rank_and_world(rank, world_size)
+        self._total = sum(len(b) for b in epoch_blocks(self.cfg, split))
+        if not self._total:
             raise ValueError(f"the config plans no {split} clips")
+        if self._total < self.world_size:
+            raise ValueError(f"{self._total} {split} clips cannot be split over "
+                             f"{self.world_size} ranks")
+        self._shards = {s.key: sh.name for sh in plan_shards(self.cfg) if sh.split == split
+                        for s in clip_specs(self.cfg, sh)}
         self._counters = _Counters()
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch ``epoch``, in this process and in DataLoader workers."""
         self._counters.set_epoch(epoch)
 
+    def _span(self) -> tuple[int, int]:
+        """This rank's run of an epoch's clips: positions lo..hi-1 in block order."""
+        per = self._total // self.world_size
+        lo = self.rank * per
+        last = not self.even and self.rank == self.world_size - 1
+        return lo, self._total if last else lo + per
+
     def __len__(self) -> int:
-        """Clips one pass yields on this rank (all its workers together)."""
-        return self._rank_limit(epoch_blocks(self.cfg, self.split))
+        """Clips one pass yields on this rank (all its workers together); the same every
+        epoch."""
+        lo, hi = self._span()
+        return hi - lo
 
-    def _rank_limit(self, blocks: list[list[ClipSpec]]) -> int:
-        counts = [0] * self.world_size
-        for i, block in enumerate(blocks):
-            counts[i % self.world_size] += len(block)
-        return min(counts) if self.even else counts[self.rank]
-
-    def my_blocks(self, epoch: int) -> list[list[ClipSpec]]:
-        """The blocks this (rank, worker) makes in ``epoch``, in order, cut so that the
-        rank's clips (its workers' together) number ``len(self)``."""
+    def my_blocks(self, epoch: int) -> list[tuple[list[ClipSpec], list[ClipSpec]]]:
+        """What this (rank, worker) makes in ``epoch``, in order: (a whole donor block to
+        render, the clips of it to yield)."""
         blocks = epoch_blocks(self.cfg, self.split, epoch if self.infinite else 0)
         if self.shuffle:
             random.Random(f"{self.cfg.seed}:stream:{epoch}").shuffle(blocks)
-        limit = self._rank_limit(blocks)
-        mine = blocks[self.rank :: self.world_size]
+        lo, hi = self._span()
         worker, workers = _worker()
-        kept, at = [], 0
-        for i, block in enumerate(mine):
-            block = block[: max(0, limit - at)]
-            at += len(mine[i])
-            if block and i % workers == worker:
-                kept.append(block)
-        return kept
+        lo, hi = lo + (hi - lo) * worker // workers, lo + (hi - lo) * (worker + 1) // workers
+        plan, at = [], 0
+        for block in blocks:
+            if at < hi and at + len(block) > lo:
+                plan.append((block, block[max(lo - at, 0) : hi - at]))
+            at += len(block)
+        return plan
 
-    def _clips(self, blocks: list[list[ClipSpec]]) -> Iterator[Any]:
+    def _clips(self, plan: list[tuple[list[ClipSpec], list[ClipSpec]]]) -> Iterator[Any]:
         host = self.backend == "cpu"
-        return make_clips(self.cfg, blocks, self.renderer, self.batch, host=host, figures=False)
+        wanted = {s.key for _, keep in plan for s in keep}
+        made = make_clips(self.cfg, [block for block, _ in plan], self.renderer, self.batch,
+                          shard=self._shards, host=host, figures=False)
+        return (m for m in made if m.spec.key in wanted)
 
     def __iter__(self) -> Iterator[tuple[Any, int | None, dict]]:
         epoch = self._counters.next_epoch()
+        if self.backend == "cpu":
+            _refuse_a_forked_openmp()
         if self.backend == "cpu" and (_worker_info() is not None or self.threads):
             import numba
 
@@ -171,13 +192,29 @@ class ClipStream:
             yield _hand_over(frames), made.spec.class_id, made.record
 
 
-def _as_config(config: Config | str | dict[str, Any]) -> Config:
-    if isinstance(config, Config):
-        return config
-    if isinstance(config, str):
-        return build_config(config)
-    values = dict(config)
-    return build_config(values.pop("preset", None) or "tiny", base=values)
+_rendered_in: list[int] = []  # the process ids that have rendered with numba's threads
+
+
+def _refuse_a_forked_openmp() -> None:
+    """RuntimeError, in one line, in a DataLoader worker forked from a process that had run
+    numba's GNU OpenMP threads: OpenMP cannot be used in such a child (numba would kill it
+    at the first render). A fresh process (forkserver, spawn) has none to inherit."""
+    pid = os.getpid()
+    if _worker_info() is not None and pid not in _rendered_in:
+        import numba
+
+        try:
+            layer = numba.threading_layer()  # set only once threads have run in this memory
+        except ValueError:
+            layer = None
+        if layer == "omp":
+            raise RuntimeError(
+                "this DataLoader worker was forked from a process that had rendered with "
+                "numba's OpenMP threads, which a forked child cannot use: pass "
+                "multiprocessing_context='forkserver' (or 'spawn') to the DataLoader, or set "
+                "NUMBA_THREADING_LAYER=workqueue before the first render")
+    if pid not in _rendered_in:
+        _rendered_in.append(pid)
 
 
 def _ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:

@@ -20,6 +20,10 @@ import numpy as np
 MEMBER = {"h264": "mp4", "h265": "mp4", "raw": "npy.zst"}  # codec -> member extension
 MEDIA = ("mp4", "npy.zst")  # member extensions that hold a clip's frames
 RAW_LEVEL = 1  # zstd level: the reading speed is the same at 3, for 10% less disk
+# What a raw member may unpack to when no json says its shape: far above any clip (a 64-frame
+# 1024 px RGB clip is 200 MB), far below a damaged header's claim of terabytes.
+RAW_LIMIT = 1 << 31
+NPY_HEADER = 4096  # room for a .npy header before the frames
 _local = threading.local()
 
 
@@ -29,6 +33,28 @@ def media_of(sample: dict) -> str:
         if ext in sample:
             return ext
     raise KeyError("mp4")
+
+
+def recorded_shape(meta: dict | None) -> tuple[int, ...] | None:
+    """The frames' shape a clip's json records, (T, H, W) or (T, H, W, 3), or None when it
+    records none (or not as whole numbers)."""
+    if not isinstance(meta, dict):
+        return None
+    dims = [meta.get(k) for k in ("frames", "height", "width")]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        return None
+    return tuple(dims) + ((3,) if meta.get("channels") == 3 else ())
+
+
+def check_shape(frames: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    """``frames``, or ValueError when they hold no frame or another (T, H, W) than the json
+    records (``shape``; None: not checked)."""
+    if frames.shape[0] == 0:
+        raise ValueError("the clip holds no frames")
+    if shape is not None and tuple(frames.shape[:3]) != tuple(shape[:3]):
+        raise ValueError(f"its frames are {tuple(frames.shape[:3])}, its json says "
+                         f"{tuple(shape[:3])} (T, H, W)")
+    return frames
 
 
 def differs_from_record(data: bytes, recorded: str | None) -> bool:
@@ -55,13 +81,17 @@ def encode_raw(frames: np.ndarray) -> bytes:
     return _local.compressor.compress(buf.getvalue())
 
 
-def _decompress(dctx, data: bytes) -> np.ndarray:
-    """One zstd frame -> its content as a writable uint8 array, decompressed into it."""
+def _decompress(dctx, data: bytes, limit: int = RAW_LIMIT) -> np.ndarray:
+    """One zstd frame -> its content as a writable uint8 array, decompressed into it; a frame
+    that claims more than ``limit`` bytes is refused before anything is allocated."""
     import zstandard
 
     size = zstandard.frame_content_size(data)
-    if size < 0:  # not recorded in the frame: let zstd size it (one copy more)
-        return np.frombuffer(bytearray(dctx.decompress(data)), np.uint8)
+    if size < 0:  # not recorded in the frame: let zstd size it, within the limit
+        return np.frombuffer(bytearray(dctx.decompress(data, max_output_size=limit)), np.uint8)
+    if size > limit:
+        raise zstandard.ZstdError(f"its header claims {size:,} bytes, more than the "
+                                  f"{limit:,} its shape allows (damaged)")
     out = np.empty(size, np.uint8)
     view, at = memoryview(out), 0
     with dctx.stream_reader(data) as reader:
@@ -72,17 +102,20 @@ def _decompress(dctx, data: bytes) -> np.ndarray:
     return out
 
 
-def decode_raw(data: bytes, color: bool | None = None) -> np.ndarray:
+def decode_raw(data: bytes, color: bool | None = None, shape: tuple[int, ...] | None = None
+               ) -> np.ndarray:
     """``encode_raw`` bytes -> frames [T, H, W] or [T, H, W, 3] uint8 (as stored).
 
     ``color=True`` repeats gray frames into three channels; ``color=False`` on RGB frames is
-    refused (the raw codec keeps what was made; ask for colour)."""
+    refused (the raw codec keeps what was made; ask for colour). ``shape``: what the clip's
+    json records, which bounds what is unpacked (ValueError beyond it)."""
     import zstandard
 
     if not hasattr(_local, "decompressor"):
         _local.decompressor = zstandard.ZstdDecompressor()
+    limit = RAW_LIMIT if shape is None else int(np.prod(shape, dtype=np.int64)) * 3 + NPY_HEADER
     try:
-        raw = _decompress(_local.decompressor, data)
+        raw = _decompress(_local.decompressor, data, limit)
         stream = io.BytesIO(raw[:4096])  # the .npy header
         version = np.lib.format.read_magic(stream)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) \
@@ -145,14 +178,21 @@ def decode_mp4(data: bytes, color: bool = False, threads: int = 1) -> np.ndarray
     return np.stack(frames)
 
 
-def decode_clip(ext: str, data: bytes, color: bool | None = None, threads: int = 1
-                ) -> np.ndarray:
-    """A media member (``ext`` in MEDIA) -> frames [T, H, W] or [T, H, W, 3] uint8."""
-    if ext == "npy.zst":
-        return decode_raw(data, color)
-    if ext == "mp4":
-        return decode_mp4(data, color=bool(color), threads=threads)
-    raise ValueError(f"no decoder for .{ext} members (known: {', '.join(MEDIA)})")
+def decode_clip(ext: str, data: bytes, color: bool | None = None, threads: int = 1,
+                shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A media member (``ext`` in MEDIA) -> frames [T, H, W] or [T, H, W, 3] uint8.
+    ``shape``: what the clip's json records (``recorded_shape``): the frames must have it,
+    and a raw member may not unpack to more. ValueError for anything that will not do."""
+    try:
+        if ext == "npy.zst":
+            frames = decode_raw(data, color, shape)
+        elif ext == "mp4":
+            frames = decode_mp4(data, color=bool(color), threads=threads)
+        else:
+            raise ValueError(f"no decoder for .{ext} members (known: {', '.join(MEDIA)})")
+    except MemoryError:
+        raise ValueError("it unpacks to more than this machine's memory (damaged?)") from None
+    return check_shape(frames, shape)
 
 
 def encode_clips(clips: list[np.ndarray], fmt, tmpdir: str | None = None) -> list[bytes]:

@@ -27,7 +27,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record, media_of
+from fractalvid.shards.codec import (
+    MEDIA,
+    decode_clip,
+    differs_from_record,
+    media_of,
+    recorded_shape,
+)
 from fractalvid.shards.store import SHARD_STEM, dataset_store, open_read, read_bytes
 
 
@@ -195,6 +201,38 @@ def sample_window(t: int, frames: int | None, stride: int, rng: random.Random | 
     return start + np.arange(frames) * stride
 
 
+def whole_number(name: str, value: object, least: int, none_ok: bool = False) -> None:
+    """ValueError naming ``name`` unless ``value`` is a whole number >= ``least`` (or None,
+    with ``none_ok``); numpy integers count, bools and floats do not."""
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name}={value!r}: expected a whole number of at least {least}"
+                         + (" (or None)" if none_ok else ""))
+
+
+def rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """(rank, world_size): the arguments, else the RANK and WORLD_SIZE environment variables
+    (torchrun sets them), else (0, 1); ValueError, naming the variable, for one that is not a
+    whole number or a rank outside 0..world_size-1."""
+    def env(var: str, default: int) -> int:
+        text = os.environ.get(var, "").strip()
+        if not text:
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{var}={text!r}: expected a whole number") from None
+
+    rank = env("RANK", 0) if rank is None else rank
+    world_size = env("WORLD_SIZE", 1) if world_size is None else world_size
+    whole_number("world_size", world_size, 1)
+    whole_number("rank", rank, 0)
+    if rank >= world_size:
+        raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
+    return int(rank), int(world_size)
+
+
 def _worker_info():
     """torch's DataLoader worker info in a worker, else None; torch is only consulted when
     the caller has already imported it."""
@@ -310,12 +348,10 @@ class ClipReader:
         check: bool = False,
         threads: int = 1,
     ) -> None:
-        if frames is not None and frames < 1:
-            raise ValueError(f"frames={frames}: must be at least 1 (or None for whole clips)")
-        if stride < 1:
-            raise ValueError(f"stride={stride}: must be at least 1")
-        if buffer < 1:
-            raise ValueError(f"buffer={buffer}: must be at least 1 (1: no sample shuffling)")
+        whole_number("frames", frames, 1, none_ok=True)
+        whole_number("stride", stride, 1)
+        whole_number("buffer", buffer, 1)
+        whole_number("threads", threads, 1)
         if not callable(handler) and handler not in HANDLERS:
             raise ValueError(f"handler={handler!r}: expected one of {', '.join(HANDLERS)} or "
                              "a function taking the ClipError")
@@ -326,12 +362,7 @@ class ClipReader:
         self._counts = [n for _, n in entries]
         self.frames, self.stride = frames, stride
         self.shuffle, self.seed, self.buffer = shuffle, seed, buffer
-        self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
-        self.world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
-        if self.world_size < 1:
-            raise ValueError(f"world_size={self.world_size}: must be at least 1")
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank {self.rank} outside 0..{self.world_size - 1}")
+        self.rank, self.world_size = rank_and_world(rank, world_size)
         self.color, self.even, self.handler, self.check = color, even, handler, check
         self.threads = threads
         self._counters = _Counters()
@@ -425,7 +456,7 @@ class ClipReader:
             if self.check and differs_from_record(data, meta.get("sha256")):
                 raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
-            clip = decode_clip(ext, data, color, self.threads)
+            clip = decode_clip(ext, data, color, self.threads, recorded_shape(meta))
             label = int(sample["cls"]) if "cls" in sample else None
         except (KeyError, ValueError, TypeError) as exc:
             missing = f"no {exc.args[0]} member" if isinstance(exc, KeyError) else str(exc)

@@ -426,6 +426,9 @@ def open_store(place: str | Path | Store) -> Store:
     if isinstance(place, Path):
         return LocalStore(place)
     text = str(place).strip()
+    if not text:  # never the current folder by accident
+        raise PlaceError("the output place is empty: name a folder (. for the current one) or "
+                         "a URL")
     protocol = _protocol(text)
     if protocol is None:
         return LocalStore(Path(text))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from fractalvid.shards.atomic import sha256_file
-from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record
+from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record, recorded_shape
 from fractalvid.shards.store import SHARD_STEM, Store, open_store
 
 ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
@@ -28,6 +28,13 @@ def _clip_hash_problem(path: Path, key: str, meta: bytes | None, ext: str, data:
     if differs_from_record(data, recorded):
         return f"{path.name}: clip {key}: its {ext} differs from the sha256 in its json (damaged)"
     return None
+
+
+def _shape_of(meta: bytes | None) -> tuple[int, ...] | None:
+    try:
+        return recorded_shape(json.loads(meta)) if meta is not None else None
+    except ValueError:
+        return None
 
 
 def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str]]:
@@ -57,7 +64,7 @@ def _check_tar(path: Path, entry: dict, deep: bool) -> tuple[list[str], list[str
                 members.setdefault(key, set()).add(ext)
                 if deep and ext in MEDIA:
                     try:
-                        decode_clip(ext, data)
+                        decode_clip(ext, data, shape=_shape_of(meta.get(key)))
                     except ValueError as exc:
                         problems.append(f"{path.name}: {key}.{ext} does not decode ({exc})")
     except (tarfile.TarError, OSError, EOFError) as exc:

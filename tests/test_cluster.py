@@ -24,7 +24,7 @@ def test_scheduler_indices_are_zero_based(env, expected):
 def test_missing_or_bad_index_is_a_clear_error():
     with pytest.raises(ValueError, match="none of SLURM_ARRAY_TASK_ID"):
         array_task({})
-    with pytest.raises(ValueError, match="not an integer"):
+    with pytest.raises(ValueError, match="is not a whole number"):
         array_task({"SLURM_ARRAY_TASK_ID": "x"})
 
 

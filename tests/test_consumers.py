@@ -203,7 +203,7 @@ def test_bad_reader_arguments_are_named(ds, tmp_path):
         ClipReader(ds, frames=0)
     with pytest.raises(ValueError, match="rank 3"):
         ClipReader(ds, rank=3, world_size=2)
-    with pytest.raises(ValueError, match="world_size=0: must be at least 1"):
+    with pytest.raises(ValueError, match="world_size=0"):
         ClipReader(ds, world_size=0)
     with pytest.raises(ValueError, match="buffer=-5"):
         ClipReader(ds, shuffle=True, buffer=-5)

@@ -94,7 +94,7 @@ def test_infinite_epochs_bring_fresh_instances_of_the_same_classes():
 def test_bad_stream_arguments_are_named():
     with pytest.raises(ValueError, match="split='test'"):
         ClipStream(CFG, split="test")
-    with pytest.raises(ValueError, match="rank 2 of world_size 2"):
+    with pytest.raises(ValueError, match="rank 2 outside 0..1"):
         ClipStream(CFG, rank=2, world_size=2)
     with pytest.raises(ValueError, match="unknown backend 'tpu'"):
         ClipStream(CFG, backend="tpu")
