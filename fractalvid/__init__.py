@@ -18,6 +18,8 @@ _API = {
     "verify": "fractalvid.pipelines.api",
     "ClipReader": "fractalvid.shards.reader",
     "ClipError": "fractalvid.shards.reader",
+    "collate": "fractalvid.shards.reader",
+    "torch_dataset": "fractalvid.shards.reader",
     "ClipStream": "fractalvid.pipelines.stream",
 }
 __all__ = ["__version__", *_API]

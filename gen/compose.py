@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import colorsys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numba as nb
@@ -78,11 +78,35 @@ COMPOSE_KEYS = [
         _G, lambda v: 0 <= v < 1, "in [0, 1)"),
     Key("perspective_zoom", 1.4, "zoom (centre crop) after the perspective warp", _G,
         lambda v: 0 < v <= 4, "in (0, 4]"),
+    Key("compose_strength", 1.0, "strength of the ramped operations (shift, pan, zoom, shake, "
+        "scale, clones): 0 is the reference curriculum's start, 1 full", _G,
+        lambda v: 0 <= v <= 1, "in [0, 1]"),
 ]
 # Probabilities (``*_p``) and ranges ``(low, high)`` of the compose operations, one field per
 # key above: speeds in (frame size / T) pixels per frame, durations in fractions of the clip,
 # zoom rates in 1 / T per frame.
 ComposeSettings = settings_class("ComposeSettings", COMPOSE_KEYS, __name__)
+
+
+# The reference's curriculum ramps these from a fraction of their range to all of it: speeds
+# from 0.2 of theirs, the active part of the clip from 0.1, zoom from 0.3, shake amplitudes
+# from half ([1, 2] px at 112 px, against [2, 4]).
+RAMP_START = {"shift_speed": 0.2, "pan_speed": 0.2, "shift_duration": 0.1,
+              "pan_duration": 0.1, "zoom_rate": 0.3, "shake_amplitude": 0.5}
+
+
+def ramped(s: Any, strength: float) -> Any:
+    """The settings ``s`` at compose strength ``strength`` in [0, 1]: each RAMP_START range
+    scaled by start + (1 - start) * strength, the fractal's smallest scale moved from 1 (no
+    shrinking) to its own, and no clones before the ramp ends. At 1, ``s`` itself."""
+    if strength >= 1:
+        return s
+    changes = {name: tuple(_r(v * (start + (1 - start) * strength)) for v in getattr(s, name))
+               for name, start in RAMP_START.items()}
+    lo, hi = s.object_scale
+    changes["object_scale"] = (min(hi, _r(1.0 + (lo - 1.0) * strength)), hi)
+    changes["clone_p"] = 0.0
+    return replace(s, **changes)
 
 
 def _r(x: float) -> float:

@@ -23,10 +23,51 @@ def _codec(cfg: Config) -> str:
     return f"{cfg.codec.upper()} CRF {cfg.crf}"
 
 
+PAPER = "2411.17584"  # arXiv: Pre-training for Action Recognition with Automatically
+# Generated Fractal Datasets
+CITATION = """@article{fractal_video_2024,
+  title   = {Pre-training for Action Recognition with Automatically Generated Fractal Datasets},
+  author  = {Svyezhentsev, Davyd and Retsinas, George and Maragos, Petros},
+  journal = {arXiv preprint arXiv:2411.17584},
+  year    = {2024}
+}"""
+
+
 def dataset_card(cfg: Config, dataset: dict, clips: pa.Table) -> str:
-    """OUT/README.md: the sections below, in order."""
-    sections = (_contents(cfg, dataset, clips), _files(cfg), _load(cfg, dataset), _config(cfg))
+    """OUT/README.md: the Hugging Face front matter, then the sections below, in order."""
+    sections = (_front_matter(cfg, dataset), _contents(cfg, dataset, clips), _files(cfg),
+                _load(cfg, dataset), _config(cfg), _citation())
     return "\n".join(line for section in sections for line in section)
+
+
+def _front_matter(cfg: Config, dataset: dict) -> list[str]:
+    """The YAML block the Hugging Face Hub reads: one config whose splits are the tar shards
+    (so ``load_dataset`` on the folder, or on the pushed repository, reads the clips, not the
+    done markers), the task, tags, the paper."""
+    splits = [("train", "train"), ("validation", "val")]
+    files = [line for split, prefix in splits if dataset["splits"][prefix]["clips"]
+             for line in (f"  - split: {split}", f'    path: "{prefix}-*.tar"')]
+    task = "video-classification" if cfg.labels else "other"
+    clips = sum(s["clips"] for s in dataset["splits"].values())
+    return ["---", "configs:", "- config_name: default", "  data_files:", *files,
+            "license: mit", "task_categories:", f"- {task}", "tags:", "- synthetic",
+            f"- {cfg.generator}", "- webdataset", "- video", "- pretraining",
+            f"- arxiv:{PAPER}", f"pretty_name: {cfg.generator_spec.title}",
+            "size_categories:", f"- {_size_category(clips)}", "---", ""]
+
+
+def _size_category(n: int) -> str:
+    for top, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                      (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < top:
+            return name
+    return "10M<n<100M"
+
+
+def _citation() -> list[str]:
+    return ["## Citation", "",
+            f"The method is that of the paper (arXiv:{PAPER}, https://arxiv.org/abs/{PAPER}):",
+            "", "```bibtex", CITATION, "```", ""]
 
 
 def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
@@ -84,10 +125,14 @@ def _files(cfg: Config) -> list[str]:
         f"`KEY.{MEMBER[cfg.codec]}`, `KEY.json` (its metadata)"
         + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
         "- `train-NNNNNN.parquet`: that shard's metadata; `clips.parquet`: all clips; "
-        f"`classes.parquet`: one row per class with {what}",
+        + (f"`classes.parquet`: one row per class with {what}" if cfg.labels else
+           "`classes.parquet`: empty (an unlabeled set has no classes)"),
         "- `index.train.json`, `index.val.json`: wids shard indices; `dataset.json`: config, "
         "per-shard sample counts and sha256",
-        "- `preview.png`: frames of one clip per class",
+        "- `preview.png`: frames of one clip per " + ("class" if cfg.labels else "row")
+        + "; `preview.gif`: a few clips moving",
+        "",
+        "![clips](preview.gif)",
         "",
     ]
 
@@ -102,7 +147,8 @@ def _load(cfg: Config, dataset: dict) -> list[str]:
         "from fractalvid.shards.reader import ClipReader  # with fractalvid installed",
         "for frames, label, meta in ClipReader(\".\", split=\"train\", frames=8, stride=2):",
         f"    ...  # frames: [8, {cfg.resolution}, {cfg.resolution}{rgb}]"
-        " uint8; label: class id; meta: KEY.json",
+        + (" uint8; label: class id; meta: KEY.json" if cfg.labels else
+           " uint8; label: None (unlabeled); meta: KEY.json"),
         "```",
         "",
         "or with the webdataset library:",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import shlex
 import signal
 import sys
@@ -24,6 +25,8 @@ from fractalvid.pipelines.config import (
     parse_sets,
 )
 from fractalvid.shards.store import PlaceError, Store, StoreError, open_store
+
+SHARD_FILE = re.compile(r"(train|val)-\d{6}\.(tar|parquet|stats\.json)\b")
 
 
 class UsageFailure(click.ClickException):
@@ -439,8 +442,9 @@ def verify(out, deep, workers, quiet):
     """Check every shard against dataset.json; exit 1 listing the problems."""
     from fractalvid.pipelines.api import verify as run_verify
 
+    store = _data_set(out)
     try:
-        problems = run_verify(_data_set(out), deep=deep, workers=workers, progress=not quiet)
+        problems = run_verify(store, deep=deep, workers=workers, progress=not quiet)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
     except StoreError as exc:
@@ -448,8 +452,28 @@ def verify(out, deep, workers, quiet):
     for p in problems:
         click.echo(p, err=True)
     if problems:
+        click.echo(_repair(store, problems), err=True)
         raise SystemExit(1)
     click.echo(f"{out}: ok")
+
+
+def _repair(store: Store, problems: list[str]) -> str:
+    """The commands that repair what verify found: a damaged or missing shard is made again
+    by generate with the data set's own config (its done marker no longer vouches for it),
+    then finalize rewrites the tables, indices and dataset.json."""
+    import shutil
+
+    exe = "fractalvid" if shutil.which("fractalvid") else \
+        f"{shlex.quote(sys.executable)} -m fractalvid"
+    place = shlex.quote(str(store.place))
+    shards = [p for p in problems if SHARD_FILE.match(p)]
+    if not shards:
+        return f"to repair: {exe} finalize {place}"
+    config, fetch = shlex.quote(str(store.join("config.json"))), ""
+    if store.folder is None:  # --config takes a local file
+        fetch, config = f"{exe} cat {config} > config.json && ", "config.json"
+    return (f"to repair: {fetch}{exe} generate --config {config} --out {place} --quiet "
+            f"&& {exe} finalize {place}")
 
 
 @main.command()
@@ -494,6 +518,32 @@ def stats(out, as_json):
 
 
 @main.command()
+@click.argument("out")
+@click.argument("key")
+@click.option("--gif", "gif", type=click.Path(dir_okay=False), help="Write the clip as a GIF.")
+@click.option("--mp4", "mp4", type=click.Path(dir_okay=False), help="Write the clip as an MP4.")
+def show(out, key, gif, mp4):
+    """Export clip KEY of the data set OUT as an animated GIF (default: KEY.gif here) or an
+    MP4, to watch it move."""
+    from fractalvid.pipelines.show import export_clip
+
+    store = _data_set(out)
+    if gif and mp4:
+        raise UsageFailure("give --gif or --mp4, not both")
+    target = Path(mp4 or gif or f"{key}.gif")
+    if target.exists():
+        raise UsageFailure(f"{target}: exists; fractalvid writes only new files (choose "
+                           "another name)")
+    try:
+        frames = export_clip(store, key, target, "mp4" if mp4 else "gif")
+    except (KeyError, ValueError, StoreError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    except OSError as exc:
+        raise _os_failure(exc, target, resumable=False) from None
+    click.echo(f"{target}: clip {key}, {frames} frames")
+
+
+@main.command()
 @click.argument("url")
 def cat(url):
     """Write a file or object (a path or a URL such as s3://bucket/key) to stdout: for
@@ -507,6 +557,8 @@ def cat(url):
             shutil.copyfileobj(fh, click.get_binary_stream("stdout"), 1 << 20)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    except FileNotFoundError:
+        raise click.ClickException(f"{url}: not found") from None
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"{url}: {exc}") from None
 

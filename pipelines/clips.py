@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from fractalvid.gen.arrays import array_module, to_host
-from fractalvid.gen.compose import apply_ops, sample_ops
+from fractalvid.gen.compose import apply_ops, ramped, sample_ops
 from fractalvid.gen.generator import Drawn, Made
 from fractalvid.gen.quality import quality
 from fractalvid.gen.rng import stream
@@ -34,16 +34,19 @@ def block_donors(block: list[ClipSpec], spec: ClipSpec) -> list[ClipSpec]:
 
 def compose_clip(
     cfg: Config, spec: ClipSpec, frames: np.ndarray, donors: dict[str, np.ndarray],
-    donor_specs: list[ClipSpec], host: bool = True,
+    donor_specs: list[ClipSpec], host: bool = True, strength: float | None = None,
 ) -> tuple[np.ndarray, list[dict]]:
     """Rendered frames [T, H, W] uint8 -> (composed [T, H, W(, 3)] uint8, operations).
 
     donors: key -> rendered frames of the shard's clips; the background may use donor_specs'.
     Frames on the GPU (cupy) are composed there; only the finished clip comes to the host
-    (numpy), unless ``host`` is False.
+    (numpy), unless ``host`` is False. ``strength``: the compose strength of this clip
+    (default: the config's ``compose_strength``).
     """
+    strength = cfg.compose_strength if strength is None else strength
     ops = sample_ops(
-        stream(cfg.seed, "compose", spec.index), cfg.compose_settings, frames.shape[0],
+        stream(cfg.seed, "compose", spec.index), ramped(cfg.compose_settings, strength),
+        frames.shape[0],
         frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
         augment=cfg.augment, color=cfg.color,
     )
@@ -53,11 +56,13 @@ def compose_clip(
 
 def clip_record(
     cfg: Config, spec: ClipSpec, shard: str, drawn: Drawn, made: Made, frames: np.ndarray,
-    ops: list[dict], figures: bool = True,
+    ops: list[dict], figures: bool = True, strength: float = 1.0,
 ) -> dict[str, Any]:
     """Metadata of one clip (the KEY.json member and its clips.parquet row): the common
     fields, and the generator's own columns (``made.columns``); frames are the final clip's
-    [T, H, W(, 3)] uint8 (host frames where ``figures``: the quality figures)."""
+    [T, H, W(, 3)] uint8 (host frames where ``figures``: the quality figures). A compose
+    ``strength`` below 1 is recorded as ``compose_strength`` (at 1 the record is as it was
+    before the key existed)."""
     t, h, w = frames.shape[:3]
     labeled = spec.class_id is not None
     base = cfg.generator_spec.class_for(cfg, spec.class_id) if labeled else drawn
@@ -79,5 +84,6 @@ def clip_record(
         "channels": 3 if frames.ndim == 4 else 1,
         "ops": [op["name"] for op in ops],
         "augmentations": ops,
+        **({"compose_strength": strength} if strength < 1 else {}),
         **(quality(frames) if figures else {}),
     }

@@ -79,6 +79,7 @@ KEYS: list[Key] = [
 ]
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 OWNERS = owners()  # {key: generator} of the keys one generator owns
+LATER = {"compose_strength": 1.0}  # keys added later: {name: the default left out}
 
 
 def applies(name: str, generator: str) -> bool:
@@ -153,9 +154,13 @@ class _ConfigViews:
         return self.classes * self.val_per_class
 
     def to_dict(self) -> dict[str, Any]:
-        """The keys that apply to this config's generator (``applies``), in KEYS order."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in fields(self) if applies(f.name, self.generator)}
+        """The keys that apply to this config's generator (``applies``), in KEYS order; a key
+        added since data sets were first made is left out at its default (``LATER``), so
+        their configs and fingerprints stay as they were."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)
+                  if applies(f.name, self.generator)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
+                if not (k in LATER and v == LATER[k])}
 
     def fingerprint(self, renderer: int | None = None) -> str:
         """sha256 of the canonical JSON of the config and the ``RENDERER`` generation (first

@@ -22,9 +22,10 @@ from fractalvid.pipelines.plan import SPLITS, plan_shards
 from fractalvid.pipelines.progress import done_stats
 from fractalvid.pipelines.shard import CLASSES_META
 from fractalvid.shards.atomic import json_bytes
+from fractalvid.shards.gif import encode_gif
 from fractalvid.shards.metadata import parquet_bytes, read_parquet, schema_of
 from fractalvid.shards.png import encode_png
-from fractalvid.shards.preview import preview_grid
+from fractalvid.shards.preview import preview_clips, preview_grid
 from fractalvid.shards.store import Store, open_store
 
 WIDS_KIND = "wids-shard-index-v1"
@@ -108,6 +109,7 @@ def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink: Store,
     guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
     if preview and clips.num_rows:
         guarded["preview.png"] = lambda: encode_png(preview_grid(sink))
+        guarded["preview.gif"] = lambda: encode_gif(preview_clips(sink), cfg.fps)
     dataset["written"] = _write_guarded(sink, guarded)
     sink.write(DATASET_FILE, json_bytes(dataset))
     return dataset

@@ -37,7 +37,7 @@ MARKER_NAME = re.compile(SHARD_STEM.pattern + r"\.stats\.json")
 TABLES = ("clips.parquet", "classes.parquet", "index.train.json", "index.val.json")
 PLAIN = (CONFIG_FILE, DATASET_FILE, LOG_FILE, *TABLES)
 # Files a user may well edit or bring: replaced only while they hold what fractalvid recorded.
-GUARDED = ("README.md", "preview.png")
+GUARDED = ("README.md", "preview.png", "preview.gif")
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def estimates(cfg: Config) -> tuple[float, float]:
 def plan_report(cfg: Config, tasks: int = 1) -> dict:
     """What ``cfg`` would make, split over ``tasks`` array tasks: counts, shards per task,
     and the disk, time and memory estimates (``fractalvid plan``; JSON-ready)."""
-    from fractalvid.pipelines.sizing import cpu_worker_bytes
+    from fractalvid.pipelines.sizing import cpu_count, cpu_worker_bytes
 
     shards = plan_shards(cfg)
     clips = cfg.train_clips + cfg.val_clips
@@ -122,6 +122,8 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
         "frames": int(clips * (cfg.frames_min + cfg.frames_max) / 2),
         "resolution": cfg.resolution,
         "shard_size": cfg.shard_size,
+        "shard_clips": sorted({s.count for s in shards}),
+        "cores": cpu_count(),
         "shards": {split: sum(s.split == split for s in shards) for split in SPLITS},
         "tasks": [{"task": t, "shards": f"{r.start}:{r.stop}",
                    "clips": sum(shards[i].count for i in r),
@@ -141,27 +143,47 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
 def format_report(r: dict, show_tasks: int = 20) -> list[str]:
     """``plan_report`` as the lines ``fractalvid plan`` prints."""
     other = "raw" if r["codec"] != "raw" else "h264"
-    hours = r["estimated_core_hours"]
+    hours, cores = r["estimated_core_hours"], r["cores"]
+    sizes = r["shard_clips"]
+    each = f"{sizes[0]} clips each" if len(sizes) == 1 else \
+        f"{sizes[0]}-{sizes[-1]} clips each"
     lines = [
         f"fingerprint  {r['fingerprint']}",
         f"generator    {r['generator']}",
         f"classes      {r['classes'] or 'unlabeled (fresh parameters per clip)'}",
         f"clips        train {r['clips']['train']}, val {r['clips']['val']} ({r['frames']} "
         f"frames at {r['resolution']}x{r['resolution']})",
-        f"shards       train {r['shards']['train']}, val {r['shards']['val']} "
-        f"({r['shard_size']} clips each)",
+        f"shards       train {r['shards']['train']}, val {r['shards']['val']} ({each})",
         *([f"points       {r['points_per_frame']:,} per frame"] if r["points_per_frame"] else []),
-        f"disk         about {r['estimated_bytes'] / 1e9:.2f} GB as {r['codec']} (about "
-        f"{r['estimated_bytes_by_codec'][other] / 1e9:.2f} GB with codec={other})",
+        f"disk         about {_size(r['estimated_bytes'])} as {r['codec']} (about "
+        f"{_size(r['estimated_bytes_by_codec'][other])} with codec={other})",
         f"memory       about {r['estimated_worker_bytes'] / 1e9:.2f} GB a CPU worker (peak RSS)",
-        f"time         about {hours:.2f} core-hours on the CPU backend ({hours / 16:.2f} h on "
-        "16 cores)",
+        f"time         about {_duration(hours)} of one core on the CPU backend "
+        f"({_duration(hours / cores)} on this machine's {cores} "
+        f"{'core' if cores == 1 else 'cores'})",
     ]
     lines += [f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips, about "
-              f"{t['core_hours']:.2f} core-hours" for t in r["tasks"][:show_tasks]]
+              f"{_duration(t['core_hours'])} of one core" for t in r["tasks"][:show_tasks]]
     if len(r["tasks"]) > show_tasks:
         lines.append(f"... {len(r['tasks']) - show_tasks} more tasks")
     return lines
+
+
+def _size(n: float) -> str:
+    """Bytes in words: '840 kB', '12.3 MB', '4.56 GB'."""
+    if n < 1e6:
+        return f"{max(1, round(n / 1e3))} kB"
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+
+def _duration(hours: float) -> str:
+    """Hours in words that stay readable when small: '40 s', '12 min', '3.4 h'."""
+    seconds = hours * 3600
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{hours:.1f} h"
 
 
 def parse_range(text: str, total: int) -> range:

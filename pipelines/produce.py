@@ -7,7 +7,7 @@ frames on either path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ def render_batch(batch: int) -> int:
 
 def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, batch: int = 8,
                shard: str | Mapping[str, str] = "", host: bool = True, figures: bool = True,
-               ) -> Iterator[MadeClip]:
+               strength: Callable[[ClipSpec], float] | None = None) -> Iterator[MadeClip]:
     """The clips of ``blocks`` (donor blocks: a shard's ``donor_blocks``, or any choice of
     whole blocks), in order; whole blocks go to each render call, ``render_batch(batch)``
     clips or so at a time, so every clip has its background donors at hand.
@@ -44,6 +44,7 @@ def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, ba
     stage and the record are the same for every generator. ``shard``: the shard the records
     name, or {key: shard} (a key it lacks: ""). ``host=False`` leaves GPU frames on the
     device; ``figures=False`` skips the quality figures (coverage, motion) of the record.
+    ``strength``: each clip's compose strength (default: the config's).
     """
     gen = cfg.generator_spec
     step = render_batch(batch)
@@ -55,7 +56,8 @@ def make_clips(cfg: Config, blocks: list[list[ClipSpec]], renderer: Renderer, ba
         donors = {s.key: r.frames for s, r in zip(specs, rendered)}
         mine = [block for block in chunk for _ in block]
         for s, d, r, block in zip(specs, drawn, rendered, mine):
-            clip, ops = compose_clip(cfg, s, r.frames, donors, block_donors(block, s), host)
+            k = cfg.compose_strength if strength is None else strength(s)
+            clip, ops = compose_clip(cfg, s, r.frames, donors, block_donors(block, s), host, k)
             name = shard if isinstance(shard, str) else shard.get(s.key, "")
-            record = clip_record(cfg, s, name, d, r, clip, ops, figures)
+            record = clip_record(cfg, s, name, d, r, clip, ops, figures, k)
             yield MadeClip(s, clip, record)

@@ -122,9 +122,11 @@ def run_shards(
     bar = tqdm(total=sum(s.count for s in shards), unit="clip", disable=not progress,
                dynamic_ncols=True, desc=f"{out.name}")
     if renderer == "cpu" and shards and compiled_before() is False:
-        note = "first run: compiling the CPU kernels (about 30 s; cached for later runs)"
+        note = "first run: compiling the CPU kernels once (1-3 min; cached for later runs)"
         bar.set_postfix_str(note)
         log.info(note)
+        _compile(cfg, shards[0], renderer)  # here, once, not in every worker at the same time
+        bar.reset()  # the rate and the time left count from now
     start = time.perf_counter()
     args = (str(out), renderer, threads, batch, encoders, deadline)
     results = _results(cfg, shards, args, workers)
@@ -142,6 +144,18 @@ def run_shards(
     log.info("done: %d shards made, %d skipped, %d clips in %.1f s (%.2f clips/s)",
              summary.made, summary.skipped, summary.clips, summary.seconds, summary.clips_per_s)
     return summary
+
+
+def _compile(cfg: Config, shard: ShardSpec, backend: str) -> None:
+    """Compile (and cache on disk) the kernels a run needs by making one clip of ``shard`` in
+    this process; the workers then load them from numba's cache."""
+    from fractalvid.pipelines.clips import donor_blocks
+    from fractalvid.pipelines.plan import clip_specs
+    from fractalvid.pipelines.produce import make_clips
+
+    block = donor_blocks(clip_specs(cfg, shard))[0]
+    for _ in make_clips(cfg, [block], get_renderer(backend), batch=1, figures=False):
+        break
 
 
 def _results(cfg: Config, shards: Sequence[ShardSpec], args: tuple, workers: int):

@@ -83,6 +83,11 @@ class ClipStream:
       (its clips lend each other backgrounds) by each side, which yields only its own clips.
     - CPU: each process renders its own clips with ``threads`` numba threads (in a DataLoader
       worker 1 by default, one worker a core; elsewhere numba's setting stands).
+    - ``curriculum=N``: the compose operations ramp up over the first N epochs, as the
+      reference's training-time curriculum does: the clip at position i of an epoch's n clips
+      gets strength ``compose_strength * min(1, (epoch + i / n) / N)`` (rounded to 4
+      places, recorded in its meta as ``compose_strength``), and equals the offline clip made
+      with that strength. From epoch N on the clips are the offline set's exactly.
     - GPU: ``batch`` clips per render call, rendered and composed on the device, ``prefetch``
       batches ahead on a thread and CUDA stream of their own. The batch bounds the device
       memory taken (``sizing.gpu_worker_bytes(config, batch)`` estimates it).
@@ -103,13 +108,14 @@ class ClipStream:
         batch: int | None = None,
         threads: int | None = None,
         prefetch: int = 1,
+        curriculum: int = 0,
     ) -> None:
         self.cfg = as_config(config)
         if split not in SPLITS:
             raise ValueError(f"split={split!r}: expected one of {', '.join(SPLITS)}")
         for name, value, least in (("frames", frames, 1), ("stride", stride, 1),
                                    ("batch", batch, 1), ("threads", threads, 1),
-                                   ("prefetch", prefetch, 0)):
+                                   ("prefetch", prefetch, 0), ("curriculum", curriculum, 0)):
             whole_number(name, value, least, none_ok=name in ("frames", "batch", "threads"))
         from fractalvid.gen.generators import renderer_for
 
@@ -118,6 +124,8 @@ class ClipStream:
         self.backend = self.renderer.name
         self.split, self.infinite, self.frames, self.stride = split, infinite, frames, stride
         self.shuffle, self.even, self.threads, self.prefetch = shuffle, even, threads, prefetch
+        self.curriculum = curriculum
+        self._at, self._resume = [0, 0], None
         self.batch = batch or (8 if self.backend == "cpu" else 128)
         self.rank, self.world_size = rank_and_world(rank, world_size)
         self._total = sum(len(b) for b in epoch_blocks(self.cfg, split))
@@ -147,12 +155,28 @@ class ClipStream:
         lo, hi = self._span()
         return hi - lo
 
-    def my_blocks(self, epoch: int) -> list[tuple[list[ClipSpec], list[ClipSpec]]]:
-        """What this (rank, worker) makes in ``epoch``, in order: (a whole donor block to
-        render, the clips of it to yield)."""
+    def _order(self, epoch: int) -> list[list[ClipSpec]]:
+        """The donor blocks of ``epoch`` in the order the epoch deals them."""
         blocks = epoch_blocks(self.cfg, self.split, epoch if self.infinite else 0)
         if self.shuffle:
             random.Random(f"{self.cfg.seed}:stream:{epoch}").shuffle(blocks)
+        return blocks
+
+    def strengths(self, epoch: int) -> dict[str, float]:
+        """{key: compose strength} of the clips of ``epoch`` still on the curriculum's ramp
+        (the others have the config's ``compose_strength``)."""
+        full = self.cfg.compose_strength
+        if epoch >= self.curriculum:
+            return {}
+        specs = [s for block in self._order(epoch) for s in block]
+        n = self.curriculum * len(specs)
+        return {s.key: round(full * (epoch * len(specs) + i) / n, 4)
+                for i, s in enumerate(specs)}
+
+    def my_blocks(self, epoch: int) -> list[tuple[list[ClipSpec], list[ClipSpec]]]:
+        """What this (rank, worker) makes in ``epoch``, in order: (a whole donor block to
+        render, the clips of it to yield)."""
+        blocks = self._order(epoch)
         lo, hi = self._span()
         worker, workers = _worker()
         lo, hi = lo + (hi - lo) * worker // workers, lo + (hi - lo) * (worker + 1) // workers
@@ -163,15 +187,36 @@ class ClipStream:
             at += len(block)
         return plan
 
-    def _clips(self, plan: list[tuple[list[ClipSpec], list[ClipSpec]]]) -> Iterator[Any]:
+    def _clips(self, plan: list[tuple[list[ClipSpec], list[ClipSpec]]], epoch: int
+               ) -> Iterator[Any]:
         host = self.backend == "cpu"
         wanted = {s.key for _, keep in plan for s in keep}
+        ramp, full = self.strengths(epoch), self.cfg.compose_strength
         made = make_clips(self.cfg, [block for block, _ in plan], self.renderer, self.batch,
-                          shard=self._shards, host=host, figures=False)
+                          shard=self._shards, host=host, figures=False,
+                          strength=(lambda s: ramp.get(s.key, full)) if ramp else None)
         return (m for m in made if m.spec.key in wanted)
 
+    def state_dict(self) -> dict[str, int]:
+        """Where this process's pass stands: {"epoch", "yielded"}. torchdata's
+        StatefulDataLoader asks each worker's copy."""
+        epoch, yielded = self._at
+        return {"epoch": epoch, "yielded": yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Make the next pass the rest of the pass ``state`` was taken in: the same epoch,
+        from the clip after the last one yielded (the clips before it are not made again)."""
+        whole_number("epoch", state.get("epoch"), 0)
+        whole_number("yielded", state.get("yielded"), 0)
+        self._resume = (state["epoch"], state["yielded"])
+
     def __iter__(self) -> Iterator[tuple[Any, int | None, dict]]:
+        skip = 0
+        if self._resume is not None:
+            (epoch, skip), self._resume = self._resume, None
+            self._counters.set_epoch(epoch)
         epoch = self._counters.next_epoch()
+        self._at = [epoch, skip]
         if self.backend == "cpu":
             _refuse_a_forked_openmp()
         if self.backend == "cpu" and (_worker_info() is not None or self.threads):
@@ -179,7 +224,12 @@ class ClipStream:
 
             threads = self.threads or 1  # a DataLoader worker: one core's worth
             numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-        clips = self._clips(self.my_blocks(epoch))
+        plan = self.my_blocks(epoch)
+        if skip:  # the clips yielded before the state was taken are not made again
+            done = {s.key for s in [s for _, keep in plan for s in keep][:skip]}
+            plan = [(block, kept) for block, keep in plan
+                    if (kept := [s for s in keep if s.key not in done])]
+        clips = self._clips(plan, epoch)
         if self.backend == "gpu" and self.prefetch:
             clips = _ahead(clips, self.prefetch * self.batch)
         for made in clips:
@@ -189,6 +239,7 @@ class ClipStream:
             if self.frames:
                 idx = sample_window(frames.shape[0], self.frames, self.stride, rng)
                 frames = frames[array_module(frames).asarray(idx)]
+            self._at[1] += 1
             yield _hand_over(frames), made.spec.class_id, made.record
 
 

@@ -1,4 +1,5 @@
-"""preview.png: a grid of sample frames, one row per class (or per clip when unlabeled)."""
+"""preview.png and preview.gif: sample frames (and clips, moving), one row per class (or per
+clip when unlabeled)."""
 
 from __future__ import annotations
 
@@ -8,41 +9,80 @@ from fractalvid.shards.metadata import read_parquet
 from fractalvid.shards.reader import read_clip
 from fractalvid.shards.store import SHARD_STEM, Store, open_store
 
+# The gap between tiles: a colour of its own, not the black of a perspective warp's wedges.
+GAP_GRAY, GAP_RGB = 112, (40, 90, 170)
 
-def preview_grid(out: Store | str, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
-    """Frames of one clip per class of the data set in ``out`` (a store, a folder or a URL),
-    ``cols`` frames spread over the clip, for up to ``rows`` classes:
-    [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips)."""
-    store = open_store(out)
+
+def _pick(store: Store, groups: int, per_group: int) -> list[dict]:
+    """Up to ``per_group`` clips (rows of clips.parquet) of each of the first ``groups``
+    classes (or clips, when unlabeled), in clips.parquet order."""
     raw = store.read("clips.parquet")
     if raw is None:
         raise ValueError(f"{store}: no clips.parquet")
     table = read_parquet(raw, columns=["key", "shard", "class_id", "split", "channels"])
-    df = table.to_pylist()
-    picked: list[dict] = []
-    seen: set = set()
-    for r in df:
-        group = r["class_id"] if r["class_id"] is not None else r["key"]
-        if group not in seen:
-            seen.add(group)
-            picked.append(r)
-        if len(picked) == rows:
-            break
+    picked: dict = {}
+    for i, r in enumerate(table.to_pylist()):
+        group = r["class_id"] if r["class_id"] is not None else f"row {i // per_group}"
+        if group in picked or len(picked) < groups:
+            if len(picked.setdefault(group, [])) < per_group:
+                picked[group].append(r)
     if not picked:
         raise ValueError(f"{store}: no clips to preview")
-    tiles = []
-    for r in picked:
+    for r in (r for rows in picked.values() for r in rows):
         if not isinstance(r["shard"], str) or not SHARD_STEM.fullmatch(r["shard"]):
             raise ValueError(f"{store}/clips.parquet names shard {r['shard']!r}, which is not "
                              "one of fractalvid's (damaged?)")
-        frames = read_clip(store.join(f"{r['shard']}.tar"), r["key"], color=r["channels"] == 3)
-        idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
-        tiles.append(frames[idx])
-    h, w = tiles[0].shape[1:3]
-    grid = np.zeros((len(tiles) * (h + gap) - gap, cols * (w + gap) - gap) + tiles[0].shape[3:],
+    return list(picked.values())
+
+
+def _read(store: Store, r: dict) -> np.ndarray:
+    return read_clip(store.join(f"{r['shard']}.tar"), r["key"], color=r["channels"] == 3)
+
+
+def _tile(tiles: list[list[np.ndarray]], rgb: bool, gap: int) -> np.ndarray:
+    """Rows of equal-shaped tiles, each [..., H, W(, 3)] uint8 -> one image [..., rows * (H +
+    gap) - gap, cols * (W + gap) - gap(, 3)], the gaps in the gap colour."""
+    first = tiles[0][0]
+    h, w = first.shape[-3:-1] if rgb else first.shape[-2:]
+    lead, tail = (first.shape[:-3], (3,)) if rgb else (first.shape[:-2], ())
+    cols = max(len(row) for row in tiles)
+    grid = np.empty((*lead, len(tiles) * (h + gap) - gap, cols * (w + gap) - gap, *tail),
                     np.uint8)
-    for i, t in enumerate(tiles):
-        for j in range(cols):
-            grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = t[j]
+    grid[...] = np.array(GAP_RGB if rgb else GAP_GRAY, np.uint8)
+    for i, row in enumerate(tiles):
+        for j, t in enumerate(row):
+            y, x = i * (h + gap), j * (w + gap)
+            if rgb:
+                grid[..., y: y + h, x: x + w, :] = t
+            else:
+                grid[..., y: y + h, x: x + w] = t
     return grid
 
+
+def preview_grid(out: Store | str, rows: int = 10, cols: int = 6, gap: int = 2) -> np.ndarray:
+    """Frames of one clip per class of the data set in ``out`` (a store, a folder or a URL),
+    ``cols`` frames spread over the clip, for up to ``rows`` classes:
+    [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips), the
+    tiles apart by a gap of a colour no clip has at its edges (not black)."""
+    store = open_store(out)
+    picked = [rows_[0] for rows_ in _pick(store, rows, 1)]
+    tiles = []
+    for r in picked:
+        frames = _read(store, r)
+        idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
+        tiles.append(list(frames[idx]))
+    return _tile(tiles, picked[0]["channels"] == 3, gap)
+
+
+def preview_clips(out: Store | str, groups: int = 4, per_group: int = 3, size: int = 64,
+                  gap: int = 2) -> np.ndarray:
+    """``per_group`` clips of each of the first ``groups`` classes (a row each), shrunk to
+    about ``size`` px and played together: [T, rows * (S + gap) - gap, cols * (S + gap) - gap
+    (, 3)] uint8, T the shortest clip's length (preview.gif)."""
+    store = open_store(out)
+    picked = _pick(store, groups, per_group)
+    clips = [[_read(store, r) for r in row] for row in picked]
+    t = min(c.shape[0] for row in clips for c in row)
+    step = max(1, clips[0][0].shape[1] // size)
+    tiles = [[c[:t, ::step, ::step] for c in row] for row in clips]
+    return _tile(tiles, picked[0][0]["channels"] == 3, gap)

@@ -169,20 +169,43 @@ def read_clip(tar_path: str | Path, key: str, color: bool | None = None) -> np.n
     raise KeyError(f"{tar_path}: no clip {key}")
 
 
-def clip_decoder(color: bool = False, threads: int = 1
-                 ) -> Callable[[str, bytes], np.ndarray | None]:
+def clip_decoder(color: bool = False, threads: int = 1, frames: int | None = None,
+                 stride: int = 1) -> Callable[[str, bytes], np.ndarray | None]:
     """A webdataset decode handler: ``.decode(clip_decoder())`` turns ``mp4`` and ``npy.zst``
     members into frames [T, H, W] uint8 ([T, H, W, 3] with ``color``); other members pass
-    through. Decodes in this process, on ``threads`` threads."""
+    through. Decodes in this process, on ``threads`` threads. ``frames`` (and ``stride``):
+    the centred window of that many frames instead of the whole clip, [frames, H, W(, 3)],
+    so that clips of different lengths batch (``.batched(8, collation_fn=collate)``)."""
+    whole_number("frames", frames, 1, none_ok=True)
+    whole_number("stride", stride, 1)
 
     def handler(key: str, data: bytes) -> np.ndarray | None:
         ext = key.lower().partition(".")[2] or key.lower()
         ext = next((m for m in MEDIA if ext == m or ext.endswith("." + m)), None)
         if ext is None:
             return None
-        return decode_clip(ext, data, color, threads)
+        clip = decode_clip(ext, data, color, threads)
+        return clip if frames is None else clip[sample_window(len(clip), frames, stride, None)]
 
     return handler
+
+
+def collate(batch: Sequence[tuple[Any, int | None, Any]]) -> tuple[Any, Any, list]:
+    """A DataLoader ``collate_fn`` (and webdataset ``collation_fn``) for (frames, label, meta)
+    items: (frames stacked [B, T, H, W(, 3)] uint8, labels [B] int64 with -1 where unlabeled,
+    metas as a list). Torch tensors in give torch tensors out, numpy gives numpy. The frames
+    must share a shape: give the reader ``frames=N`` (clips vary in length)."""
+    frames, labels, metas = zip(*batch) if batch else ((), (), ())
+    shapes = sorted({tuple(f.shape) for f in frames})
+    if len(shapes) > 1:
+        raise ValueError(f"clips of shapes {shapes[:3]} cannot be stacked into one batch: "
+                         "pass frames=N (a window of N frames) to the reader or decoder")
+    ids = [-1 if y is None else int(y) for y in labels]
+    torch = sys.modules.get("torch")
+    if torch is not None and frames and isinstance(frames[0], torch.Tensor):
+        return torch.stack(list(frames)), torch.tensor(ids, dtype=torch.int64), list(metas)
+    return np.stack(frames) if frames else np.empty((0,), np.uint8), \
+        np.asarray(ids, np.int64), list(metas)
 
 
 mp4_decoder = clip_decoder  # its name before the raw codec
@@ -326,9 +349,15 @@ class ClipReader:
     Errors: a damaged shard or clip raises ClipError naming the shard and the key
     (``handler="raise"``); ``"warn"`` warns and skips it, ``"skip"`` skips it silently, a
     callable is called with the ClipError (it may raise) and the clip skipped; ``skipped``
-    counts them over all processes. ``check`` compares each clip's bytes with the sha256 its
-    json records. Clips decode in this process (MP4 by PyAV, raw by zstd) on ``threads``
-    threads, one by default so DataLoader workers do not oversubscribe the cores.
+    counts them over all processes. ``check`` (the default) compares each MP4 clip's bytes
+    with the sha256 its json records, so a damaged clip is never read silently (an MP4 with a
+    flipped byte often still decodes, to wrong frames); a raw clip's zstd frame carries its
+    own checksum, which zstd checks as it unpacks. ``check=False`` skips the sha256. Clips
+    decode in this process (MP4 by PyAV, raw by zstd) on ``threads`` threads, one by default
+    so DataLoader workers do not oversubscribe the cores.
+
+    ``state_dict()`` / ``load_state_dict()``: resume a pass mid-epoch (torchdata's
+    StatefulDataLoader calls them in each worker).
     """
 
     def __init__(
@@ -345,7 +374,7 @@ class ClipReader:
         color: bool | None = None,
         even: bool = True,
         handler: str | Callable[[ClipError], None] = "raise",
-        check: bool = False,
+        check: bool = True,
         threads: int = 1,
     ) -> None:
         whole_number("frames", frames, 1, none_ok=True)
@@ -366,6 +395,7 @@ class ClipReader:
         self.color, self.even, self.handler, self.check = color, even, handler, check
         self.threads = threads
         self._counters = _Counters()
+        self._at, self._resume = [0, 0], None
         if self.world_size > 1:
             self._check_split()
 
@@ -453,7 +483,7 @@ class ClipReader:
             meta = json.loads(sample["json"])
             ext = media_of(sample)
             data = sample[ext]
-            if self.check and differs_from_record(data, meta.get("sha256")):
+            if self.check and ext == "mp4" and differs_from_record(data, meta.get("sha256")):
                 raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
             clip = decode_clip(ext, data, color, self.threads, recorded_shape(meta))
@@ -467,9 +497,30 @@ class ClipReader:
             return clip, label, meta  # the whole clip: no copy
         return clip[sample_window(clip.shape[0], self.frames, self.stride, rng)], label, meta
 
+    def state_dict(self) -> dict[str, int]:
+        """Where this process's pass stands: {"epoch", "consumed"} (samples taken so far,
+        damaged ones included). torchdata's StatefulDataLoader asks each worker's copy."""
+        epoch, consumed = self._at
+        return {"epoch": epoch, "consumed": consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Make the next pass the rest of the pass ``state`` was taken in: the same epoch,
+        from the sample after the last one consumed."""
+        whole_number("epoch", state.get("epoch"), 0)
+        whole_number("consumed", state.get("consumed"), 0)
+        self._resume = (state["epoch"], state["consumed"])
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, int | None, dict]]:
+        skip = 0
+        if self._resume is not None:
+            (epoch, skip), self._resume = self._resume, None
+            self._counters.set_epoch(epoch)
         epoch = self._counters.next_epoch()
-        for sample in self.samples(epoch):
+        self._at = [epoch, skip]
+        for i, sample in enumerate(self.samples(epoch)):
+            if i < skip:  # consumed before the state was taken: not decoded again
+                continue
+            self._at[1] = i + 1
             try:
                 item = self._clip(sample, epoch)
             except ClipError as exc:

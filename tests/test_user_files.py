@@ -75,7 +75,8 @@ def test_the_card_is_not_written_over_a_readme_the_user_changed(cli, made, tmp_p
     assert "README.md: left as it is" in result.output
     (out / "README.md").unlink()  # once it is gone, the card comes back
     cli("finalize", out)
-    assert (out / "README.md").read_text().startswith("# Fractal video data set")
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "\n# Fractal video data set" in card
 
 
 def test_preview_keeps_a_png_it_did_not_write(cli, made, tmp_path):
