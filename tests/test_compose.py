@@ -285,8 +285,38 @@ def test_the_record_alone_reproduces_the_clip():
                            color=i % 2 == 1)
         assert ops == again  # deterministic draws
         recorded = json.loads(json.dumps(ops))  # what KEY.json holds
-        np.testing.assert_array_equal(apply_ops(recorded, frames, donors),
-                                      apply_ops(ops, frames, donors))
+        clip = apply_ops(recorded, frames, donors)
+        np.testing.assert_array_equal(clip, apply_ops(ops, frames, donors))
+        # and the record is what decides: move any one recorded number, and the clip moves
+        # (a parameter drawn again, or ignored, would leave it as it was)
+        for k, op in enumerate(recorded):
+            for path in _floats(op["params"]):
+                if (op["name"], path) in INFORMATIONAL:
+                    continue
+                moved = json.loads(json.dumps(recorded))
+                _move(moved[k]["params"], path)
+                assert not np.array_equal(apply_ops(moved, frames, donors), clip), \
+                    (op["name"], path)
+
+
+# Recorded for the reader, not read back: a shake's offsets (dx, dy) already hold its amplitude.
+INFORMATIONAL = {("shake", ("amplitude",))}
+
+
+def _floats(params, path=()):
+    """Paths to every float in ``params`` (nested dicts and lists)."""
+    items = params.items() if isinstance(params, dict) else enumerate(params)
+    for key, value in items:
+        if isinstance(value, float):
+            yield (*path, key)
+        elif isinstance(value, (dict, list)):
+            yield from _floats(value, (*path, key))
+
+
+def _move(params, path):
+    for key in path[:-1]:
+        params = params[key]
+    params[path[-1]] = params[path[-1]] * 1.1 + 0.37
 
 
 def test_background_donors_are_other_clips_of_the_block_preferring_other_classes():

@@ -126,10 +126,26 @@ def test_verify_passes_then_catches_a_flipped_byte(dataset, cli, tmp_path):
 
 
 def test_preview_is_a_png_with_a_row_per_class(dataset):
-    png = (dataset / "preview.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = np.frombuffer(png[16:24], ">u4")
-    assert width == 6 * 64 + 5 * 2 and height == 4 * 64 + 3 * 2
+    """Row i holds 6 frames, spread over the clip, of the first clip of class i."""
+    import io
+
+    from PIL import Image
+
+    from fractalvid.shards.reader import ClipReader
+
+    png = np.array(Image.open(io.BytesIO((dataset / "preview.png").read_bytes())))
+    left = png.shape[1] - (6 * 64 + 5 * 2)  # the strip of class ids
+    assert png.shape[0] == 4 * 64 + 3 * 2 and 0 < left < 64
+    first = {}
+    for split in ("train", "val"):
+        for frames, label, _ in ClipReader(dataset, split=split):
+            first.setdefault(label, frames)
+    for cls in range(4):
+        frames = first[cls]
+        idx = np.linspace(0, len(frames) - 1, 6).round().astype(int)
+        for j, i in enumerate(idx):
+            tile = png[cls * 66: cls * 66 + 64, left + j * 66: left + j * 66 + 64]
+            np.testing.assert_array_equal(tile, frames[i])
 
 
 def test_mp4_is_h264_and_bit_exact():

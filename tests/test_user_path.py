@@ -178,16 +178,22 @@ def test_finalize_writes_an_animated_preview_of_a_few_clips_a_class(ds):
     from PIL import Image
 
     gif = Image.open(io.BytesIO((ds / "preview.gif").read_bytes()))
-    assert gif.n_frames >= 8 and gif.size == (3 * 32 + 4, 3 * 32 + 4)  # 3 classes x 3 clips
+    label = 12  # the class ids' strip: one digit, 3 px wide at 2x, with its margins
+    assert gif.n_frames >= 8 and gif.size == (label + 3 * 32 + 4, 3 * 32 + 4)  # 3 x 3 clips
     assert "preview.gif" in json.loads((ds / "dataset.json").read_text())["written"]
 
 
-def test_preview_tiles_are_apart_by_a_gap_that_is_not_black(ds):
-    from fractalvid.shards.preview import GAP_GRAY, preview_grid
+def test_preview_tiles_are_apart_by_a_gap_that_is_not_black_and_rows_say_their_class(ds):
+    from fractalvid.shards.preview import _GLYPH, GAP_GRAY, preview_grid
 
     grid = preview_grid(ds, rows=3, cols=4)
-    assert grid.shape == (3 * 34 - 2, 4 * 34 - 2)
-    assert (grid[32:34, :] == GAP_GRAY).all() and (grid[:, 32:34] == GAP_GRAY).all()
+    left = 12
+    assert grid.shape == (3 * 34 - 2, left + 4 * 34 - 2)
+    assert (grid[32:34, left:] == GAP_GRAY).all()
+    assert (grid[:, left + 32: left + 34] == GAP_GRAY).all()
+    for row in range(3):  # class 0, 1, 2, drawn in white at 2x
+        mark = grid[row * 34 + 0: row * 34 + 10: 2, 4:10:2] == 255
+        assert (mark == _GLYPH[row]).all()
 
 
 # Words that match the code ------------------------------------------------------------------------
