@@ -193,23 +193,3 @@ class CpuRenderer:
 
     def render(self, jobs: list[RenderJob], settings: RenderSettings) -> list[Rendered]:
         return render_batch(jobs, settings, _cpu_histograms, np, CPU_PASS_PIXELS)
-
-
-def get_renderer(backend: str) -> Renderer:
-    """The renderer for ``backend`` ("cpu", "gpu" or "auto": GPU when CuPy sees a device)."""
-    if backend == "cpu":
-        return CpuRenderer()
-    if backend in ("gpu", "auto"):
-        try:
-            from fractalvid.gen.render_gpu import GpuRenderer, gpu_status
-        except ImportError as exc:
-            if backend == "auto":
-                return CpuRenderer()
-            raise RuntimeError(f"--backend gpu needs the GPU backend: {exc}") from exc
-        why_not = gpu_status()
-        if why_not is None:
-            return GpuRenderer()
-        if backend == "auto":
-            return CpuRenderer()
-        raise RuntimeError(f"--backend gpu: {why_not}; or use --backend cpu")
-    raise ValueError(f"unknown backend {backend!r}; use cpu, gpu or auto")

@@ -299,7 +299,7 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
-    from fractalvid.pipelines.plan import format_report, plan_report
+    from fractalvid.pipelines.report import format_report, plan_report
 
     report = plan_report(_config(preset, config_file, sets), tasks)
     click.echo(json.dumps(report, indent=1) if as_json else "\n".join(format_report(report)))

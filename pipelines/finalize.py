@@ -20,10 +20,9 @@ from fractalvid.pipelines.outdir import (
 )
 from fractalvid.pipelines.plan import SPLITS, plan_shards
 from fractalvid.pipelines.progress import done_stats
-from fractalvid.pipelines.shard import CLASSES_META
 from fractalvid.shards.atomic import json_bytes
 from fractalvid.shards.gif import encode_gif
-from fractalvid.shards.metadata import parquet_bytes, read_parquet, schema_of
+from fractalvid.shards.metadata import CLASSES_META, parquet_bytes, read_parquet, schema_of
 from fractalvid.shards.png import encode_png
 from fractalvid.shards.preview import preview_clips, preview_grid
 from fractalvid.shards.store import Store, open_store

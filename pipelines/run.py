@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fractalvid.gen.chaos import compiled_before
-from fractalvid.gen.render import get_renderer
+from fractalvid.gen.engines import get_renderer
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.outdir import LOG_FILE
 from fractalvid.pipelines.plan import ShardSpec

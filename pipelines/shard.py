@@ -21,14 +21,12 @@ from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, clip_specs
 from fractalvid.pipelines.produce import make_clips, render_batch
 from fractalvid.pipelines.progress import shard_done, shard_paths
+from fractalvid.pipelines.sizing import DEFAULT_BATCH
 from fractalvid.shards.atomic import json_bytes, remove_temporaries, sha256_file, write_atomic
 from fractalvid.shards.codec import MEMBER, encode_clips
 from fractalvid.shards.encode import ENCODE_GROUP
-from fractalvid.shards.metadata import clips_table, schema_of, write_parquet
+from fractalvid.shards.metadata import CLASSES_META, clips_table, schema_of, write_parquet
 from fractalvid.shards.tarwriter import TarShardWriter
-
-DEFAULT_BATCH = 8  # clips per render call
-CLASSES_META = "fractalvid.classes"  # per-shard Parquet metadata: the shard's classes' rows
 
 
 @dataclass(frozen=True)

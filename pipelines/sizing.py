@@ -11,7 +11,8 @@ from pathlib import Path
 from fractalvid.pipelines.config import Config
 from fractalvid.pipelines.plan import ShardSpec, estimates
 from fractalvid.pipelines.progress import shard_done
-from fractalvid.pipelines.shard import DEFAULT_BATCH
+
+DEFAULT_BATCH = 8  # clips per render call on the CPU
 
 GPU_WORKERS = 16  # processes sharing one GPU, at most (see default_workers)
 GPU_BATCH = 128  # clips per GPU launch: 2,432 blocks of 128 threads at 19 frames a clip

@@ -23,13 +23,13 @@ from fractalvid.pipelines.clips import donor_blocks
 from fractalvid.pipelines.config import MAX_CLIPS, Config, as_config
 from fractalvid.pipelines.plan import SPLITS, ClipSpec, clip_specs, plan_shards
 from fractalvid.pipelines.produce import make_clips
-from fractalvid.shards.reader import (
-    _Counters,
-    _worker,
-    _worker_info,
+from fractalvid.shards.reader import sample_window
+from fractalvid.shards.slots import (
+    EpochCounters,
     rank_and_world,
-    sample_window,
     whole_number,
+    worker_info,
+    worker_slot,
 )
 
 
@@ -136,7 +136,7 @@ class ClipStream:
                              f"{self.world_size} ranks")
         self._shards = {s.key: sh.name for sh in plan_shards(self.cfg) if sh.split == split
                         for s in clip_specs(self.cfg, sh)}
-        self._counters = _Counters()
+        self._counters = EpochCounters()
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch ``epoch``, in this process and in DataLoader workers."""
@@ -178,7 +178,7 @@ class ClipStream:
         render, the clips of it to yield)."""
         blocks = self._order(epoch)
         lo, hi = self._span()
-        worker, workers = _worker()
+        worker, workers = worker_slot()
         lo, hi = lo + (hi - lo) * worker // workers, lo + (hi - lo) * (worker + 1) // workers
         plan, at = [], 0
         for block in blocks:
@@ -219,7 +219,7 @@ class ClipStream:
         self._at = [epoch, skip]
         if self.backend == "cpu":
             _refuse_a_forked_openmp()
-        if self.backend == "cpu" and (_worker_info() is not None or self.threads):
+        if self.backend == "cpu" and (worker_info() is not None or self.threads):
             import numba
 
             threads = self.threads or 1  # a DataLoader worker: one core's worth
@@ -251,7 +251,7 @@ def _refuse_a_forked_openmp() -> None:
     numba's GNU OpenMP threads: OpenMP cannot be used in such a child (numba would kill it
     at the first render). A fresh process (forkserver, spawn) has none to inherit."""
     pid = os.getpid()
-    if _worker_info() is not None and pid not in _rendered_in:
+    if worker_info() is not None and pid not in _rendered_in:
         import numba
 
         try:

@@ -33,8 +33,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from fractalvid.shards.codec import decode_mp4  # noqa: F401 - its home before codec.py
-
 CODECS = {"h264": "libx264", "h265": "libx265"}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 

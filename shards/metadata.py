@@ -11,6 +11,9 @@ import pyarrow.parquet as pq
 
 from fractalvid.shards.atomic import commit, temp_path
 
+# Per-shard Parquet metadata: the rows of the shard's classes, so finalize need not draw them.
+CLASSES_META = "fractalvid.classes"
+
 _TYPES = {"string": pa.string(), "bool": pa.bool_(), "int8": pa.int8(), "int16": pa.int16(),
           "int32": pa.int32(), "int64": pa.int64(), "uint64": pa.uint64(),
           "float64": pa.float64(), "float64[4]": pa.list_(pa.float64(), 4),

@@ -34,6 +34,12 @@ from fractalvid.shards.codec import (
     media_of,
     recorded_shape,
 )
+from fractalvid.shards.slots import (
+    EpochCounters,
+    rank_and_world,
+    whole_number,
+    worker_slot,
+)
 from fractalvid.shards.store import SHARD_STEM, dataset_store, open_read, read_bytes
 
 
@@ -224,104 +230,6 @@ def sample_window(t: int, frames: int | None, stride: int, rng: random.Random | 
     return start + np.arange(frames) * stride
 
 
-def whole_number(name: str, value: object, least: int, none_ok: bool = False) -> None:
-    """ValueError naming ``name`` unless ``value`` is a whole number >= ``least`` (or None,
-    with ``none_ok``); numpy integers count, bools and floats do not."""
-    if value is None and none_ok:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name}={value!r}: expected a whole number of at least {least}"
-                         + (" (or None)" if none_ok else ""))
-
-
-def rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """(rank, world_size): the arguments, else the RANK and WORLD_SIZE environment variables
-    (torchrun sets them), else (0, 1); ValueError, naming the variable, for one that is not a
-    whole number or a rank outside 0..world_size-1."""
-    def env(var: str, default: int) -> int:
-        text = os.environ.get(var, "").strip()
-        if not text:
-            return default
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{var}={text!r}: expected a whole number") from None
-
-    rank = env("RANK", 0) if rank is None else rank
-    world_size = env("WORLD_SIZE", 1) if world_size is None else world_size
-    whole_number("world_size", world_size, 1)
-    whole_number("rank", rank, 0)
-    if rank >= world_size:
-        raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
-    return int(rank), int(world_size)
-
-
-def _worker_info():
-    """torch's DataLoader worker info in a worker, else None; torch is only consulted when
-    the caller has already imported it."""
-    torch = sys.modules.get("torch")
-    return torch.utils.data.get_worker_info() if torch is not None else None
-
-
-def _worker() -> tuple[int, int]:
-    """(worker id, worker count) of a torch DataLoader worker, else (0, 1)."""
-    info = _worker_info()
-    return (info.id, info.num_workers) if info is not None else (0, 1)
-
-
-class _Counters:
-    """Per-process counters in shared memory, one slot per DataLoader worker (slot 0: the
-    main process): the epoch each slot starts next, and the clips each slot skipped.
-
-    DataLoader workers run on copies of the reader; with these counters in shared memory, an
-    epoch that begins in a worker (persistent or forked anew each epoch) advances the count
-    the next one sees, ``set_epoch`` in the main process reaches the workers, and the main
-    process can sum what they skipped."""
-
-    SLOTS = 1024
-
-    def __init__(self, values: list[int] | None = None):
-        import multiprocessing
-
-        self.array = multiprocessing.RawArray("q", 2 * self.SLOTS)
-        if values:
-            self.array[:] = values
-
-    @staticmethod
-    def slot() -> int:
-        info = _worker_info()
-        return (info.id + 1) % _Counters.SLOTS if info is not None else 0
-
-    def next_epoch(self) -> int:
-        slot = self.slot()
-        epoch = self.array[slot]
-        self.array[slot] = epoch + 1
-        return epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        for slot in range(self.SLOTS):
-            self.array[slot] = epoch
-
-    def skip(self) -> None:
-        self.array[self.SLOTS + self.slot()] += 1
-
-    def skipped(self) -> int:
-        return sum(self.array[self.SLOTS :])
-
-    def __reduce__(self):
-        from multiprocessing.context import get_spawning_popen
-
-        if get_spawning_popen() is not None:  # a worker being spawned shares the memory
-            return _shared_counters, (self.array,)
-        return _Counters, (list(self.array),)  # a plain copy (deepcopy, pickle to disk)
-
-
-def _shared_counters(array) -> _Counters:
-    counters = _Counters.__new__(_Counters)
-    counters.array = array
-    return counters
-
-
 HANDLERS = ("raise", "warn", "skip")
 
 
@@ -394,7 +302,7 @@ class ClipReader:
         self.rank, self.world_size = rank_and_world(rank, world_size)
         self.color, self.even, self.handler, self.check = color, even, handler, check
         self.threads = threads
-        self._counters = _Counters()
+        self._counters = EpochCounters()
         self._at, self._resume = [0, 0], None
         if self.world_size > 1:
             self._check_split()
@@ -434,7 +342,7 @@ class ClipReader:
     def my_shards(self, epoch: int = 0) -> list[tuple[str, int, int | None]]:
         """What this (rank, worker) reads in ``epoch``: (shard, first sample, stop), in order."""
         order = self._order(epoch)
-        worker, workers = _worker()
+        worker, workers = worker_slot()
         if not self.even:
             slot, slots = self.rank * workers + worker, self.world_size * workers
             return [(self.urls[i], 0, None) for i in order[slot::slots]]
@@ -461,7 +369,7 @@ class ClipReader:
     def samples(self, epoch: int = 0) -> Iterator[dict[str, Any]]:
         """Raw samples of my shards in ``epoch`` ({"__key__", "__url__", "json", "mp4" or
         "npy.zst", "cls"?}), buffer-shuffled; damaged shards go to the handler."""
-        rng = random.Random(f"{self.seed}:{epoch}:{self.rank}:{_worker()[0]}")
+        rng = random.Random(f"{self.seed}:{epoch}:{self.rank}:{worker_slot()[0]}")
         pool: list[dict] = []
         for url, first, stop in self.my_shards(epoch):
             try:

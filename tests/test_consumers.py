@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fractalvid.shards.encode import decode_mp4
+from fractalvid.shards.codec import decode_mp4
 from fractalvid.shards.reader import (
     ClipReader,
     WidsInPlace,

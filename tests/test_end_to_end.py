@@ -11,7 +11,8 @@ import webdataset as wds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fractalvid.shards.encode import VideoFormat, decode_mp4, encode_mp4, encode_mp4s
+from fractalvid.shards.codec import decode_mp4
+from fractalvid.shards.encode import VideoFormat, encode_mp4, encode_mp4s
 
 from outputs import digests, generate
 

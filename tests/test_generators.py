@@ -170,7 +170,7 @@ def test_a_config_built_in_python_refuses_another_generators_key():
 
 
 def test_plan_estimates_each_generator():
-    from fractalvid.pipelines.plan import format_report, plan_report
+    from fractalvid.pipelines.report import format_report, plan_report
 
     for name in GENERATORS:
         report = plan_report(build_config("paper", {"generator": name, "classes": 200}))

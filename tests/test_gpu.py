@@ -156,7 +156,7 @@ def test_info_names_the_device_and_the_gpu_defaults(cli):
 
 @pytest.mark.skipif(gpu_available(), reason="CuPy sees a device (real or emulated)")
 def test_auto_backend_falls_back_to_the_cpu():
-    from fractalvid.gen.render import get_renderer
+    from fractalvid.gen.engines import get_renderer
 
     assert get_renderer("auto").name == "cpu"
 

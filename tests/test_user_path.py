@@ -215,9 +215,9 @@ def test_verify_prints_the_command_that_repairs_what_it_found(cli, ds, tmp_path)
 
 
 def test_plan_speaks_of_this_machines_cores_and_the_real_shard_sizes(cli, monkeypatch):
-    import fractalvid.pipelines.sizing as sizing
+    import fractalvid.pipelines.report as report
 
-    monkeypatch.setattr(sizing, "cpu_count", lambda: 3)
+    monkeypatch.setattr(report, "cpu_count", lambda: 3)
     text = cli("plan", "--set", "classes=2", "--set", "train_per_class=5",
                "--set", "shard_size=4").output
     assert "this machine's 3 cores" in text and "2-4 clips each" in text
