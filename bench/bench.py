@@ -29,6 +29,7 @@ from fractalvid.gen.render import CpuRenderer, RenderJob
 from fractalvid.gen.rng import stream
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, VARIATIONS, variation_id
 from fractalvid.pipelines.config import build_config
+from fractalvid.pipelines.options import RunOptions
 from fractalvid.pipelines.plan import plan_shards
 from fractalvid.pipelines.run import run_shards
 from fractalvid.pipelines.sizing import cpu_count
@@ -133,7 +134,7 @@ def _end_to_end(clips: int, workers: int, augment: bool, codec: str,
     })
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        summary = run_shards(cfg, plan_shards(cfg), out, "cpu", workers, progress=False)
+        summary = run_shards(cfg, plan_shards(cfg), out, RunOptions("cpu", workers))
         size = sum(p.stat().st_size for p in out.glob("*.tar"))
     return {"seconds": summary.seconds, "mb_clip": size / clips / 1e6,
             "rss_mb": summary.peak_rss_mb}

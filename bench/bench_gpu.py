@@ -33,6 +33,7 @@ from fractalvid.gen.render_gpu import (
 )
 from fractalvid.gen.variations import DEFAULT_NONLINEAR, variation_id
 from fractalvid.pipelines.config import build_config
+from fractalvid.pipelines.options import RunOptions
 from fractalvid.pipelines.plan import plan_shards
 from fractalvid.pipelines.run import run_shards
 from fractalvid.pipelines.sizing import GPU_BATCH, cpu_count, default_workers
@@ -112,7 +113,7 @@ def _generate(clips: int, workers: int, augment: bool, shard_size: int, codec: s
                                  "shard_size": shard_size, "augment": augment,
                                  "codec": codec})
     with tempfile.TemporaryDirectory() as tmp:
-        return run_shards(cfg, plan_shards(cfg), Path(tmp), "gpu", workers, progress=False)
+        return run_shards(cfg, plan_shards(cfg), Path(tmp), RunOptions("gpu", workers))
 
 
 def end_to_end(clips: int, workers: int, augment: bool, codec: str = "h264") -> float:

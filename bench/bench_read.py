@@ -22,6 +22,7 @@ from machine import machine
 
 from fractalvid.pipelines.config import build_config
 from fractalvid.pipelines.finalize import finalize
+from fractalvid.pipelines.options import RunOptions
 from fractalvid.pipelines.outdir import claim_output
 from fractalvid.pipelines.plan import plan_shards
 from fractalvid.pipelines.run import run_shards
@@ -36,7 +37,7 @@ def make_set(root: Path, px: int, codec: str, clips: int) -> Path:
                                  "train_per_class": max(1, clips // 8), "val_per_class": 1,
                                  "shard_size": 16})
     claim_output(cfg, out)
-    run_shards(cfg, plan_shards(cfg), out, workers=os.cpu_count() or 1, progress=False)
+    run_shards(cfg, plan_shards(cfg), out, RunOptions("cpu", os.cpu_count() or 1))
     finalize(cfg, out, preview=False)
     return out
 

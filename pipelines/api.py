@@ -76,6 +76,7 @@ def generate(
     """
     from fractalvid.gen.generators import renderer_for
     from fractalvid.pipelines.finalize import finalize as write_finalize
+    from fractalvid.pipelines.options import RunOptions
     from fractalvid.pipelines.outdir import claim_output
     from fractalvid.pipelines.progress import shards_done
     from fractalvid.pipelines.run import run_shards
@@ -106,6 +107,7 @@ def generate(
     from fractalvid.pipelines import run as runner
 
     deadline = None if time_limit is None else runner._clock() + time_limit
+    options = RunOptions(renderer, workers, batch, progress, deadline)
     store = _store(out)
     with staging(cfg, store, tmp, threads=max(2, workers)) as stage:
         try:
@@ -116,10 +118,8 @@ def generate(
             warn(warning)
         todo = stage.todo(selected, cfg)
         by_name = {s.name: s for s in todo}
-        summary = run_shards(cfg, todo, stage.folder, renderer, workers, batch,
-                             progress=progress,
-                             on_result=lambda r: stage.publish(by_name[r.name]),
-                             deadline=deadline)
+        summary = run_shards(cfg, todo, stage.folder, options,
+                             on_result=lambda r: stage.publish(by_name[r.name]))
     found = len(selected) - len(todo)  # done in the store before this run
     whole = len(selected) == len(everything) and not summary.stopped
     done = len(everything) if whole else shards_done(cfg, store)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fractalvid.gen.chaos import compiled_before
 from fractalvid.gen.engines import get_renderer
 from fractalvid.pipelines.config import Config
+from fractalvid.pipelines.options import RunOptions
 from fractalvid.pipelines.outdir import LOG_FILE
 from fractalvid.pipelines.plan import ShardSpec
 from fractalvid.pipelines.shard import ShardResult, run_shard
-from fractalvid.pipelines.sizing import cpu_count, default_batch
+from fractalvid.pipelines.sizing import default_batch
 
 
 def watch_parent(parent: int, period: float = 1.0) -> None:
@@ -50,16 +52,21 @@ def _fits(cfg: Config, shard: ShardSpec, deadline: float | None) -> bool:
     return _clock() + per_clip * shard.count <= deadline
 
 
-def _worker(cfg: Config, shard: ShardSpec, out: str, backend: str, threads: int, batch: int,
-            encoders: int, deadline: float | None = None) -> ShardResult:
+@functools.cache
+def _renderer(backend: str):
+    """One renderer per backend in each process, made at its first shard."""
+    return get_renderer(backend)
+
+
+def _worker(cfg: Config, shard: ShardSpec, out: str, options: RunOptions) -> ShardResult:
     import numba
 
-    if not _fits(cfg, shard, deadline):
+    if not _fits(cfg, shard, options.deadline):
         return ShardResult(shard.name, shard.count, False, 0.0, stopped=True)
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(options.threads, numba.config.NUMBA_NUM_THREADS)))
     start = _clock()
-    result = run_shard(cfg, shard, Path(out), get_renderer(backend), batch=batch,
-                       encoders=encoders)
+    result = run_shard(cfg, shard, Path(out), _renderer(options.backend), batch=options.batch,
+                       encoders=options.encoders)
     if not result.skipped:
         _pace["per_clip"] = (_clock() - start) / max(1, result.count)
     return result
@@ -94,42 +101,34 @@ def run_shards(
     cfg: Config,
     shards: Sequence[ShardSpec],
     out: Path,
-    backend: str = "cpu",
-    workers: int = 1,
-    batch: int | None = None,
-    progress: bool = True,
+    options: RunOptions | None = None,
     on_result: Callable[[ShardResult], None] | None = None,
-    deadline: float | None = None,
 ) -> RunSummary:
-    """Make every shard of ``shards`` not already done in ``out``, ``workers`` at a time.
-
-    ``batch``: clips per render call (default: ``default_batch`` of the backend's renderer).
-    On the GPU each worker encodes with as many ffmpeg threads as it has cores.
-    ``on_result`` is called in this process as each shard is done (made or found done).
-    ``deadline`` (``time.time()`` seconds): a shard is started only if it can finish by
-    then at the pace measured so far; the others are counted in ``stopped``.
+    """Make every shard of ``shards`` not already done in ``out``, as ``options`` say:
+    ``options.workers`` at a time, ``options.batch`` clips per render call (by default the
+    backend's ``default_batch``). On the GPU each worker encodes with as many ffmpeg
+    threads as it has cores. ``on_result`` is called in this process as each shard is done
+    (made or found done). With ``options.deadline``, a shard is started only if it can
+    finish by then at the pace measured so far; the others are counted in ``stopped``.
     """
     from tqdm import tqdm
 
     log = open_log(out)
-    renderer = get_renderer(backend).name
-    batch = batch or default_batch(renderer, cfg)
-    threads = max(1, cpu_count() // max(1, workers))
-    encoders = threads if renderer == "gpu" else 1
+    options = options or RunOptions(progress=True)
+    options = replace(options, batch=options.batch or default_batch(options.backend, cfg))
     log.info("start: %d shards, backend=%s workers=%d threads/worker=%d encoders/worker=%d "
-             "batch=%d fingerprint=%s", len(shards), renderer, workers, threads, encoders, batch,
-             cfg.fingerprint())
-    bar = tqdm(total=sum(s.count for s in shards), unit="clip", disable=not progress,
+             "batch=%d fingerprint=%s", len(shards), options.backend, options.workers,
+             options.threads, options.encoders, options.batch, cfg.fingerprint())
+    bar = tqdm(total=sum(s.count for s in shards), unit="clip", disable=not options.progress,
                dynamic_ncols=True, desc=f"{out.name}")
-    if renderer == "cpu" and shards and compiled_before() is False:
+    if options.backend == "cpu" and shards and compiled_before() is False:
         note = "first run: compiling the CPU kernels once (1-3 min; cached for later runs)"
         bar.set_postfix_str(note)
         log.info(note)
-        _compile(cfg, shards[0], renderer)  # here, once, not in every worker at the same time
+        _compile(cfg, shards[0], options.backend)  # once here, not in every worker at once
         bar.reset()  # the rate and the time left count from now
     start = time.perf_counter()
-    args = (str(out), renderer, threads, batch, encoders, deadline)
-    results = _results(cfg, shards, args, workers)
+    results = _results(cfg, shards, str(out), options)
     try:
         made, skipped, clips, peak, stopped = _tally(results, len(shards), bar, log, on_result)
     except BaseException as exc:
@@ -154,17 +153,19 @@ def _compile(cfg: Config, shard: ShardSpec, backend: str) -> None:
     from fractalvid.pipelines.produce import make_clips
 
     block = donor_blocks(clip_specs(cfg, shard))[0]
-    for _ in make_clips(cfg, [block], get_renderer(backend), batch=1, figures=False):
+    for _ in make_clips(cfg, [block], _renderer(backend), batch=1, figures=False):
         break
 
 
-def _results(cfg: Config, shards: Sequence[ShardSpec], args: tuple, workers: int):
-    """ShardResults as shards finish: in this process, or from ``workers`` loky processes."""
+def _results(cfg: Config, shards: Sequence[ShardSpec], out: str, options: RunOptions):
+    """ShardResults as shards finish: in this process, or from ``options.workers`` loky
+    processes."""
     from joblib import Parallel, delayed
 
+    workers = options.workers
     if workers <= 1:
-        return (_worker(cfg, s, *args) for s in shards)
-    tasks = (delayed(_worker)(cfg, s, *args) for s in shards)
+        return (_worker(cfg, s, out, options) for s in shards)
+    tasks = (delayed(_worker)(cfg, s, out, options) for s in shards)
     # Each worker watches this process from its start, before its first task: a kill -9 here
     # right after the workers are spawned must not leave them waiting for work.
     return Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered",

@@ -291,13 +291,14 @@ def test_a_first_run_says_it_compiles_the_kernels_and_later_runs_do_not(tmp_path
                                                                         cached):
     from fractalvid.pipelines import run
     from fractalvid.pipelines.config import build_config
+    from fractalvid.pipelines.options import RunOptions
     from fractalvid.pipelines.plan import plan_shards
 
     monkeypatch.setattr(run, "compiled_before", lambda: cached)
     cfg = build_config("tiny", {"classes": 2, "train_per_class": 1, "val_per_class": 0,
                                 "resolution": 32, "chains": 8, "iterations": 200,
                                 "burn_in": 10})
-    run.run_shards(cfg, plan_shards(cfg), tmp_path, "cpu", 1, progress=False)
+    run.run_shards(cfg, plan_shards(cfg), tmp_path, RunOptions("cpu", 1))
     log = (tmp_path / run.LOG_FILE).read_text()
     assert ("compiling the CPU kernels" in log) == (not cached), log
 

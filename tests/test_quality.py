@@ -198,11 +198,12 @@ def test_the_float32_chaos_game_keeps_the_float64_quality(tmp_path):
     not before."""
     from pathlib import Path
 
+    from fractalvid.pipelines.options import RunOptions
     from fractalvid.pipelines.run import run_shards
 
     recorded = json.loads((Path(__file__).parent / "data" / "quality_float64.json").read_text())
     cfg = build_config("paper", recorded["settings"])
-    run_shards(cfg, plan_shards(cfg), tmp_path, "cpu", 1, progress=False)
+    run_shards(cfg, plan_shards(cfg), tmp_path, RunOptions("cpu", 1))
     rows = pq.read_table(next(tmp_path.glob("train-*.parquet"))).to_pylist()
     assert [r["variation"] for r in rows] == recorded["variation"]  # the same systems
     for figure in ("coverage", "motion"):
