@@ -23,7 +23,6 @@ from fractalvid.pipelines.clips import donor_blocks
 from fractalvid.pipelines.config import MAX_CLIPS, Config, as_config
 from fractalvid.pipelines.plan import SPLITS, ClipSpec, clip_specs, plan_shards
 from fractalvid.pipelines.produce import make_clips
-from fractalvid.shards.reader import sample_window
 from fractalvid.shards.slots import (
     EpochCounters,
     rank_and_world,
@@ -31,6 +30,7 @@ from fractalvid.shards.slots import (
     worker_info,
     worker_slot,
 )
+from fractalvid.shards.window import sample_window
 
 
 def epoch_blocks(cfg: Config, split: str, epoch: int = 0) -> list[list[ClipSpec]]:
