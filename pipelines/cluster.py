@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from fractalvid.shards.slots import whole_number_in
+
 # (index variable, count variable or None, True when the index is 1-based)
 SCHEDULERS = (
     ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", False),
@@ -28,19 +30,12 @@ def array_task(env: Mapping[str, str] | None = None) -> tuple[int, int | None, s
             continue
         if one_based and raw == "0":  # LSF sets LSB_JOBINDEX=0 outside array jobs
             continue
-        index = _whole(var, raw) - (1 if one_based else 0)
+        index = whole_number_in(var, raw) - (1 if one_based else 0)
         counted = env.get(count_var, "").strip() if count_var else ""
-        count = _whole(count_var, counted) if counted else None
+        count = whole_number_in(count_var, counted) if counted else None
         if index < 0 or (count is not None and index >= count):
             top = f"{count - 1 + one_based}" if count is not None else "..."
             raise ValueError(f"{var}={raw!r}: outside {int(one_based)}..{top}")
         return index, count, var
     names = ", ".join(v for v, _, _ in SCHEDULERS)
     raise ValueError(f"--array-task auto: none of {names} is set")
-
-
-def _whole(var: str, raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{var}={raw!r} is not a whole number") from None

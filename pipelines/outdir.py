@@ -50,11 +50,6 @@ class Recorded:
     source: str
 
 
-def as_store(out: Store | str | Path) -> Store:
-    """A Store for ``out`` (a Store, a folder path or a URL)."""
-    return open_store(out)
-
-
 def _read_json(store: Store, name: str) -> dict | None:
     try:
         data = json.loads(store.read(name) or b"")
@@ -92,7 +87,7 @@ def _from_shards(store: Store) -> Recorded | None:
 def recorded_configs(out: Store | str | Path) -> list[Recorded]:
     """Every config record in ``out``, most authoritative first: config.json, dataset.json,
     the shards' records. Damaged or foreign files are passed over."""
-    store = as_store(out)
+    store = open_store(out)
     found = [_from_record(_read_json(store, CONFIG_FILE), CONFIG_FILE),
              _from_record(_read_json(store, DATASET_FILE), DATASET_FILE),
              _from_shards(store)]
@@ -137,7 +132,7 @@ def config_of(out: Store | str | Path) -> Config:
     """The config a data set was made with, from the first record that rebuilds to its own
     fingerprint (so a damaged dataset.json or config.json is repaired from the others).
     Raises ConfigError saying what was found."""
-    store = as_store(out)
+    store = open_store(out)
     return config_from(recorded_configs(store), store, f"{store}: no {CONFIG_FILE}, "
                        f"{DATASET_FILE} or shard records; is it a fractalvid data set?")
 
@@ -187,7 +182,7 @@ def claim_output(cfg: Config, out: Store | str | Path, overwrite: bool = False) 
     - a place holding anything else, and no data set: ConfigError, whatever ``overwrite``
       says.
     """
-    store = as_store(out)
+    store = open_store(out)
     store.make()
     mine = cfg.fingerprint()
     for _ in range(3):  # a lost race for config.json is settled by reading the winner's
@@ -230,7 +225,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def written_record(out: Store | str | Path) -> dict[str, str]:
     """{name: sha256} of the guarded files fractalvid last wrote (dataset.json's ``written``)."""
-    return recorded_writes(as_store(out).read(DATASET_FILE))
+    return recorded_writes(open_store(out).read(DATASET_FILE))
 
 
 def recorded_writes(dataset_json: bytes | None) -> dict[str, str]:
@@ -262,7 +257,7 @@ def ours_to_replace(store: Store, name: str, written: dict[str, str]) -> bool:
 def owned_files(out: Store | str | Path) -> list[str]:
     """The names in ``out`` fractalvid wrote and may delete: names of its plan, the guarded
     files still as it wrote them, and abandoned temporaries of those names."""
-    store = as_store(out)
+    store = open_store(out)
     written = written_record(store)
     owned = []
     for name in store.names():

@@ -97,9 +97,13 @@ def json_bytes(obj: object) -> bytes:
     return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, h, chunk: int = 1 << 20) -> str:
+    """The hex digest of a file's bytes under the hashlib object ``h``, read in chunks."""
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    return file_digest(path, hashlib.sha256(), chunk)

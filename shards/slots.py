@@ -20,18 +20,22 @@ def whole_number(name: str, value: object, least: int, none_ok: bool = False) ->
                          + (" (or None)" if none_ok else ""))
 
 
+def whole_number_in(var: str, text: str) -> int:
+    """The whole number an environment variable ``var`` holds as ``text``; ValueError naming
+    the variable and its text otherwise."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{var}={text!r} is not a whole number") from None
+
+
 def rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
     """(rank, world_size): the arguments, else the RANK and WORLD_SIZE environment variables
     (torchrun sets them), else (0, 1); ValueError, naming the variable, for one that is not a
     whole number or a rank outside 0..world_size-1."""
     def env(var: str, default: int) -> int:
         text = os.environ.get(var, "").strip()
-        if not text:
-            return default
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{var}={text!r}: expected a whole number") from None
+        return whole_number_in(var, text) if text else default
 
     rank = env("RANK", 0) if rank is None else rank
     world_size = env("WORLD_SIZE", 1) if world_size is None else world_size

@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fractalvid.shards.atomic import TMP_SUFFIX, abandoned, commit, sha256_file, temp_path
+from fractalvid.shards.atomic import (
+    TMP_SUFFIX,
+    abandoned,
+    commit,
+    file_digest,
+    sha256_file,
+    temp_path,
+    write_atomic,
+)
 
 # The names fractalvid gives shards (train-000000): every name of a shard read from a store
 # (a listing, dataset.json, clips.parquet) must be one of these before it is used.
@@ -202,14 +210,7 @@ class LocalStore(Store):
         return open(self._path(name), "rb")
 
     def write(self, name: str, data: bytes) -> None:
-        final = self._path(name)
-        tmp = temp_path(final)
-        try:
-            tmp.write_bytes(data)
-            commit(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(name), data)
 
     def create(self, name: str, data: bytes) -> bool:
         # a hard link of a complete temporary is atomic: two racing writers cannot both win
@@ -371,7 +372,8 @@ class FsspecStore(Store):
         got, size = self.stat(name), Path(local).stat().st_size
         if got is None or got.size != size:
             raise StoreError(f"{self.url}/{name}: not the size sent")
-        if got.etag is not None and "-" not in got.etag and got.etag != _md5_file(local):
+        md5 = hashlib.md5(usedforsecurity=False)
+        if got.etag is not None and "-" not in got.etag and got.etag != file_digest(local, md5):
             # a single-part upload's ETag is its MD5: S3 says so without a read back
             raise StoreError(f"{self.url}/{name}: the store's MD5 differs from the file sent")
         return got
@@ -401,14 +403,6 @@ class FsspecStore(Store):
             yield path
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _md5_file(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _protocol(text: str) -> str | None:

@@ -101,3 +101,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def broken_store(case, monkeypatch, tmp_path):
+    """Point the AWS settings at a store that will not do, for ``case`` ("no such bucket",
+    "no credentials", "bad profile", "endpoint down"); returns the URL to try. The S3 client
+    cache is cleared, so the next client takes these settings."""
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()
+    if case == "no such bucket":
+        return "s3://nobucket/x"
+    if case in ("no credentials", "bad profile"):
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.delenv(k)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        if case == "bad profile":
+            monkeypatch.setenv("AWS_PROFILE", "nosuchprofile")
+    if case == "endpoint down":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    return "s3://bkt/never"

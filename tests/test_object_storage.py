@@ -11,7 +11,7 @@ import pytest
 
 from fractalvid.shards.reader import ClipReader
 
-from outputs import free_port, generate, small_args
+from outputs import broken_store, generate, small_args
 
 pytest.importorskip("moto.server", reason="moto[server] (the test extra)")
 
@@ -105,22 +105,13 @@ def test_two_array_tasks_write_disjoint_shards_then_finalize(cli, s3_env, local,
 @pytest.mark.parametrize("case, says", [
     ("no such bucket", "no such bucket 'nobucket'"),
     ("no credentials", "no AWS credentials found"),
-    ("unreachable endpoint", "cannot reach the endpoint"),
+    ("endpoint down", "cannot reach the endpoint"),
 ])
 def test_a_store_that_will_not_do_is_one_line_before_any_work(cli, s3_env, tmp_path,
                                                               monkeypatch, case, says):
-    url = "s3://nobucket/x" if case == "no such bucket" else "s3://bkt/never"
-    if case == "no credentials":
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            monkeypatch.delenv(k)
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    if case == "unreachable endpoint":
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     import fsspec
 
-    fsspec.filesystem("s3").clear_instance_cache()
+    url = broken_store(case, monkeypatch, tmp_path)
     try:
         result = cli("generate", "--out", url, *S, "--quiet", "--tmp", tmp_path / "scratch")
     finally:

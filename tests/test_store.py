@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from fractalvid.shards.store import LocalStore, PlaceError, StoreError, open_store, plain_name
 
-from outputs import free_port, small_args
+from outputs import broken_store, small_args
 
 S = small_args(classes=2, train_per_class=4, val_per_class=1, shard_size=2, resolution=32,
                chains=8, iterations=300, burn_in=10)  # 4 train shards, 1 val shard
@@ -257,26 +257,6 @@ def test_out_naming_an_existing_file_or_object_is_refused(cli, place, tmp_path):
 # 7-10. One line, not a traceback ----------------------------------------------------------------
 
 
-def _broken(case, monkeypatch, tmp_path):
-    """The environment of a store that will not do, and the URL to try."""
-    import fsspec
-
-    fsspec.filesystem("s3").clear_instance_cache()
-    if case == "no such bucket":
-        return "s3://nobucket/x"
-    if case in ("no credentials", "bad profile"):
-        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            monkeypatch.delenv(k)
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        if case == "bad profile":
-            monkeypatch.setenv("AWS_PROFILE", "nosuchprofile")
-    if case == "endpoint down":
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    return "s3://bkt/never"
-
-
 @pytest.mark.parametrize("case, says", [
     ("no such bucket", "no such bucket 'nobucket'"),
     ("no credentials", "no AWS credentials"),
@@ -287,7 +267,7 @@ def test_verify_of_a_store_that_will_not_do_is_one_line(cli, s3_env, tmp_path, m
                                                         case, says):
     import fsspec
 
-    url = _broken(case, monkeypatch, tmp_path)
+    url = broken_store(case, monkeypatch, tmp_path)
     try:
         one_line(run(cli, "verify", url, "--quiet"), 2, says)
     finally:
@@ -299,7 +279,7 @@ def test_reading_commands_with_the_endpoint_down_are_one_line(cli, s3_env, tmp_p
                                                               monkeypatch, command):
     import fsspec
 
-    url = _broken("endpoint down", monkeypatch, tmp_path)
+    url = broken_store("endpoint down", monkeypatch, tmp_path)
     target = f"{url}/train-000000.tar" if command == ["cat"] else url
     try:
         result = run(cli, *command, target)
