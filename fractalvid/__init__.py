@@ -10,7 +10,10 @@ light)::
     from fractalvid import build_config, generate, verify, ClipReader, ClipStream
 """
 
-__version__ = "0.3.0"
+# The stages install as fractalvid.gen, fractalvid.shards and fractalvid.pipelines from the
+# top-level folders gen/, shards/ and pipelines/ (setup.cfg's package_dir): this file and
+# __main__.py are the only ones inside the package that reach them by that installed name.
+from fractalvid.pipelines.version import __version__
 
 _API = {
     "build_config": "fractalvid.pipelines.config",

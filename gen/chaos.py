@@ -17,9 +17,9 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-from fractalvid.gen.lanes import LANES, take8
-from fractalvid.gen.portable import ONE, TWO, ZERO
-from fractalvid.gen.variations import apply_variations, draws_randoms
+from .lanes import LANES, take8
+from .portable import ONE, TWO, ZERO
+from .variations import apply_variations, draws_randoms
 
 
 def _drop_stale_cache() -> None:

@@ -25,9 +25,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from fractalvid.gen.keys import Key, probability, scales, settings_class, span
-from fractalvid.gen.portable import pow32
-from fractalvid.gen.warp import about, homography, rotate, scale, translate, warp_frames
+from .keys import Key, probability, scales, settings_class, span
+from .portable import pow32
+from .warp import about, homography, rotate, scale, translate, warp_frames
 
 SHAKE_REFERENCE_PX = 112  # the table's shake amplitudes are in pixels at this frame size
 SHAKE_NOISE = 0.1  # std of the per-frame noise, relative to the sum of sines' unit weight

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from fractalvid.gen.generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
-from fractalvid.gen.keys import UNIT, key
-from fractalvid.gen.motion import sample_weights
-from fractalvid.gen.paint import paint_shapes
-from fractalvid.gen.rng import stream
-from fractalvid.gen.spline import random_factor
+from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
+from .keys import UNIT, key
+from .motion import sample_weights
+from .paint import paint_shapes
+from .rng import stream
+from .spline import random_factor
 
 SHAPES = (15, 30)  # shapes a class holds
 RADIUS = (12, 32)  # pixels at REFERENCE_PX

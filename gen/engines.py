@@ -3,7 +3,7 @@ there. Apart from both renderers, so neither imports the other."""
 
 from __future__ import annotations
 
-from fractalvid.gen.render import CpuRenderer, Renderer
+from .render import CpuRenderer, Renderer
 
 
 def get_renderer(backend: str) -> Renderer:
@@ -12,7 +12,7 @@ def get_renderer(backend: str) -> Renderer:
         return CpuRenderer()
     if backend in ("gpu", "auto"):
         try:
-            from fractalvid.gen.render_gpu import GpuRenderer, gpu_status
+            from .render_gpu import GpuRenderer, gpu_status
         except ImportError as exc:
             if backend == "auto":
                 return CpuRenderer()

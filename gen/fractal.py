@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from fractalvid.gen.generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
-from fractalvid.gen.ifs import IFSClass, class_coefficients, sample_class
-from fractalvid.gen.instance import sample_perturbation
-from fractalvid.gen.keys import UNIT, at_least, in_range, key, settings_of
-from fractalvid.gen.quality import Thresholds, defect, screen_many
-from fractalvid.gen.render import Renderer, RenderJob, RenderSettings
-from fractalvid.gen.rng import seed64, stream
-from fractalvid.gen.variations import DEFAULT_NONLINEAR, NAMES, VARIATIONS
+from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
+from .ifs import IFSClass, class_coefficients, sample_class
+from .instance import sample_perturbation
+from .keys import UNIT, at_least, in_range, key, settings_of
+from .quality import Thresholds, defect, screen_many
+from .render import Renderer, RenderJob, RenderSettings
+from .rng import seed64, stream
+from .variations import DEFAULT_NONLINEAR, NAMES, VARIATIONS
 
 MAX_POINTS = 2**31 - 1  # points a frame (and steps a chain): int32 counts and kernel arguments
 NONLINEAR = [k for k in VARIATIONS if k != "linear"]

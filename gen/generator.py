@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fractalvid.gen.keys import Key
+from .keys import Key
 
 # Record columns every generator writes, as (name, type); a generator lists its own between
 # them (``columns``), in the order clips.parquet holds them. Types: string, bool, int8..int64,

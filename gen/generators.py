@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fractalvid.gen import dead_leaves, fractal, octopus, perlin
-from fractalvid.gen.generator import Generator
+from . import dead_leaves, fractal, octopus, perlin
+from .generator import Generator
 
 GENERATORS: dict[str, Generator] = {
     "fractal": fractal.GENERATOR,
@@ -33,8 +33,8 @@ def renderer_for(gen: Generator, backend: str):
     """The renderer ``gen`` runs on for ``backend``: the chaos-game renderer of the backend,
     or the CPU's for a generator that renders on the CPU only ("auto" takes it; "gpu" is
     refused in one line). Raises RuntimeError / ValueError naming the problem."""
-    from fractalvid.gen.engines import get_renderer
-    from fractalvid.gen.render import CpuRenderer
+    from .engines import get_renderer
+    from .render import CpuRenderer
 
     if backend not in ("cpu", "gpu", "auto"):
         raise ValueError(f"unknown backend {backend!r}; use cpu, gpu or auto")

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fractalvid.gen.motion import sample_weights
-from fractalvid.gen.variations import variation_id
+from .motion import sample_weights
+from .variations import variation_id
 
 MIN_MAPS, MAX_MAPS = 3, 8
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fractalvid.gen.spline import quadratic_spline
+from .spline import quadratic_spline
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fractalvid.gen.spline import quadratic_spline
+from .spline import quadratic_spline
 
 FAMILIES = ("sharp", "smooth", "periodic")
 FAMILY_WEIGHTS = (0.2, 0.55, 0.25)

@@ -19,12 +19,12 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from fractalvid.gen.generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
-from fractalvid.gen.keys import UNIT, key
-from fractalvid.gen.motion import sample_weights
-from fractalvid.gen.paint import blur, box_radii, outline, paint_shapes
-from fractalvid.gen.rng import stream
-from fractalvid.gen.spline import random_factor, spline_at
+from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
+from .keys import UNIT, key
+from .motion import sample_weights
+from .paint import blur, box_radii, outline, paint_shapes
+from .rng import stream
+from .spline import random_factor, spline_at
 
 LIMBS = (3, 5)
 KNOTS = (3, 5)  # values a curve's spline passes through, drawn in 0.85..1.15

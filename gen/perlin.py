@@ -17,9 +17,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from fractalvid.gen.generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
-from fractalvid.gen.keys import in_range, key
-from fractalvid.gen.rng import stream
+from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
+from .keys import in_range, key
+from .rng import stream
 
 DIVISORS_240 = ("1", "2", "3", "5", "6", "8", "10", "12", "16", "20", "30", "40", "60", "80",
                 "120", "240")

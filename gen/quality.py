@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fractalvid.gen.arrays import to_host
-from fractalvid.gen.render import CpuRenderer, Renderer, RenderJob, RenderSettings
+from .arrays import to_host
+from .render import CpuRenderer, Renderer, RenderJob, RenderSettings
 
 COVERAGE_LEVEL = 0.1  # a pixel counts as covered above 10% of full scale
 # A finished clip counts as degenerate outside these (the data-quality issue's definition).

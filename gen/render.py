@@ -12,11 +12,11 @@ from typing import Protocol
 
 import numpy as np
 
-from fractalvid.gen.arrays import to_host
-from fractalvid.gen.chaos import chaos_histograms
-from fractalvid.gen.framing import clip_window
-from fractalvid.gen.ifs import MAX_MAPS, map_probabilities
-from fractalvid.gen.tonemap import tone_map
+from .arrays import to_host
+from .chaos import chaos_histograms
+from .framing import clip_window
+from .ifs import MAX_MAPS, map_probabilities
+from .tonemap import tone_map
 
 COARSE_CHAINS = 10
 COARSE_BURN = 20

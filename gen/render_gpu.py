@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fractalvid.gen.chaos import alias_tables, alias_thresholds
-from fractalvid.gen.render import Rendered, RenderJob, RenderSettings, render_batch
+from .chaos import alias_tables, alias_thresholds
+from .render import Rendered, RenderJob, RenderSettings, render_batch
 
 KERNEL_SOURCE = Path(__file__).with_name("chaos.cu")
 THREADS = 128  # chains per block at a time; paper settings run 128 chains per frame

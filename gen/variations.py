@@ -18,7 +18,7 @@ import numpy as np
 from numba import literal_unroll
 from numba.core.errors import NumbaExperimentalFeatureWarning
 
-from fractalvid.gen.portable import (
+from .portable import (
     HALF,
     ONE,
     PI,

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fractalvid.pipelines.config import Config, ConfigError, as_config
-from fractalvid.pipelines.plan import ShardSpec, plan_shards
-from fractalvid.pipelines.timelimit import TimeLimitReached
-from fractalvid.shards.store import PlaceError, Store, open_store
+from ..shards.store import PlaceError, Store, open_store
+from .config import Config, ConfigError, as_config
+from .plan import ShardSpec, plan_shards
+from .timelimit import TimeLimitReached
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,14 @@ def generate(
     that could not finish by then (at the pace measured so far); if any was left, the run
     raises TimeLimitReached once the others are done (and uploaded), and a rerun resumes.
     """
-    from fractalvid.gen.generators import renderer_for
-    from fractalvid.pipelines.finalize import finalize as write_finalize
-    from fractalvid.pipelines.options import RunOptions
-    from fractalvid.pipelines.outdir import claim_output
-    from fractalvid.pipelines.progress import shards_done
-    from fractalvid.pipelines.run import run_shards
-    from fractalvid.pipelines.sizing import default_workers, disk_warning, memory_warning
-    from fractalvid.pipelines.staging import staging
+    from ..gen.generators import renderer_for
+    from .finalize import finalize as write_finalize
+    from .options import RunOptions
+    from .outdir import claim_output
+    from .progress import shards_done
+    from .run import run_shards
+    from .sizing import default_workers, disk_warning, memory_warning
+    from .staging import staging
 
     cfg = as_config(config)
     everything = plan_shards(cfg)
@@ -104,7 +104,7 @@ def generate(
 
     if time_limit is not None and not time_limit > 0:
         raise ConfigError(f"time_limit={time_limit!r}: expected seconds, more than zero")
-    from fractalvid.pipelines import run as runner
+    from . import run as runner
 
     deadline = None if time_limit is None else runner._clock() + time_limit
     options = RunOptions(renderer, workers, batch, progress, deadline)
@@ -145,9 +145,9 @@ def verify(out: str | Path, deep: bool = False, workers: int | None = None,
     """The problems found in the data set at ``out`` (a folder or a URL), in shard order;
     empty when it is sound (see ``fractalvid verify``). ConfigError, in one line, for a place
     that cannot be read."""
-    from fractalvid.pipelines.outdir import config_of
-    from fractalvid.pipelines.sizing import cpu_count
-    from fractalvid.shards.verify import verify as check
+    from ..shards.verify import verify as check
+    from .outdir import config_of
+    from .sizing import cpu_count
 
     store = _store(out, exists=True)
     try:

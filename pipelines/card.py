@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from fractalvid.pipelines.config import FIELD_HELP, Config
-from fractalvid.pipelines.stats import dataset_stats
-from fractalvid.shards.codec import MEMBER
+from ..shards.codec import MEMBER
+from .config import FIELD_HELP, Config
+from .stats import dataset_stats
 
 
 def _pct(values: np.ndarray) -> str:

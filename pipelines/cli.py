@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from fractalvid import __version__
-from fractalvid.gen.generators import GENERATORS
-from fractalvid.pipelines.config import (
+from ..gen.generators import GENERATORS
+from ..shards.store import PlaceError, Store, StoreError, open_store
+from .config import (
     KEYS,
     PRESETS_BY_NAME,
     Config,
@@ -24,7 +24,7 @@ from fractalvid.pipelines.config import (
     load_config_file,
     parse_sets,
 )
-from fractalvid.shards.store import PlaceError, Store, StoreError, open_store
+from .version import __version__
 
 SHARD_FILE = re.compile(r"(train|val)-\d{6}\.(tar|parquet|stats\.json)\b")
 
@@ -104,8 +104,8 @@ def config_options(f):
 
 def _selected(cfg: Config, shards_opt: str | None, array_task: str | None,
               array_tasks: int | None):
-    from fractalvid.pipelines.cluster import array_task as detect
-    from fractalvid.pipelines.plan import parse_range, plan_shards, task_range
+    from .cluster import array_task as detect
+    from .plan import parse_range, plan_shards, task_range
 
     shards = plan_shards(cfg)
     try:
@@ -149,7 +149,7 @@ def _splits(dataset: dict) -> str:
 
 def _claim(cfg: Config, store: Store, overwrite: bool) -> None:
     """OUT made ready for ``cfg`` (outdir.claim_output), or one line saying why it cannot be."""
-    from fractalvid.pipelines.outdir import claim_output
+    from .outdir import claim_output
 
     try:
         store.check()
@@ -206,8 +206,8 @@ def main() -> None:
 def generate(preset, config_file, sets, out, backend, workers, shards_opt, array_task,
              array_tasks, batch, overwrite, no_finalize, tmp, time_limit, quiet):
     """Generate (or resume) a data set into OUT."""
-    from fractalvid.pipelines.api import generate as run
-    from fractalvid.pipelines.timelimit import parse_duration
+    from .api import generate as run
+    from .timelimit import parse_duration
 
     store = _open(out)
     try:
@@ -246,8 +246,8 @@ def generate(preset, config_file, sets, out, backend, workers, shards_opt, array
 def _say_backend(cfg: Config) -> None:
     """--backend auto: say which backend it takes for ``cfg``'s generator, and why not the
     GPU."""
-    from fractalvid.gen.generators import renderer_for
-    from fractalvid.pipelines.info import gpu_report
+    from ..gen.generators import renderer_for
+    from .info import gpu_report
 
     gen = cfg.generator_spec
     try:
@@ -267,9 +267,9 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
     """The one line (and exit code) for what stopped ``generate``."""
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-    from fractalvid.gen.render_gpu import out_of_gpu_memory
-    from fractalvid.pipelines.finalize import IncompleteError
-    from fractalvid.pipelines.timelimit import TimeLimitReached
+    from ..gen.render_gpu import out_of_gpu_memory
+    from .finalize import IncompleteError
+    from .timelimit import TimeLimitReached
 
     kept = "finished shards are kept, and a rerun resumes"
     if isinstance(exc, KeyboardInterrupt):
@@ -299,7 +299,7 @@ def _generate_failure(exc: BaseException, out: Path, workers: int | None) -> Bas
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(preset, config_file, sets, tasks, as_json):
     """Print what would be generated: classes, clips, shards, tasks, disk estimate."""
-    from fractalvid.pipelines.report import format_report, plan_report
+    from .report import format_report, plan_report
 
     report = plan_report(_config(preset, config_file, sets), tasks)
     click.echo(json.dumps(report, indent=1) if as_json else "\n".join(format_report(report)))
@@ -328,10 +328,10 @@ def slurm(preset, config_file, sets, out, tasks, throttle, cpus_per_task, time_l
     Each task generates its contiguous range of shards (from SLURM_ARRAY_TASK_ID and
     SLURM_ARRAY_TASK_COUNT); finalize runs after all succeed (--dependency=afterok).
     """
-    from fractalvid.pipelines.outdir import CONFIG_FILE
-    from fractalvid.pipelines.plan import plan_shards
-    from fractalvid.pipelines.slurm import SLURM_DIR, SlurmJob, check_folder, write_scripts
-    from fractalvid.pipelines.slurm import submit as run_submit
+    from .outdir import CONFIG_FILE
+    from .plan import plan_shards
+    from .slurm import SLURM_DIR, SlurmJob, check_folder, write_scripts
+    from .slurm import submit as run_submit
 
     store = _open(out)
     cfg = _config(preset, config_file, sets)
@@ -390,7 +390,7 @@ def _data_set(out: str) -> Store:
 
 def _load_out_config(store: Store) -> Config:
     """The config OUT was made with, from whichever of its records is sound."""
-    from fractalvid.pipelines.outdir import config_of
+    from .outdir import config_of
 
     try:
         return config_of(store)
@@ -402,7 +402,7 @@ def _load_out_config(store: Store) -> Config:
 
 def _finalize(cfg: Config, store: Store) -> dict:
     """finalize, with its failures in one line each."""
-    from fractalvid.pipelines.finalize import IncompleteError, finalize
+    from .finalize import IncompleteError, finalize
 
     try:
         dataset = finalize(cfg, store)
@@ -416,7 +416,7 @@ def _finalize(cfg: Config, store: Store) -> dict:
 
 def _say_kept(store: Store, dataset: dict) -> None:
     """Name the card or preview that finalize left alone (not as fractalvid wrote them)."""
-    from fractalvid.pipelines.outdir import GUARDED
+    from .outdir import GUARDED
 
     for name in (n for n in GUARDED if n not in dataset["written"] and store.stat(n)):
         click.echo(f"{store.join(name)}: left as it is (not as fractalvid wrote it); delete it "
@@ -440,7 +440,7 @@ def finalize_cmd(out):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def verify(out, deep, workers, quiet):
     """Check every shard against dataset.json; exit 1 listing the problems."""
-    from fractalvid.pipelines.api import verify as run_verify
+    from .api import verify as run_verify
 
     store = _data_set(out)
     try:
@@ -482,7 +482,7 @@ def _repair(store: Store, problems: list[str]) -> str:
 @click.option("--cols", type=click.IntRange(min=1), default=6, show_default=True)
 def preview(out, rows, cols):
     """Write OUT/preview.png: frames of one clip per class."""
-    from fractalvid.pipelines.finalize import update_preview
+    from .finalize import update_preview
 
     store = _data_set(out)
     try:
@@ -507,7 +507,7 @@ def preview(out, rows, cols):
 def stats(out, as_json):
     """Print the data set's quality: coverage and motion percentiles, the degenerate rate,
     redraws, and clips per variation and per compose operation."""
-    from fractalvid.pipelines.stats import dataset_stats, format_stats, load_clips
+    from .stats import dataset_stats, format_stats, load_clips
 
     store = _data_set(out)
     try:
@@ -525,7 +525,7 @@ def stats(out, as_json):
 def show(out, key, gif, mp4):
     """Export clip KEY of the data set OUT as an animated GIF (default: KEY.gif here) or an
     MP4, to watch it move."""
-    from fractalvid.pipelines.show import export_clip
+    from .show import export_clip
 
     store = _data_set(out)
     if gif and mp4:
@@ -550,7 +550,7 @@ def cat(url):
     webdataset's "pipe:fractalvid cat URL" shard URLs."""
     import shutil
 
-    from fractalvid.shards.store import open_read
+    from ..shards.store import open_read
 
     try:
         with open_read(url) as fh:
@@ -570,7 +570,7 @@ def cat(url):
 def keys(markdown, generator):
     """List the config keys with their defaults (as --set takes them) and meaning; a key of
     one generator is marked [NAME]."""
-    from fractalvid.pipelines.config import OWNERS, foreign, keys_markdown
+    from .config import OWNERS, foreign, keys_markdown
 
     if markdown:
         click.echo(keys_markdown(), nl=False)
@@ -588,7 +588,7 @@ def keys(markdown, generator):
 def info(preset, config_file, sets, as_json):
     """What this machine offers: versions, cores, ffmpeg, the GPU (or why none is used), and the
     defaults `generate` takes here for the config (default: the tiny preset)."""
-    from fractalvid.pipelines.info import format_report, machine_report
+    from .info import format_report, machine_report
 
     report = machine_report(_config(preset, config_file, sets))
     click.echo(json.dumps(report, indent=1) if as_json else "\n".join(format_report(report)))

@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from fractalvid.gen.arrays import array_module, to_host
-from fractalvid.gen.compose import apply_ops, ramped, sample_ops
-from fractalvid.gen.generator import Drawn, Made
-from fractalvid.gen.quality import quality
-from fractalvid.gen.rng import stream
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.plan import ClipSpec
+from ..gen.arrays import array_module, to_host
+from ..gen.compose import apply_ops, ramped, sample_ops
+from ..gen.generator import Drawn, Made
+from ..gen.quality import quality
+from ..gen.rng import stream
+from .config import Config
+from .plan import ClipSpec
 
 DONOR_GROUP = 8  # backgrounds come from the other clips of a block of this many
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from fractalvid.shards.slots import whole_number_in
+from ..shards.slots import whole_number_in
 
 # (index variable, count variable or None, True when the index is 1-based)
 SCHEDULERS = (

@@ -16,16 +16,16 @@ from typing import Any, get_args, get_origin
 
 import numpy as np
 
-from fractalvid.gen.compose import COMPOSE_KEYS, ComposeSettings
-from fractalvid.gen.generators import DEFAULT, GENERATORS, generator_of, owners
-from fractalvid.gen.keys import Key, settings_of
-from fractalvid.gen.keys import at_least as _at_least
-from fractalvid.gen.keys import in_range as _in
-from fractalvid.gen.keys import key as _key
-from fractalvid.gen.quality import Thresholds
-from fractalvid.gen.render import RenderSettings
-from fractalvid.shards.codec import MEMBER
-from fractalvid.shards.encode import PRESETS, VideoFormat
+from ..gen.compose import COMPOSE_KEYS, ComposeSettings
+from ..gen.generators import DEFAULT, GENERATORS, generator_of, owners
+from ..gen.keys import Key, settings_of
+from ..gen.keys import at_least as _at_least
+from ..gen.keys import in_range as _in
+from ..gen.keys import key as _key
+from ..gen.quality import Thresholds
+from ..gen.render import RenderSettings
+from ..shards.codec import MEMBER
+from ..shards.encode import PRESETS, VideoFormat
 
 
 class ConfigError(ValueError):

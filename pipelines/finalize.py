@@ -8,24 +8,24 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from fractalvid import __version__
-from fractalvid.pipelines.card import dataset_card
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.outdir import (
+from ..shards.atomic import json_bytes
+from ..shards.gif import encode_gif
+from ..shards.metadata import CLASSES_META, parquet_bytes, read_parquet, schema_of
+from ..shards.png import encode_png
+from ..shards.preview import preview_clips, preview_grid
+from ..shards.store import Store, open_store
+from .card import dataset_card
+from .config import Config
+from .outdir import (
     DATASET_FILE,
     DATASET_FORMAT,
     is_ours,
     recorded_writes,
     sha256_bytes,
 )
-from fractalvid.pipelines.plan import SPLITS, plan_shards
-from fractalvid.pipelines.progress import done_stats
-from fractalvid.shards.atomic import json_bytes
-from fractalvid.shards.gif import encode_gif
-from fractalvid.shards.metadata import CLASSES_META, parquet_bytes, read_parquet, schema_of
-from fractalvid.shards.png import encode_png
-from fractalvid.shards.preview import preview_clips, preview_grid
-from fractalvid.shards.store import Store, open_store
+from .plan import SPLITS, plan_shards
+from .progress import done_stats
+from .version import __version__
 
 WIDS_KIND = "wids-shard-index-v1"
 

@@ -7,14 +7,14 @@ import platform
 import subprocess
 from typing import Any
 
-from fractalvid import __version__
-from fractalvid.pipelines.config import Config
+from .config import Config
+from .version import __version__
 
 
 def gpu_report() -> dict[str, Any]:
     """{"available": bool, "reason": why not (or None), and for a device: its name, memory,
     shared memory a block may take and where the kernel counts at 256 and 128 px}."""
-    from fractalvid.gen.render_gpu import choose_histogram, device_shared_limit, gpu_status
+    from ..gen.render_gpu import choose_histogram, device_shared_limit, gpu_status
 
     reason = gpu_status()
     if reason is not None:
@@ -36,7 +36,7 @@ def gpu_report() -> dict[str, Any]:
 
 def ffmpeg_report() -> dict[str, Any]:
     """The ffmpeg that encodes (imageio-ffmpeg's) and its version line."""
-    from fractalvid.shards.encode import ffmpeg_exe
+    from ..shards.encode import ffmpeg_exe
 
     try:
         exe = ffmpeg_exe()
@@ -53,9 +53,9 @@ def machine_report(cfg: Config) -> dict[str, Any]:
     import numba
     import numpy
 
-    from fractalvid.gen.chaos import compiled_before
-    from fractalvid.gen.lanes import code_target
-    from fractalvid.pipelines.sizing import cpu_count, default_batch, default_workers
+    from ..gen.chaos import compiled_before
+    from ..gen.lanes import code_target
+    from .sizing import cpu_count, default_batch, default_workers
 
     gpu = gpu_report()
     defaults = {backend: {"workers": default_workers(backend, cfg),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fractalvid.pipelines.sizing import cpu_count
+from .sizing import cpu_count
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fractalvid import __version__
-from fractalvid.pipelines.config import (
+from ..shards.atomic import TMP_SUFFIX, json_bytes
+from ..shards.store import SHARD_STEM, Store, open_store
+from .config import (
     RENDERER,
     RENDERER_RELEASES,
     Config,
     ConfigError,
     build_config,
 )
-from fractalvid.shards.atomic import TMP_SUFFIX, json_bytes
-from fractalvid.shards.store import SHARD_STEM, Store, open_store
+from .version import __version__
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
@@ -68,7 +68,7 @@ def _from_record(data: dict | None, source: str) -> Recorded | None:
 
 def _from_shards(store: Store) -> Recorded | None:
     """The config the shards recorded: a done marker's fingerprint, a Parquet's config."""
-    from fractalvid.shards.metadata import read_parquet_schema
+    from ..shards.metadata import read_parquet_schema
 
     for marker in (n for n in store.names() if MARKER_NAME.fullmatch(n)):
         found = _from_record(_read_json(store, marker), marker)

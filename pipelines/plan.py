@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fractalvid.pipelines.config import MAX_CLIPS, MAX_SHARDS, Config
+from .config import MAX_CLIPS, MAX_SHARDS, Config
 
 KEY_DIGITS = len(str(MAX_CLIPS))
 SHARD_DIGITS = len(str(MAX_SHARDS - 1))
@@ -81,7 +81,7 @@ PER_PIXEL = {"mp4": (0.05, 0.04, 1.5), "npy.zst": (0.3, 0.2, 3.0)}  # plain, com
 
 def disk_estimate(cfg: Config, codec: str | None = None) -> float:
     """Bytes of the whole data set in ``codec`` (default: the config's)."""
-    from fractalvid.shards.codec import MEMBER
+    from ..shards.codec import MEMBER
 
     plain, composed, colour = PER_PIXEL[MEMBER[codec or cfg.codec]]
     clips = cfg.train_clips + cfg.val_clips

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import DONOR_GROUP, block_donors, clip_record, compose_clip
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.plan import ClipSpec
+from ..gen.render import Renderer
+from .clips import DONOR_GROUP, block_donors, clip_record, compose_clip
+from .config import Config
+from .plan import ClipSpec
 
 
 @dataclass(frozen=True)

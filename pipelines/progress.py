@@ -10,9 +10,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.plan import ShardSpec, plan_shards
-from fractalvid.shards.store import Store, open_store
+from ..shards.store import Store, open_store
+from .config import Config
+from .plan import ShardSpec, plan_shards
 
 
 def shard_paths(out: Path, shard: ShardSpec) -> tuple[Path, Path, Path]:

@@ -3,9 +3,9 @@ memory for this machine (JSON-ready, and as the lines the command prints)."""
 
 from __future__ import annotations
 
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.plan import SPLITS, disk_estimate, estimates, plan_shards, task_range
-from fractalvid.pipelines.sizing import cpu_count, cpu_worker_bytes
+from .config import Config
+from .plan import SPLITS, disk_estimate, estimates, plan_shards, task_range
+from .sizing import cpu_count, cpu_worker_bytes
 
 
 def plan_report(cfg: Config, tasks: int = 1) -> dict:

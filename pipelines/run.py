@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fractalvid.gen.chaos import compiled_before
-from fractalvid.gen.engines import get_renderer
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.options import RunOptions
-from fractalvid.pipelines.outdir import LOG_FILE
-from fractalvid.pipelines.plan import ShardSpec
-from fractalvid.pipelines.shard import ShardResult, run_shard
-from fractalvid.pipelines.sizing import default_batch
+from ..gen.chaos import compiled_before
+from ..gen.engines import get_renderer
+from .config import Config
+from .options import RunOptions
+from .outdir import LOG_FILE
+from .plan import ShardSpec
+from .shard import ShardResult, run_shard
+from .sizing import default_batch
 
 
 def watch_parent(parent: int, period: float = 1.0) -> None:
@@ -44,7 +44,7 @@ def _fits(cfg: Config, shard: ShardSpec, deadline: float | None) -> bool:
     measured (before its first shard: the plan's estimate)."""
     if deadline is None:
         return True
-    from fractalvid.pipelines.plan import estimates
+    from .plan import estimates
 
     per_clip = _pace.get("per_clip")
     if per_clip is None:
@@ -148,9 +148,9 @@ def run_shards(
 def _compile(cfg: Config, shard: ShardSpec, backend: str) -> None:
     """Compile (and cache on disk) the kernels a run needs by making one clip of ``shard`` in
     this process; the workers then load them from numba's cache."""
-    from fractalvid.pipelines.clips import donor_blocks
-    from fractalvid.pipelines.plan import clip_specs
-    from fractalvid.pipelines.produce import make_clips
+    from .clips import donor_blocks
+    from .plan import clip_specs
+    from .produce import make_clips
 
     block = donor_blocks(clip_specs(cfg, shard))[0]
     for _ in make_clips(cfg, [block], _renderer(backend), batch=1, figures=False):

@@ -15,18 +15,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from fractalvid.gen.render import Renderer
-from fractalvid.pipelines.clips import donor_blocks
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.plan import ShardSpec, clip_specs
-from fractalvid.pipelines.produce import make_clips, render_batch
-from fractalvid.pipelines.progress import shard_done, shard_paths
-from fractalvid.pipelines.sizing import DEFAULT_BATCH
-from fractalvid.shards.atomic import json_bytes, remove_temporaries, sha256_file, write_atomic
-from fractalvid.shards.codec import MEMBER, encode_clips
-from fractalvid.shards.encode import ENCODE_GROUP
-from fractalvid.shards.metadata import CLASSES_META, clips_table, schema_of, write_parquet
-from fractalvid.shards.tarwriter import TarShardWriter
+from ..gen.render import Renderer
+from ..shards.atomic import json_bytes, remove_temporaries, sha256_file, write_atomic
+from ..shards.codec import MEMBER, encode_clips
+from ..shards.encode import ENCODE_GROUP
+from ..shards.metadata import CLASSES_META, clips_table, schema_of, write_parquet
+from ..shards.tarwriter import TarShardWriter
+from .clips import donor_blocks
+from .config import Config
+from .plan import ShardSpec, clip_specs
+from .produce import make_clips, render_batch
+from .progress import shard_done, shard_paths
+from .sizing import DEFAULT_BATCH
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,15 @@ import json
 import tarfile
 from pathlib import Path
 
-from fractalvid.shards.metadata import read_parquet
-from fractalvid.shards.store import SHARD_STEM, Store, open_read
+from ..shards.metadata import read_parquet
+from ..shards.store import SHARD_STEM, Store, open_read
 
 
 def find_clip(store: Store, key: str) -> tuple[str, dict, str, bytes]:
     """(shard, KEY.json, media extension, member bytes) of clip ``key``; KeyError when the data
     set has no such clip. clips.parquet says which shard; before finalize the shards are
     searched."""
-    from fractalvid.shards.codec import MEDIA
+    from ..shards.codec import MEDIA
 
     shards = sorted({n[:-4] for n in store.names() if n.endswith(".tar")
                      and SHARD_STEM.fullmatch(n[:-4])})
@@ -37,8 +37,8 @@ def find_clip(store: Store, key: str) -> tuple[str, dict, str, bytes]:
 def export_clip(store: Store, key: str, target: Path, kind: str) -> int:
     """Write clip ``key`` to the new file ``target`` as ``kind`` ("gif" or "mp4"); returns its
     frame count. An MP4 member is written as it is; a raw one is encoded."""
-    from fractalvid.shards.codec import decode_clip, recorded_shape
-    from fractalvid.shards.gif import encode_gif
+    from ..shards.codec import decode_clip, recorded_shape
+    from ..shards.gif import encode_gif
 
     _, meta, ext, data = find_clip(store, key)
     frames = decode_clip(ext, data, meta.get("channels", 1) == 3, shape=recorded_shape(meta))
@@ -47,7 +47,7 @@ def export_clip(store: Store, key: str, target: Path, kind: str) -> int:
     elif ext == "mp4":
         blob = data
     else:
-        from fractalvid.shards.encode import VideoFormat, encode_mp4s
+        from ..shards.encode import VideoFormat, encode_mp4s
 
         blob = encode_mp4s([frames], VideoFormat("h264", 23, "veryfast", meta.get("fps", 12)))[0]
     with open(target, "xb") as fh:  # never over a file that appeared meanwhile

@@ -8,9 +8,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from fractalvid.pipelines.config import Config
-from fractalvid.pipelines.plan import ShardSpec, estimates
-from fractalvid.pipelines.progress import shard_done
+from .config import Config
+from .plan import ShardSpec, estimates
+from .progress import shard_done
 
 DEFAULT_BATCH = 8  # clips per render call on the CPU
 

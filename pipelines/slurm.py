@@ -10,8 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fractalvid.pipelines.timelimit import parse_duration, slurm_margin
-from fractalvid.shards.atomic import write_atomic
+from ..shards.atomic import write_atomic
+from .timelimit import parse_duration, slurm_margin
 
 SLURM_DIR = "slurm"  # inside OUT: the scripts, the frozen config and the task logs
 # What sbatch takes (its man page), checked here so that a typo fails now, not at submission,

@@ -20,11 +20,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from fractalvid.pipelines.config import Config, ConfigError
-from fractalvid.pipelines.plan import ShardSpec
-from fractalvid.pipelines.progress import read_stats, shard_done, shard_paths
-from fractalvid.shards.atomic import json_bytes
-from fractalvid.shards.store import Store, StoreError
+from ..shards.atomic import json_bytes
+from ..shards.store import Store, StoreError
+from .config import Config, ConfigError
+from .plan import ShardSpec
+from .progress import read_stats, shard_done, shard_paths
 
 
 class InPlace:

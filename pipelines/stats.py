@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from fractalvid.gen.compose import OP_NAMES
-from fractalvid.gen.generators import DEFAULT, GENERATORS
-from fractalvid.gen.quality import is_degenerate
-from fractalvid.shards.metadata import read_parquet
-from fractalvid.shards.store import SHARD_STEM, Store, open_store
+from ..gen.compose import OP_NAMES
+from ..gen.generators import DEFAULT, GENERATORS
+from ..gen.quality import is_degenerate
+from ..shards.metadata import read_parquet
+from ..shards.store import SHARD_STEM, Store, open_store
 
 PERCENTILES = (1, 5, 50, 95, 99)
 SHARD_PARQUET = re.compile(SHARD_STEM.pattern + r"\.parquet")

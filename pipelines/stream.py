@@ -18,19 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from fractalvid.gen.arrays import array_module
-from fractalvid.pipelines.clips import donor_blocks
-from fractalvid.pipelines.config import MAX_CLIPS, Config, as_config
-from fractalvid.pipelines.plan import SPLITS, ClipSpec, clip_specs, plan_shards
-from fractalvid.pipelines.produce import make_clips
-from fractalvid.shards.slots import (
+from ..gen.arrays import array_module
+from ..shards.slots import (
     EpochCounters,
     rank_and_world,
     whole_number,
     worker_info,
     worker_slot,
 )
-from fractalvid.shards.window import sample_window
+from ..shards.window import sample_window
+from .clips import donor_blocks
+from .config import MAX_CLIPS, Config, as_config
+from .plan import SPLITS, ClipSpec, clip_specs, plan_shards
+from .produce import make_clips
 
 
 def epoch_blocks(cfg: Config, split: str, epoch: int = 0) -> list[list[ClipSpec]]:
@@ -117,7 +117,7 @@ class ClipStream:
                                    ("batch", batch, 1), ("threads", threads, 1),
                                    ("prefetch", prefetch, 0), ("curriculum", curriculum, 0)):
             whole_number(name, value, least, none_ok=name in ("frames", "batch", "threads"))
-        from fractalvid.gen.generators import renderer_for
+        from ..gen.generators import renderer_for
 
         # names what is missing (or a CPU-only generator on the GPU), before any work
         self.renderer = renderer_for(self.cfg.generator_spec, backend)

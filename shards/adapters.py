@@ -17,11 +17,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from fractalvid.shards.codec import MEDIA, decode_clip
-from fractalvid.shards.samples import count_samples
-from fractalvid.shards.slots import whole_number
-from fractalvid.shards.sources import shard_entries
-from fractalvid.shards.window import sample_window
+from .codec import MEDIA, decode_clip
+from .samples import count_samples
+from .slots import whole_number
+from .sources import shard_entries
+from .window import sample_window
 
 
 def clip_decoder(color: bool = False, threads: int = 1, frames: int | None = None,

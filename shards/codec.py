@@ -199,6 +199,6 @@ def encode_clips(clips: list[np.ndarray], fmt, tmpdir: str | None = None) -> lis
     """Clips -> their member bytes in ``fmt.codec`` (raw: here; h264/h265: one ffmpeg)."""
     if fmt.codec == "raw":
         return [encode_raw(c) for c in clips]
-    from fractalvid.shards.encode import encode_mp4s
+    from .encode import encode_mp4s
 
     return encode_mp4s(clips, fmt, tmpdir)

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fractalvid.shards.atomic import commit, temp_path
+from .atomic import commit, temp_path
 
 # Per-shard Parquet metadata: the rows of the shard's classes, so finalize need not draw them.
 CLASSES_META = "fractalvid.classes"

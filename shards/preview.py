@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fractalvid.shards.metadata import read_parquet
-from fractalvid.shards.reader import read_clip
-from fractalvid.shards.store import SHARD_STEM, Store, open_store
+from .metadata import read_parquet
+from .reader import read_clip
+from .store import SHARD_STEM, Store, open_store
 
 # The gap between tiles: a colour of its own, not the black of a perspective warp's wedges.
 GAP_GRAY, GAP_RGB = 112, (40, 90, 170)

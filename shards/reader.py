@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fractalvid.shards.adapters import (
+from .adapters import (
     WidsInPlace,
     clip_decoder,
     collate,
@@ -30,11 +30,11 @@ from fractalvid.shards.adapters import (
     torch_dataset,
     wids_index,
 )
-from fractalvid.shards.codec import decode_clip, differs_from_record, media_of, recorded_shape
-from fractalvid.shards.samples import ClipError, count_samples, iter_samples, read_clip, read_member
-from fractalvid.shards.slots import EpochCounters, rank_and_world, whole_number, worker_slot
-from fractalvid.shards.sources import shard_entries, shard_urls
-from fractalvid.shards.window import sample_window
+from .codec import decode_clip, differs_from_record, media_of, recorded_shape
+from .samples import ClipError, count_samples, iter_samples, read_clip, read_member
+from .slots import EpochCounters, rank_and_world, whole_number, worker_slot
+from .sources import shard_entries, shard_urls
+from .window import sample_window
 
 # The reader's public names, as they were when all of them lived in this module.
 __all__ = ["ClipReader", "ClipError", "HANDLERS", "WidsInPlace", "clip_decoder", "collate",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fractalvid.shards.codec import MEDIA, decode_clip
-from fractalvid.shards.store import open_read
+from .codec import MEDIA, decode_clip
+from .store import open_read
 
 
 class ClipError(Exception):

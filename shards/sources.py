@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from fractalvid.shards.store import SHARD_STEM, dataset_store, read_bytes
+from .store import SHARD_STEM, dataset_store, read_bytes
 
 
 def shard_entries(source: str | Path | Sequence[str | Path], split: str = "train"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fractalvid.shards.atomic import (
+from .atomic import (
     TMP_SUFFIX,
     abandoned,
     commit,

@@ -11,7 +11,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from fractalvid.shards.atomic import commit, temp_path
+from .atomic import commit, temp_path
 
 MTIME = 0
 MODE = 0o644

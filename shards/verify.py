@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from fractalvid.shards.atomic import sha256_file
-from fractalvid.shards.codec import MEDIA, decode_clip, differs_from_record, recorded_shape
-from fractalvid.shards.store import SHARD_STEM, Store, open_store
+from .atomic import sha256_file
+from .codec import MEDIA, decode_clip, differs_from_record, recorded_shape
+from .store import SHARD_STEM, Store, open_store
 
 ENTRY_FIELDS = {"name": str, "split": str, "url": str, "nsamples": int, "bytes": int,
                 "sha256": str, "parquet_sha256": str}

@@ -1,5 +1,6 @@
-"""The house rules of the source, read from the files themselves: every import of fractalvid
-names a module that exists, no two modules import each other round a circle, and no private
+"""The house rules of the source, read from the files themselves: the stages import each
+other by relative imports that lead to their files on disk, every import of fractalvid names a
+module that exists, no two modules import each other round a circle, and no private
 name is imported from another module."""
 
 import ast
@@ -93,6 +94,63 @@ def _cycles(edges):
 def test_every_import_names_a_module_and_takes_no_private_name():
     _, problems = _graph()
     assert problems == []
+
+
+STAGES = ("gen", "shards", "pipelines")
+
+
+def _on_disk(path: Path, node: ast.ImportFrom) -> list[str]:
+    """What is wrong with one import of a stage's module, read as a path from its file (as a
+    reader, grep or an editor follows it): an absolute fractalvid import names no folder of
+    the repository (the stages install under another name), and a relative one must name a
+    file or folder that exists, or a name defined in the package it names."""
+    if node.level == 0:
+        if (node.module or "").split(".")[0] == "fractalvid":
+            return [f"from {node.module}: names no path on disk; import it relatively"]
+        return []
+    folder = path.parent
+    for _ in range(node.level - 1):
+        folder = folder.parent
+    parts = node.module.split(".") if node.module else []
+    target = folder.joinpath(*parts)
+    if parts and not (target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()):
+        return [f"from {'.' * node.level}{node.module}: no {target.parent.name}/{target.name}.py"]
+    if not parts or (target / "__init__.py").is_file():
+        # from . import x / from ..shards import x: each x a module there
+        return [f"from {'.' * node.level}{node.module or ''} import {a.name}: no such module"
+                for a in node.names if not (target / f"{a.name}.py").is_file()]
+    return []
+
+
+def _disk_problems(folders=STAGES, root: Path = ROOT) -> list[str]:
+    problems = []
+    for stage in folders:
+        for path in sorted((root / stage).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    problems += [f"{stage}/{path.name}:{node.lineno}: {p}"
+                                 for p in _on_disk(path, node)]
+    return problems
+
+
+def test_the_stages_imports_lead_to_their_files():
+    assert _disk_problems() == []
+
+
+def test_an_import_that_leads_nowhere_is_named(tmp_path):
+    """The on-disk check itself, on a planted tree: an absolute import, a missing file and a
+    missing module of a package are each named; good relative imports pass."""
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "__init__.py").write_text("")
+    (tmp_path / "shards" / "codec.py").write_text("")
+    (tmp_path / "gen" / "rng.py").write_text("")
+    (tmp_path / "gen" / "a.py").write_text(
+        "from .rng import x\nfrom ..shards.codec import y\nfrom ..shards import codec\n"
+        "from fractalvid.gen.rng import x\nfrom .nothing import z\nfrom ..shards import gone\n")
+    got = _disk_problems(("gen",), tmp_path)
+    assert [p.split(":")[1] for p in got] == ["4", "5", "6"]
+    assert "import it relatively" in got[0] and "gen/nothing.py" in got[1] and "gone" in got[2]
 
 
 def test_no_modules_import_each_other_round_a_circle():

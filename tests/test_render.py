@@ -309,14 +309,41 @@ def test_two_threads_render_what_one_thread_renders():
         assert np.array_equal(a.frames, b.frames) and a.window == b.window
 
 
+# Where variations divide by zero, overflow or hit a pole: the origin (1/r), float32's
+# smallest and largest magnitudes, tan's poles, and the escape bound itself.
+EXTREMES = np.array([0.0, 1e-45, -1e-38, np.pi / 2, -np.pi / 2, 1.0, -9.99e9, 1e10, 3e38,
+                     -3e38], np.float32)
+
+
 @pytest.mark.parametrize("name", sorted(VARIATIONS))
 def test_no_variation_raises_on_extreme_points(name):
-    """Points far out (exp underflow, 1/0, tan poles) restart the chain instead of raising."""
-    wild = np.array([[40.0, 3.0, -900.0, -2.0, 50.0, -900.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
-    settings = RenderSettings(resolution=16, chains=4, iterations=60, burn_in=2)
-    r = _render(wild, settings, variation=VARIATIONS[name])
-    assert r.frames.shape == (2, 16, 16)
-    assert 0.0 <= r.escaped <= 1.0
+    """At its singular points a variation returns (numba's numpy error model: no exception
+    from inside the chaos game), and every point it makes that is not finite is one the escape
+    test catches, so its chain restarts rather than carrying NaN."""
+    from fractalvid.gen.chaos import escaped
+    from fractalvid.gen.variations import apply_variations
+
+    x, y, b, c = (a.ravel() for a in np.meshgrid(EXTREMES, EXTREMES, [0, -1e5], [0, 2.5]))
+    e, f = c.copy(), b.copy()
+    r1 = np.resize(np.array([0.0, 0.5, 0.999], np.float32), x.size)
+    xs, ys = x.astype(np.float32), y.astype(np.float32)
+    apply_variations(VARIATIONS[name], xs, ys, b.astype(np.float32), c.astype(np.float32),
+                     e.astype(np.float32), f.astype(np.float32), r1, r1[::-1].copy(), x.size)
+    bad = ~(np.isfinite(xs) & np.isfinite(ys))
+    assert all(escaped(xs[i], ys[i]) for i in np.flatnonzero(bad))
+    assert all(escaped(np.float32(v), np.float32(0)) and escaped(np.float32(0), np.float32(v))
+               for v in (np.nan, np.inf, -np.inf, 1e10, -2e10))
+
+
+def test_escaped_chains_restart_inside_the_square_and_keep_drawing():
+    """A map that throws every point past the escape bound: (nearly) every step restarts, and
+    the restarted points, uniform over [-1, 1]^2, light the whole frame."""
+    far = np.array([[1e12, 0, 0, 0, 1e12, 0]])
+    r = _render(far, RenderSettings(resolution=16, chains=8, iterations=400, burn_in=2))
+    assert r.escaped > 0.99
+    assert (r.frames > 0).mean() > 0.9
+    x_min, x_max, y_min, y_max = r.window
+    assert -1.3 < x_min < -0.9 and 0.9 < x_max < 1.3 and -1.3 < y_min < -0.9 < 0.9 < y_max < 1.3
 
 
 @given(h=st.integers(1, 12), w=st.integers(1, 90), seed=st.integers(0, 2**32 - 1))
