@@ -284,6 +284,60 @@ def stream_rows(clips: int, cores: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+def image_offline(images: int, workers: int, codec: str) -> dict:
+    """Stills of the images preset (224 px, 100k points, colour, texture, blur half the
+    time; 50 a class), made and written in ``codec`` by ``workers`` processes pinned to as
+    many cores, after a small run that starts them: images/s and bytes an image."""
+    def run(n: int) -> tuple[float, float]:
+        cfg = build_config("images", {"classes": max(1, n // 50), "train_per_class": min(n, 50),
+                                      "val_per_class": 0, "image_codec": codec,
+                                      "shard_size": max(1, n // (2 * workers))})
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_shards(cfg, plan_shards(cfg), Path(tmp), RunOptions("cpu", workers))
+            size = sum(p.stat().st_size for p in Path(tmp).glob("*.tar"))
+        return cfg.train_clips / summary.seconds, size / cfg.train_clips, summary.peak_rss_mb
+
+    with pinned(workers):
+        run(4 * workers)
+        rate, size, rss = run(images)
+    return {"rate": rate, "kb": size / 1e3, "rss_mb": rss}
+
+
+def image_stream(images: int, threads: int) -> float:
+    """Images/s that ClipStream makes of the images preset in this one process, its numba
+    threads set to ``threads`` (pinned to as many cores), after 50 that warm it up."""
+    from fractalvid import ClipStream
+
+    cfg = build_config("images", {"classes": max(1, images // 50) + 1, "train_per_class": 50,
+                                  "val_per_class": 0})
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    with pinned(threads):
+        it = iter(ClipStream(cfg, split="train", threads=threads))
+        for _ in range(50):
+            next(it)
+        start = time.perf_counter()
+        for _ in range(images):
+            next(it)
+        return images / (time.perf_counter() - start)
+
+
+def image_rows(images: int, cores: int) -> list[tuple[str, str, str]]:
+    """Stills at Anderson & Farrell's settings (the images preset), offline and on the fly."""
+    rows = []
+    for threads in sorted({1, cores}):
+        rate = image_stream(images, threads)
+        rows.append((f"images on the fly (ClipStream), 1 process, {threads} thread(s)",
+                     f"{rate:.0f} images/s", "target >= 1,000 (10x their IFSGenerator)"))
+    for codec in ("png", "jpeg"):
+        for workers in sorted({1, cores}):
+            r = image_offline(images, workers, codec)
+            rows.append((f"images offline, {codec}, {workers} core(s)",
+                         f"{r['rate']:.0f} images/s, {r['rate'] / workers:.0f} a core",
+                         f"{r['kb']:.0f} kB an image, {r['rss_mb']:.0f} MB RSS; "
+                         "target >= 500 a core (png)"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=40, help="clips per end-to-end run")
@@ -291,8 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer clips and frames")
     ap.add_argument("--all-variations", action="store_true",
                     help="also time the variations outside the default mix")
-    ap.add_argument("--only", choices=["generators"],
-                    help="only these rows (generators: the baselines, H.264 and H.265)")
+    ap.add_argument("--only", choices=["generators", "images"],
+                    help="only these rows (generators: the baselines, H.264 and H.265; "
+                    "images: stills of the images preset)")
+    ap.add_argument("--images", type=int, default=600, help="images per still-image run")
     args = ap.parse_args(argv)
     if args.quick:
         args.clips, args.frames = 12, 10
@@ -303,9 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "generators":
         print_table(generator_rows(args.clips, cores, ("h264", "h265")))
         return 0
+    if args.quick:
+        args.images = 150
+    if args.only == "images":
+        print_table(image_rows(args.images, cores))
+        return 0
     print_table(chaos_rows(args.frames, args.all_variations) + stage_rows()
                 + end_to_end_rows(args.clips, cores) + generator_rows(args.clips, cores)
-                + stream_rows(args.clips, cores))
+                + stream_rows(args.clips, cores) + image_rows(args.images, cores))
     return 0
 
 

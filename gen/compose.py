@@ -27,6 +27,16 @@ import numpy as np
 
 from .keys import Key, probability, scales, settings_class, span
 from .portable import pow32
+from .still import (
+    apply_hue,
+    apply_objects,
+    apply_texture,
+    blur,
+    sample_blur,
+    sample_hue,
+    sample_objects,
+    sample_texture,
+)
 from .warp import about, homography, rotate, scale, translate, warp_frames
 
 SHAKE_REFERENCE_PX = 112  # the table's shake amplitudes are in pixels at this frame size
@@ -81,7 +91,23 @@ COMPOSE_KEYS = [
     Key("compose_strength", 1.0, "strength of the ramped operations (shift, pan, zoom, shake, "
         "scale, clones): 0 is the reference curriculum's start, 1 full", _G,
         lambda v: 0 <= v <= 1, "in [0, 1]"),
+    # stills only (media=image), after Anderson & Farrell's images
+    Key("objects", (1, 1), "range of the number of fractals on an image (the others are "
+        "renders of its donor block)", _G, lambda v: len(v) == 2 and 1 <= v[0] <= v[1] <= 8,
+        "LOW,HIGH with 1 <= LOW <= HIGH <= 8"),
+    scales("objects_scale", (0.15, 0.6), "range of each further fractal's scale", _G),
+    probability("texture_p", 0.0, "probability of a diamond-square textured background, "
+                "which replaces one made from other renders", _G),
+    span("texture_roughness", (0.4, 0.8), "range of the texture's roughness", _G, hi=1.0),
+    probability("blur_p", 0.0, "probability of a Gaussian blur of the finished image", _G),
+    span("blur_sigma", (0.5, 1.0), "range of the blur's sigma, pixels", _G, hi=5.0),
 ]
+# Keys of moves in time, which a still (media=image) has none of; and the stills' own.
+MOVING_KEYS = ("bg_dynamic_p", "bg_pan_p", "clone_time_offset", "shift_p", "shift_speed",
+               "shift_duration", "pan_p", "pan_speed", "pan_duration", "zoom_p", "zoom_rate",
+               "zoom_duration", "shake_p", "shake_amplitude", "shake_sines", "shake_freq")
+STILL_KEYS = ("objects", "objects_scale", "texture_p", "texture_roughness", "blur_p",
+              "blur_sigma")
 # Probabilities (``*_p``) and ranges ``(low, high)`` of the compose operations, one field per
 # key above: speeds in (frame size / T) pixels per frame, durations in fractions of the clip,
 # zoom rates in 1 / T per frame.
@@ -107,6 +133,12 @@ def ramped(s: Any, strength: float) -> Any:
     changes["object_scale"] = (min(hi, _r(1.0 + (lo - 1.0) * strength)), hi)
     changes["clone_p"] = 0.0
     return replace(s, **changes)
+
+
+def still_settings(s: Any) -> Any:
+    """The settings of a still: no moves in time (their keys are refused with media=image)."""
+    return replace(s, bg_dynamic_p=0.0, bg_pan_p=0.0, shift_p=0.0, pan_p=0.0, zoom_p=0.0,
+                   shake_p=0.0)
 
 
 def _r(x: float) -> float:
@@ -148,6 +180,7 @@ class Draw:
     donors: list[tuple[str, int]]
     u: np.ndarray
     drawn: dict[str, dict]
+    still: bool = False
 
 
 def sample_ops(
@@ -158,17 +191,19 @@ def sample_ops(
     donors: list[tuple[str, int]],
     augment: bool = True,
     color: bool = False,
+    still: bool = False,
 ) -> list[dict]:
     """Draw the operations for one clip of ``t`` frames of ``size`` x ``size`` pixels: each row
     of OPS in turn, its sampler giving its parameters or None (not applied).
 
     donors: (key, frame count) of the clips a background may come from. Whether each
     operation fires is drawn up front, so changing one probability never flips another.
+    ``still``: a still image's operations (the last rows of OPS, drawn after the others).
     """
     u = rng.random(FIRING) if augment else np.empty(0)
-    d = Draw(rng, s, t, size, donors, u, {})
+    d = Draw(rng, s, t, size, donors, u, {}, still)
     for op in OPS:
-        if (op.name == "color" and color) or (op.name != "color" and augment):
+        if (op.name in COLOURING and color) or (op.name not in COLOURING and augment):
             params = op.sample(d)
             if params is not None:
                 d.drawn[op.name] = params
@@ -225,7 +260,9 @@ def _sample_clone(d: Draw) -> dict | None:
             "time_offset": int(rng.integers(0, int(s.clone_time_offset * d.t) + 1))}
 
 
-def _sample_color(d: Draw) -> dict:
+def _sample_color(d: Draw) -> dict | None:
+    if d.still:  # stills are coloured by hue
+        return None
     hues = d.rng.random(2)
     sats = d.rng.uniform(0.4, 1.0, 2)
     return {"fg": [_r(c) for c in colorsys.hsv_to_rgb(hues[0], sats[0], 1.0)],
@@ -327,7 +364,7 @@ class Op:
     name: str
     sample: Callable[[Draw], dict | None]
     apply: Callable[[Any, dict], None] | None = None
-    step: int = 0
+    step: float = 0
     layer: str | None = None
     transform: Callable[[dict, int, int], np.ndarray] | None = None
 
@@ -450,6 +487,8 @@ def apply_ops(ops: list[dict], frames: Any, donors: dict[str, Any], xp: Any = np
     camera = layer_matrices(layers.ops, "camera", t, size)
     if camera is not None:
         out = warp_frames(out, camera, (size, size), xp)
+    if "blur" in layers.ops:
+        out = blur(out, layers.ops["blur"]["sigma"], xp)
     return xp.clip(xp.rint(out * 255.0), 0, 255).astype(xp.uint8)
 
 
@@ -495,7 +534,13 @@ OPS = (
     Op("clone", _sample_clone, _apply_clone, step=1),
     *MOVES,
     Op("color", _sample_color, _apply_color, step=3),
+    # stills only: a video draws nothing for them (still.py)
+    Op("objects", sample_objects, apply_objects, step=1.5),
+    Op("texture", sample_texture, apply_texture, step=3.5),
+    Op("hue", sample_hue, apply_hue, step=3),
+    Op("blur", sample_blur),  # last of all, after the camera (apply_ops)
 )
+COLOURING = ("color", "hue")  # drawn when colour is asked for, compose or not
 OP_NAMES = tuple(op.name for op in OPS)
 
 

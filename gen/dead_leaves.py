@@ -76,7 +76,7 @@ def _path(rng: np.random.Generator, t: int) -> tuple[np.ndarray, str]:
 
 
 def _paths(cfg: Any, rng: np.random.Generator) -> Paths:
-    t = int(rng.integers(cfg.frames_min, cfg.frames_max + 1))
+    t = int(rng.integers(cfg.frame_range[0], cfg.frame_range[1] + 1))
     drawn = [_path(rng, t) for _ in range(int(rng.integers(SHAPES[0], SHAPES[1] + 1)))]
     return Paths(np.stack([p for p, _ in drawn], axis=1), tuple(k for _, k in drawn))
 

@@ -9,7 +9,7 @@ redrawn on keyed streams, so screening never depends on how work is split.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
 from .ifs import IFSClass, class_coefficients, sample_class
-from .instance import sample_perturbation
+from .instance import fractaldb_instance, sample_perturbation, svd_instance
 from .keys import UNIT, at_least, in_range, key, settings_of
 from .quality import Thresholds, defect, screen_many
 from .render import Renderer, RenderJob, RenderSettings
@@ -57,7 +57,17 @@ KEYS = (
         "(static)", "screen", UNIT),
     key("reject_max_escaped", 0.05, "screen: reject above this fraction of escaping "
         "chaos-game steps", "screen", UNIT),
+    key("image_instance", "svd", "media=image: an instance perturbs its class as Anderson & "
+        "Farrell do (svd: one map's parameter in SVD space) or as FractalDB does (fractaldb: "
+        "one coefficient of every map scaled, and a flip)", "classes",
+        ((lambda v: v in ("svd", "fractaldb")), "svd or fractaldb")),
+    key("svd_jitter", 0.2, "media=image, svd instances: largest change of the parameter",
+        "classes", ((lambda v: 0 <= v <= 1), "in [0, 1]")),
+    key("fractaldb_weight", 0.1, "media=image, fractaldb instances: step of the scale "
+        "factors 1 + k x weight, k in -2..2", "classes", ((lambda v: 0 <= v < 0.5),
+                                                          "in [0, 0.5)")),
 )
+STILL_KEYS = ("image_instance", "svd_jitter", "fractaldb_weight")  # media=image only
 
 # Rules between the keys: (holds, message).
 RULES: list[Callable[[Any], str | None]] = [
@@ -94,6 +104,8 @@ def _screen_draws(cfg: Any, draws: list[_Draw], renderer: Renderer | None = None
     open_ = list(range(len(draws)))
     attempt = 0
     thresholds = settings_of(cfg, Thresholds)
+    if getattr(cfg, "still", False):  # a still has no motion to screen
+        thresholds = replace(thresholds, reject_min_motion=0.0)
     while open_:
         made = [draws[i].make(stream(cfg.seed, draws[i].purpose, draws[i].key, attempt))
                 for i in open_]
@@ -119,7 +131,7 @@ def _screen_draws(cfg: Any, draws: list[_Draw], renderer: Renderer | None = None
 def _class_maker(cfg: Any):
     def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
         cls = sample_class(
-            rng, frames=(cfg.frames_min, cfg.frames_max), variations=cfg.variations,
+            rng, frames=cfg.frame_range, variations=cfg.variations,
             linear_fraction=cfg.linear_fraction, linear_motion_only=cfg.linear_motion_only,
         )
         return cls, class_coefficients(cls)
@@ -147,6 +159,11 @@ def draw_instances(cfg: Any, specs: list, renderer: Renderer | None = None) -> l
         cls, coefs = base.params
 
         def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
+            if getattr(cfg, "still", False) and cfg.image_instance == "fractaldb":
+                return cls, fractaldb_instance(coefs, rng, cfg.fractaldb_weight)
+            if getattr(cfg, "still", False):
+                moved = svd_instance(cls, rng, cfg.svd_jitter)
+                return moved, class_coefficients(moved)
             pert = sample_perturbation(cls.frames, cls.n_maps, rng, cfg.instance_scale,
                                        cfg.instance_offset)
             return cls, pert.apply(coefs)

@@ -71,7 +71,7 @@ class Stroke:
 
 
 def _limbs(cfg: Any, rng: np.random.Generator) -> Limbs:
-    t = int(rng.integers(cfg.frames_min, cfg.frames_max + 1))
+    t = int(rng.integers(cfg.frame_range[0], cfg.frame_range[1] + 1))
     n = int(rng.integers(LIMBS[0], LIMBS[1] + 1))
     counts = rng.integers(KNOTS[0], KNOTS[1] + 1, (2 * n, 2))
     knots = np.full((2 * n, 2, KNOTS[1]), np.nan)

@@ -67,7 +67,7 @@ def _gradients(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndar
 
 
 def _noise(cfg: Any, rng: np.random.Generator, freq: tuple[int, int]) -> Noise:
-    frames = int(rng.integers(cfg.frames_min, cfg.frames_max + 1))
+    frames = int(rng.integers(cfg.frame_range[0], cfg.frame_range[1] + 1))
     fx, fy = freq
     ft = cfg.perlin_time_frequency
     return Noise((fx, fy, ft), frames, _gradients(rng, (ft + 1, fy + 1, fx + 1)))

@@ -56,10 +56,12 @@ def quality(frames: np.ndarray) -> dict[str, float]:
     return {"coverage": round(coverage, 6), "motion": round(motion, 6)}
 
 
-def is_degenerate(coverage: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """[N] bool: clips (by their recorded figures) that are near-empty, saturated or static."""
+def is_degenerate(coverage: np.ndarray, motion: np.ndarray, still: np.ndarray | bool = False
+                  ) -> np.ndarray:
+    """[N] bool: clips (by their recorded figures) that are near-empty, saturated or static;
+    a still (``still``, per clip or for all) is never static."""
     lo, hi = DEGENERATE_COVERAGE
-    return (coverage < lo) | (coverage > hi) | (motion < DEGENERATE_MOTION)
+    return (coverage < lo) | (coverage > hi) | ((motion < DEGENERATE_MOTION) & ~np.asarray(still))
 
 
 def screen(coefs: np.ndarray, variation: int, seed: int) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -13,13 +14,16 @@ CHUNK_PIXELS = 4 * 2**20  # pixels mapped at a time: 16 MB per float32 temporary
 LUT_PEAK = 1 << 22  # up to this peak count, a table of every count's level (4 MB at most)
 
 
+@lru_cache(maxsize=4096)  # a pure function of the peak, asked for once a frame of stills
 def level_thresholds(peak: int) -> np.ndarray:
-    """[255] int64: the smallest count of each level 1..255 for a clip whose largest count is
-    ``peak`` (level L from log1p(count) * 255 / log1p(peak) >= L - 0.5), computed in float64
-    by the host's math library, so every backend uses the same ones."""
+    """[255] int64 (read-only): the smallest count of each level 1..255 for a clip whose
+    largest count is ``peak`` (level L from log1p(count) * 255 / log1p(peak) >= L - 0.5),
+    computed in float64 by the host's math library, so every backend uses the same ones."""
     scale = math.log1p(peak) / 255.0
-    return np.array([math.ceil(math.expm1((level - 0.5) * scale)) for level in range(1, 256)],
-                    np.int64)
+    out = np.array([math.ceil(math.expm1((level - 0.5) * scale)) for level in range(1, 256)],
+                   np.int64)
+    out.flags.writeable = False
+    return out
 
 
 def level_table(peak: int) -> np.ndarray:

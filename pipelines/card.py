@@ -17,7 +17,16 @@ def _pct(values: np.ndarray) -> str:
     return f"{p[0]:.3f} / {p[1]:.3f} / {p[2]:.3f}"
 
 
+def _degenerate(cfg: Config) -> str:
+    return "images (coverage under 2% or over 90%)" if cfg.still else \
+        "clips (coverage under 2% or over 90%, or motion under 0.002)"
+
+
 def _codec(cfg: Config) -> str:
+    if cfg.still:
+        return "raw uint8 (one frame, .npy in zstd)" if cfg.image_codec == "raw" else \
+            cfg.image_codec.upper() + ("" if cfg.image_codec == "png" else
+                                       f" quality {cfg.image_quality}")
     if cfg.codec == "raw":
         return "raw uint8 frames (a .npy file in a zstd frame, lossless)"
     return f"{cfg.codec.upper()} CRF {cfg.crf}"
@@ -91,15 +100,17 @@ def _contents(cfg: Config, dataset: dict, clips: pa.Table) -> list[str]:
         *(f"| {k} | {v['clips']} | {v['shards']} |" for k, v in dataset["splits"].items()),
         "",
         f"- {'labeled: ' + str(cfg.classes) + ' classes' if cfg.labels else 'unlabeled'}; "
-        f"{cfg.resolution}x{cfg.resolution} px, {cfg.frames_min}-{cfg.frames_max} frames at "
-        f"{cfg.fps} fps, {_codec(cfg)}, "
+        f"{cfg.resolution}x{cfg.resolution} px, "
+        + ("still images" if cfg.still else
+           f"{cfg.frames_min}-{cfg.frames_max} frames at {cfg.fps} fps")
+        + f", {_codec(cfg)}, "
         f"{'RGB' if cfg.rgb else 'grayscale'}, compose stage {'on' if cfg.augment else 'off'}",
         f"- size: {dataset['bytes'] / 1e6:.1f} MB in all, {dataset['bytes'] / n / 1e3:.1f} kB "
         "per clip",
         f"- coverage (5th / 50th / 95th percentile): {_pct(clips.column('coverage').to_numpy())}",
-        f"- motion (mean frame difference, same percentiles): "
-        f"{_pct(clips.column('motion').to_numpy())}",
-        *([f"- degenerate clips (coverage under 2% or over 90%, or motion under 0.002): "
+        *([] if cfg.still else [f"- motion (mean frame difference, same percentiles): "
+                                f"{_pct(clips.column('motion').to_numpy())}"]),
+        *([f"- degenerate {_degenerate(cfg)}: "
            f"{figures['degenerate']} ({figures['degenerate_rate']:.1%}); "
            "`fractalvid stats` prints more"] if figures["degenerate"] is not None else
           ["- `fractalvid stats` prints more"]),
@@ -122,17 +133,18 @@ def _files(cfg: Config) -> list[str]:
         "## Files",
         "",
         f"- `train-NNNNNN.tar`, `val-NNNNNN.tar`: WebDataset shards; each sample is "
-        f"`KEY.{MEMBER[cfg.codec]}`, `KEY.json` (its metadata)"
+        f"`KEY.{MEMBER[cfg.member_codec]}`, `KEY.json` (its metadata)"
         + (", `KEY.cls` (class id as text)" if cfg.labels else ""),
         "- `train-NNNNNN.parquet`: that shard's metadata; `clips.parquet`: all clips; "
         + (f"`classes.parquet`: one row per class with {what}" if cfg.labels else
            "`classes.parquet`: empty (an unlabeled set has no classes)"),
         "- `index.train.json`, `index.val.json`: wids shard indices; `dataset.json`: config, "
         "per-shard sample counts and sha256",
-        "- `preview.png`: frames of one clip per " + ("class" if cfg.labels else "row")
-        + "; `preview.gif`: a few clips moving",
+        ("- `preview.png`: images of each " + ("class" if cfg.labels else "row")
+         if cfg.still else "- `preview.png`: frames of one clip per "
+         + ("class" if cfg.labels else "row") + "; `preview.gif`: a few clips moving"),
         "",
-        "![clips](preview.gif)",
+        "![images](preview.png)" if cfg.still else "![clips](preview.gif)",
         "",
     ]
 
@@ -140,6 +152,8 @@ def _files(cfg: Config) -> list[str]:
 def _load(cfg: Config, dataset: dict) -> list[str]:
     last = max(dataset["splits"]["train"]["shards"] - 1, 0)
     rgb = ", 3" if cfg.rgb else ""
+    if cfg.still:
+        return _load_images(cfg, dataset, rgb, last)
     return [
         "## Load it",
         "",
@@ -163,6 +177,22 @@ def _load(cfg: Config, dataset: dict) -> list[str]:
         "```",
         "",
     ]
+
+
+def _load_images(cfg: Config, dataset: dict, rgb: str, last: int) -> list[str]:
+    ext = MEMBER[cfg.member_codec]
+    lines = ["## Load it", "", "```python",
+             "from fractalvid.shards.reader import ClipReader  # with fractalvid installed",
+             "for image, label, meta in ClipReader(\".\", split=\"train\"):",
+             f"    ...  # image: [{cfg.resolution}, {cfg.resolution}{rgb}] uint8", "```", ""]
+    if ext != "npy.zst":
+        lines += ["or with the webdataset library alone:", "", "```python",
+                  "import webdataset as wds",
+                  f'ds = wds.WebDataset("train-{{000000..{last:06d}}}.tar",'
+                  ' shardshuffle=False).decode("rgb8")',
+                  "for sample in ds:",
+                  f'    image = sample["{ext}"]  # [H, W, 3] uint8', "```", ""]
+    return lines
 
 
 def _config(cfg: Config) -> list[str]:

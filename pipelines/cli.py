@@ -522,25 +522,31 @@ def stats(out, as_json):
 @click.argument("key")
 @click.option("--gif", "gif", type=click.Path(dir_okay=False), help="Write the clip as a GIF.")
 @click.option("--mp4", "mp4", type=click.Path(dir_okay=False), help="Write the clip as an MP4.")
-def show(out, key, gif, mp4):
+@click.option("--png", "png", type=click.Path(dir_okay=False),
+              help="Write a still (or a clip's middle frame) as a PNG.")
+def show(out, key, gif, mp4, png):
     """Export clip KEY of the data set OUT as an animated GIF (default: KEY.gif here) or an
-    MP4, to watch it move."""
+    MP4, to watch it move; a still image as a PNG (default: KEY.png here)."""
     from .show import export_clip
 
     store = _data_set(out)
-    if gif and mp4:
-        raise UsageFailure("give --gif or --mp4, not both")
-    target = Path(mp4 or gif or f"{key}.gif")
-    if target.exists():
-        raise UsageFailure(f"{target}: exists; fractalvid writes only new files (choose "
+    if sum(bool(x) for x in (gif, mp4, png)) > 1:
+        raise UsageFailure("give one of --gif, --mp4 and --png")
+    given = mp4 or gif or png
+    if given and Path(given).exists():
+        raise UsageFailure(f"{given}: exists; fractalvid writes only new files (choose "
                            "another name)")
+    kind = "mp4" if mp4 else "gif" if gif else "png" if png else None
+    target = Path(given) if given else Path(key)
     try:
-        frames = export_clip(store, key, target, "mp4" if mp4 else "gif")
+        target, frames = export_clip(store, key, Path(given) if given else None, kind)
+    except FileExistsError as exc:
+        raise UsageFailure(str(exc)) from None
     except (KeyError, ValueError, StoreError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from None
     except OSError as exc:
         raise _os_failure(exc, target, resumable=False) from None
-    click.echo(f"{target}: clip {key}, {frames} frames")
+    click.echo(f"{target}: clip {key}, {frames} frame{'s' if frames != 1 else ''}")
 
 
 @main.command()
@@ -567,7 +573,9 @@ def cat(url):
 @click.option("--markdown", is_flag=True, help="As the table of docs/keys.md.")
 @click.option("--generator", "generator", type=click.Choice(list(GENERATORS)),
               help="Only the keys a config of this generator takes.")
-def keys(markdown, generator):
+@click.option("--media", "media", type=click.Choice(["video", "image"]),
+              help="Only the keys a config of this media takes (with --generator: of both).")
+def keys(markdown, generator, media):
     """List the config keys with their defaults (as --set takes them) and meaning; a key of
     one generator is marked [NAME]."""
     from .config import OWNERS, foreign, keys_markdown
@@ -576,7 +584,8 @@ def keys(markdown, generator):
         click.echo(keys_markdown(), nl=False)
         return
     for k in KEYS:
-        if generator and foreign(k.name, generator):
+        if (generator or media) and foreign(k.name, generator or OWNERS.get(k.name, "fractal"),
+                                            media or "video"):
             continue
         owner = f"[{OWNERS[k.name]}] " if k.name in OWNERS else ""
         click.echo(f"{k.name:<22} {k.shown:<24} {owner}{k.help}")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..gen.arrays import array_module, to_host
-from ..gen.compose import apply_ops, ramped, sample_ops
+from ..gen.compose import apply_ops, ramped, sample_ops, still_settings
 from ..gen.generator import Drawn, Made
 from ..gen.quality import quality
 from ..gen.rng import stream
@@ -44,11 +44,12 @@ def compose_clip(
     (default: the config's ``compose_strength``).
     """
     strength = cfg.compose_strength if strength is None else strength
+    settings = ramped(cfg.compose_settings, strength)
     ops = sample_ops(
-        stream(cfg.seed, "compose", spec.index), ramped(cfg.compose_settings, strength),
-        frames.shape[0],
+        stream(cfg.seed, "compose", spec.index),
+        still_settings(settings) if cfg.still else settings, frames.shape[0],
         frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
-        augment=cfg.augment, color=cfg.color,
+        augment=cfg.augment, color=cfg.color, still=cfg.still,
     )
     clip = apply_ops(ops, frames, donors, array_module(frames))
     return (to_host(clip) if host else clip), ops
@@ -77,7 +78,7 @@ def clip_record(
         "frames": t,
         "height": h,
         "width": w,
-        "fps": cfg.fps,
+        "fps": 0 if cfg.still else cfg.fps,
         "class_attempt": base.attempt,
         "instance_attempt": drawn.attempt if labeled else 0,
         "defect": drawn.defect,
@@ -85,5 +86,6 @@ def clip_record(
         "ops": [op["name"] for op in ops],
         "augmentations": ops,
         **({"compose_strength": strength} if strength < 1 else {}),
+        **({"media": "image"} if cfg.still else {}),
         **(quality(frames) if figures else {}),
     }

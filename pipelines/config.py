@@ -16,7 +16,8 @@ from typing import Any, get_args, get_origin
 
 import numpy as np
 
-from ..gen.compose import COMPOSE_KEYS, ComposeSettings
+from ..gen.compose import COMPOSE_KEYS, MOVING_KEYS, STILL_KEYS, ComposeSettings
+from ..gen.fractal import STILL_KEYS as FRACTAL_STILL_KEYS
 from ..gen.generators import DEFAULT, GENERATORS, generator_of, owners
 from ..gen.keys import Key, settings_of
 from ..gen.keys import at_least as _at_least
@@ -24,7 +25,7 @@ from ..gen.keys import in_range as _in
 from ..gen.keys import key as _key
 from ..gen.quality import Thresholds
 from ..gen.render import RenderSettings
-from ..shards.codec import MEMBER
+from ..shards.codec import IMAGE_CODECS, MEMBER
 from ..shards.encode import PRESETS, VideoFormat
 
 
@@ -42,6 +43,7 @@ RENDERER_RELEASES = {1: "0.2", 2: "0.3"}  # the last fractalvid of each generati
 MAX_SEED = 2**63 - 1  # clips.parquet keeps the seed in an int64 column
 MAX_CLIPS = 10**9 - 1  # keys are 9-digit clip numbers (plan.KEY_DIGITS)
 MAX_SHARDS = 10**6  # per split: shard names have 6 digits (train-000000)
+MEDIA_KINDS = ("video", "image")
 
 
 # Every config key, in the order `fractalvid keys` and the dataset card list them. A key is
@@ -57,6 +59,9 @@ KEYS: list[Key] = [
          "count only", "data", _at_least(1)),
     _key("train_per_class", 24, "training clips per class", "data", _at_least(1)),
     _key("val_per_class", 6, "validation clips per class", "data", _at_least(0)),
+    _key("media", "video", "video: clips of frames_min-frames_max frames; image: one still "
+         "per sample (image_codec)", "data",
+         ((lambda v: v in MEDIA_KINDS), "one of " + ", ".join(MEDIA_KINDS))),
     _key("labels", True, "true: clips of a class share an IFS; false: a fresh IFS per clip, no "
          ".cls", "data"),
     _key("resolution", 128, "frame width and height in pixels (even)", "render",
@@ -76,24 +81,41 @@ KEYS: list[Key] = [
     _key("encoder_preset", "veryfast", "x264/x265 speed preset", "output",
          ((lambda v: v in PRESETS), "one of " + ", ".join(PRESETS))),
     _key("shard_size", 16, "clips per tar shard", "output", _at_least(1)),
+    _key("image_codec", "png", "media=image: png, jpeg or webp (KEY.png / .jpg / .webp), or "
+         "raw (KEY.npy.zst, one frame)", "output",
+         ((lambda v: v in IMAGE_CODECS), "one of " + ", ".join(IMAGE_CODECS))),
+    _key("image_quality", 90, "media=image: JPEG and WebP quality (1-100)", "output",
+         _in(1, 100)),
 ]
+# Keys that only a video or only a still uses, refused with the other media (and left out of
+# a video config, so video data sets keep their configs, fingerprints and files).
+VIDEO_ONLY = {"frames_min", "frames_max", "fps", "codec", "crf", "encoder_preset",
+              "linear_motion_only", "instance_scale", "instance_offset", "reject_min_motion",
+              *MOVING_KEYS}
+IMAGE_ONLY = {"image_codec", "image_quality", *STILL_KEYS, *FRACTAL_STILL_KEYS}
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 OWNERS = owners()  # {key: generator} of the keys one generator owns
 LATER = {"compose_strength": 1.0}  # keys added later: {name: the default left out}
 
 
-def applies(name: str, generator: str) -> bool:
-    """Whether key ``name`` belongs to a config of ``generator``: the common keys and its own
-    (``generator`` itself is left out at its default, so configs, fingerprints and every
-    file of fractal data sets made before generators existed stay as they were)."""
+def applies(name: str, generator: str, media: str = "video") -> bool:
+    """Whether key ``name`` belongs to a config of ``generator`` and ``media``: the common
+    keys and their own (``generator`` and ``media`` themselves are left out at their
+    defaults, so configs, fingerprints and every file of fractal video data sets made before
+    either existed stay as they were)."""
     if name == "generator":
         return generator != DEFAULT
-    return OWNERS.get(name, generator) == generator
+    if name == "media":
+        return media != "video"
+    return not foreign(name, generator, media)
 
 
-def foreign(name: str, generator: str) -> bool:
-    """Whether key ``name`` is another generator's than ``generator`` (refused when given)."""
-    return OWNERS.get(name, generator) != generator
+def foreign(name: str, generator: str, media: str = "video") -> bool:
+    """Whether key ``name`` is another generator's than ``generator``, or only for the other
+    media than ``media`` (refused when given)."""
+    if OWNERS.get(name, generator) != generator:
+        return True
+    return name in (IMAGE_ONLY if media == "video" else VIDEO_ONLY)
 
 
 def keys_markdown() -> str:
@@ -101,12 +123,19 @@ def keys_markdown() -> str:
     lines = ["# Config keys", "",
              "Every key `--set KEY=VALUE` and `--config FILE` take; the default is the tiny "
              "preset's.", "`fractalvid keys --markdown` writes this page.", "",
-             "A key of one generator (column `generator`) is refused with another.", "",
+             "A key of one generator (column `generator`) is refused with another; one marked "
+             "(video) or (image) is refused with the other `media`.", "",
              "| key | generator | group | default | meaning | allowed |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| `{k.name}` | {OWNERS.get(k.name, 'any')} | {k.group} | `{k.shown}` | "
-              f"{k.help} | {k.need or '-'} |" for k in KEYS]
+    lines += [f"| `{k.name}` | {OWNERS.get(k.name, 'any')}{_media_mark(k.name)} | {k.group} | "
+              f"`{k.shown}` | {k.help} | {k.need or '-'} |" for k in KEYS]
     return "\n".join(lines) + "\n"
+
+
+def _media_mark(name: str) -> str:
+    return " (video)" if name in VIDEO_ONLY else " (image)" if name in IMAGE_ONLY else ""
+
+
 FIELD_HELP = {k.name: k.help for k in KEYS}
 
 
@@ -130,6 +159,21 @@ class _ConfigViews:
         return self.color or generator_of(self).channels == 3
 
     @property
+    def still(self) -> bool:
+        """Whether each sample is one still image (``media=image``)."""
+        return self.media == "image"
+
+    @property
+    def frame_range(self) -> tuple[int, int]:
+        """The shortest and longest clip, in frames: (1, 1) for stills."""
+        return (1, 1) if self.still else (self.frames_min, self.frames_max)
+
+    @property
+    def member_codec(self) -> str:
+        """The codec of a sample's media member: ``codec``, or ``image_codec`` for stills."""
+        return self.image_codec if self.still else self.codec
+
+    @property
     def render_settings(self) -> RenderSettings:
         return self._settings(RenderSettings)
 
@@ -143,7 +187,8 @@ class _ConfigViews:
 
     @property
     def video_format(self) -> VideoFormat:
-        return VideoFormat(self.codec, self.crf, self.encoder_preset, self.fps)
+        return VideoFormat(self.member_codec, self.crf, self.encoder_preset, self.fps,
+                           self.image_quality)
 
     @property
     def train_clips(self) -> int:
@@ -158,7 +203,7 @@ class _ConfigViews:
         added since data sets were first made is left out at its default (``LATER``), so
         their configs and fingerprints stay as they were."""
         values = {f.name: getattr(self, f.name) for f in fields(self)
-                  if applies(f.name, self.generator)}
+                  if applies(f.name, self.generator, self.media)}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
                 if not (k in LATER and v == LATER[k])}
 
@@ -188,6 +233,22 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
     "paper": dict(
         classes=500, train_per_class=200, val_per_class=10, resolution=256,
         chains=128, iterations=7500, burn_in=200, shard_size=500,
+    ),
+    # Anderson & Farrell's images (WACV 2022, their IFSGenerator's defaults): 224 px, 100k
+    # points, affine maps only, SVD instances, hue colouring on a diamond-square texture, blur
+    # half the time.
+    "images": dict(
+        media="image", resolution=224, chains=32, iterations=3225, burn_in=100, color=True,
+        linear_fraction=1.0, texture_p=1.0, bg_p=0.0, blur_p=0.5, object_scale=(0.5, 1.0),
+        clone_p=0.0, perspective_p=0.0, image_instance="svd", shard_size=1000,
+    ),
+    # FractalDB-1k (Kataoka et al., ACCV 2020): 1,000 classes x 1,000 instances, grey on
+    # black at 362 px, 200k points, one coefficient scaled per instance (and a flip), classes
+    # kept when they fill at least 20% of the canvas.
+    "fractaldb-1k": dict(
+        media="image", classes=1000, train_per_class=1000, val_per_class=0, resolution=362,
+        chains=32, iterations=6350, burn_in=100, augment=False, linear_fraction=1.0,
+        image_instance="fractaldb", reject_min_coverage=0.2, shard_size=1000,
     ),
 }
 
@@ -249,12 +310,13 @@ def build_config(
             values[name] = _coerce(KEYS_BY_NAME[name], list_to_csv(_python(raw)))
             given.add(name)
     generator = values.get("generator", DEFAULT)
-    if generator in GENERATORS:  # else validation names the unknown generator
+    media = values.get("media", "video")
+    if generator in GENERATORS and media in MEDIA_KINDS:  # else validation names it
         for name in sorted(given):
-            if foreign(name, generator):
-                raise ConfigError(_foreign(name, generator))
-        # a preset's values of another generator's keys do not apply to this one
-        values = {k: v for k, v in values.items() if not foreign(k, generator)}
+            if foreign(name, generator, media):
+                raise ConfigError(_foreign(name, generator, media))
+        # a preset's values of another generator's (or media's) keys do not apply here
+        values = {k: v for k, v in values.items() if not foreign(k, generator, media)}
     return Config(**values)
 
 
@@ -282,7 +344,11 @@ def _python(raw: Any) -> Any:
     return raw
 
 
-def _foreign(name: str, generator: str) -> str:
+def _foreign(name: str, generator: str, media: str = "video") -> str:
+    if OWNERS.get(name, generator) == generator:
+        other = "image" if media == "video" else "video"
+        return (f"{name}: a key of media={other}; this config's media is {media} "
+                "(`fractalvid keys` marks which keys each takes)")
     return (f"{name}: a key of the {OWNERS[name]} generator; this config's generator is "
             f"{generator} (`fractalvid keys` lists each generator's keys)")
 
@@ -371,10 +437,10 @@ def validate(c: Config) -> None:
         problem = _type_problem(key, v) or key.problem(v)
         if problem:
             raise ConfigError(problem)
-    for f in fields(c):  # another generator's keys stay at their defaults
+    for f in fields(c):  # another generator's (or media's) keys stay at their defaults
         key, v = f.metadata["key"], getattr(c, f.name)
-        if foreign(f.name, c.generator) and v != key.default:
-            raise ConfigError(_foreign(f.name, c.generator))
+        if foreign(f.name, c.generator, c.media) and v != key.default:
+            raise ConfigError(_foreign(f.name, c.generator, c.media))
     for rule in RULES:
         if problem := rule(c):
             raise ConfigError(problem)

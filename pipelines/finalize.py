@@ -108,7 +108,8 @@ def publish(cfg: Config, tables: list[pa.Table], stats: list[dict], sink: Store,
     guarded = {"README.md": lambda: dataset_card(cfg, dataset, clips).encode()}
     if preview and clips.num_rows:
         guarded["preview.png"] = lambda: encode_png(preview_grid(sink))
-        guarded["preview.gif"] = lambda: encode_gif(preview_clips(sink), cfg.fps)
+        if not cfg.still:  # a still does not move
+            guarded["preview.gif"] = lambda: encode_gif(preview_clips(sink), cfg.fps)
     dataset["written"] = _write_guarded(sink, guarded)
     sink.write(DATASET_FILE, json_bytes(dataset))
     return dataset

@@ -76,16 +76,19 @@ CLIP_OVERHEAD = 8000
 # Bytes per pixel-frame of each codec, measured then rounded up (an estimate that errs high, as
 # a disk check should): H.264/H.265 at CRF 23 (see estimates), raw zstd-1 at 256 px: 0.27 for
 # plain renders and 0.17 composed. Colour: H.264 adds about half; raw is counted at 3x.
-PER_PIXEL = {"mp4": (0.05, 0.04, 1.5), "npy.zst": (0.3, 0.2, 3.0)}  # plain, composed, colour
+PER_PIXEL = {"mp4": (0.05, 0.04, 1.5), "npy.zst": (0.3, 0.2, 3.0),  # plain, composed, colour
+             # stills, at 224 px: PNG level 1 (grey renders are mostly black), JPEG and WebP
+             # at quality 90
+             "png": (0.35, 0.6, 2.5), "jpg": (0.3, 0.5, 1.5), "webp": (0.2, 0.35, 1.5)}
 
 
 def disk_estimate(cfg: Config, codec: str | None = None) -> float:
     """Bytes of the whole data set in ``codec`` (default: the config's)."""
     from ..shards.codec import MEMBER
 
-    plain, composed, colour = PER_PIXEL[MEMBER[codec or cfg.codec]]
+    plain, composed, colour = PER_PIXEL[MEMBER[codec or cfg.member_codec]]
     clips = cfg.train_clips + cfg.val_clips
-    pixels = clips * (cfg.frames_min + cfg.frames_max) / 2 * cfg.resolution**2
+    pixels = clips * sum(cfg.frame_range) / 2 * cfg.resolution**2
     return clips * CLIP_OVERHEAD + pixels * (composed if cfg.augment else plain) * \
         (colour if cfg.rgb else 1.0)
 
@@ -96,11 +99,12 @@ def estimates(cfg: Config) -> tuple[float, float]:
     `make bench` measured, rounded so the estimate errs high (a job's time limit comes from
     it)."""
     clips = cfg.train_clips + cfg.val_clips
-    frames = clips * (cfg.frames_min + cfg.frames_max) / 2
+    frames = clips * sum(cfg.frame_range) / 2
     pixels = frames * cfg.resolution**2
     render = frames * cfg.generator_spec.seconds_per_frame(cfg)
     compose = pixels * (0.025 / (19 * 256**2)) if cfg.augment else 0.0
-    encode = pixels / (550 * 256**2) if cfg.codec != "raw" else pixels * 1.2e-9  # zstd-1
+    encode = pixels * 1.2e-9 if cfg.member_codec == "raw" else pixels * 4e-8 if cfg.still \
+        else pixels / (550 * 256**2)  # zstd-1; Pillow (PNG level 1, the slowest); x264
     return disk_estimate(cfg), render + encode + compose
 
 

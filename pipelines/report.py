@@ -21,7 +21,8 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
         "generator": cfg.generator,
         "classes": cfg.classes if cfg.labels else None,
         "clips": {"train": cfg.train_clips, "val": cfg.val_clips},
-        "frames": int(clips * (cfg.frames_min + cfg.frames_max) / 2),
+        "frames": int(clips * sum(cfg.frame_range) / 2),
+        "media": cfg.media,
         "resolution": cfg.resolution,
         "shard_size": cfg.shard_size,
         "shard_clips": sorted({s.count for s in shards}),
@@ -31,9 +32,10 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
                    "clips": sum(shards[i].count for i in r),
                    "core_hours": round(sum(shards[i].count for i in r) * per_clip / 3600, 3)}
                   for t, r in enumerate(ranges)],
-        "codec": cfg.codec,
+        "codec": cfg.member_codec,
         "estimated_bytes": int(est_bytes),
-        "estimated_bytes_by_codec": {c: int(disk_estimate(cfg, c)) for c in ("h264", "raw")},
+        "estimated_bytes_by_codec": {c: int(disk_estimate(cfg, c)) for c in
+                                     (("png", "jpeg", "raw") if cfg.still else ("h264", "raw"))},
         "estimated_core_hours": round(core_s / 3600, 3),
         "estimated_worker_bytes": cpu_worker_bytes(cfg),
         "points_per_frame": cfg.render_settings.points_per_frame
@@ -44,27 +46,31 @@ def plan_report(cfg: Config, tasks: int = 1) -> dict:
 
 def format_report(r: dict, show_tasks: int = 20) -> list[str]:
     """``plan_report`` as the lines ``fractalvid plan`` prints."""
-    other = "raw" if r["codec"] != "raw" else "h264"
+    still = r.get("media") == "image"
+    other = "raw" if r["codec"] != "raw" else "png" if still else "h264"
+    codec_key, unit = ("image_codec", "images") if still else ("codec", "clips")
     hours, cores = r["estimated_core_hours"], r["cores"]
     sizes = r["shard_clips"]
-    each = f"{sizes[0]} clips each" if len(sizes) == 1 else \
-        f"{sizes[0]}-{sizes[-1]} clips each"
+    each = f"{sizes[0]} {unit} each" if len(sizes) == 1 else \
+        f"{sizes[0]}-{sizes[-1]} {unit} each"
     lines = [
         f"fingerprint  {r['fingerprint']}",
         f"generator    {r['generator']}",
         f"classes      {r['classes'] or 'unlabeled (fresh parameters per clip)'}",
-        f"clips        train {r['clips']['train']}, val {r['clips']['val']} ({r['frames']} "
-        f"frames at {r['resolution']}x{r['resolution']})",
+        (f"images       train {r['clips']['train']}, val {r['clips']['val']} (still, "
+         f"{r['resolution']}x{r['resolution']})" if still else
+         f"clips        train {r['clips']['train']}, val {r['clips']['val']} ({r['frames']} "
+         f"frames at {r['resolution']}x{r['resolution']})"),
         f"shards       train {r['shards']['train']}, val {r['shards']['val']} ({each})",
         *([f"points       {r['points_per_frame']:,} per frame"] if r["points_per_frame"] else []),
         f"disk         about {_size(r['estimated_bytes'])} as {r['codec']} (about "
-        f"{_size(r['estimated_bytes_by_codec'][other])} with codec={other})",
+        f"{_size(r['estimated_bytes_by_codec'][other])} with {codec_key}={other})",
         f"memory       about {r['estimated_worker_bytes'] / 1e9:.2f} GB a CPU worker (peak RSS)",
         f"time         about {_duration(hours)} of one core on the CPU backend "
         f"({_duration(hours / cores)} on this machine's {cores} "
         f"{'core' if cores == 1 else 'cores'})",
     ]
-    lines += [f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} clips, about "
+    lines += [f"task {t['task']:<6} shards {t['shards']:<12} {t['clips']} {unit}, about "
               f"{_duration(t['core_hours'])} of one core" for t in r["tasks"][:show_tasks]]
     if len(r["tasks"]) > show_tasks:
         lines.append(f"... {len(r['tasks']) - show_tasks} more tasks")

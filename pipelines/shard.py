@@ -92,7 +92,7 @@ def _write_tar(cfg: Config, shard: ShardSpec, tar_path: Path, renderer: Renderer
 
     Groups of ENCODE_GROUP clips encode on ``encoders`` threads while the next clips render
     and compose; the tar takes clips in shard order whatever finishes first."""
-    ext = MEMBER[cfg.codec]
+    ext = MEMBER[cfg.member_codec]
     records: list[dict] = []
     pending: deque[tuple[list[dict], Future[list[bytes]]]] = deque()
     in_flight = max(2, encoders) + render_batch(batch) // ENCODE_GROUP  # bounds memory

@@ -1,4 +1,5 @@
-"""``fractalvid show``: one clip of a data set, as a GIF or an MP4 to watch."""
+"""``fractalvid show``: one clip of a data set, as a GIF or an MP4 to watch (a still, as a
+PNG)."""
 
 from __future__ import annotations
 
@@ -34,22 +35,34 @@ def find_clip(store: Store, key: str) -> tuple[str, dict, str, bytes]:
     raise KeyError(f"{store}: no clip {key}")
 
 
-def export_clip(store: Store, key: str, target: Path, kind: str) -> int:
-    """Write clip ``key`` to the new file ``target`` as ``kind`` ("gif" or "mp4"); returns its
-    frame count. An MP4 member is written as it is; a raw one is encoded."""
-    from ..shards.codec import decode_clip, recorded_shape
+def export_clip(store: Store, key: str, target: Path | None, kind: str | None
+                ) -> tuple[Path, int]:
+    """Write clip ``key`` to the new file ``target`` as ``kind`` ("gif", "mp4" or "png": a
+    still, or a clip's middle frame); returns (the file, its frame count). Defaults: a PNG of
+    a still, a GIF of a clip, named KEY.EXT here. An MP4 member is written as it is; a raw one
+    is encoded. FileExistsError when the file is there already (nothing written)."""
+    from ..shards.codec import decode_clip, is_still, recorded_shape
     from ..shards.gif import encode_gif
+    from ..shards.png import encode_png
 
     _, meta, ext, data = find_clip(store, key)
+    kind = kind or ("png" if is_still(ext, meta) else "gif")
+    target = target or Path(f"{key}.{kind}")
+    if target.exists():
+        raise FileExistsError(f"{target}: exists; fractalvid writes only new files (choose "
+                              "another name)")
     frames = decode_clip(ext, data, meta.get("channels", 1) == 3, shape=recorded_shape(meta))
-    if kind == "gif":
-        blob = encode_gif(frames, meta.get("fps", 12))
+    fps = meta.get("fps") or 12  # a still records none
+    if kind == "png":
+        blob, frames = encode_png(frames[len(frames) // 2]), frames[:1]
+    elif kind == "gif":
+        blob = encode_gif(frames, fps)
     elif ext == "mp4":
         blob = data
     else:
         from ..shards.encode import VideoFormat, encode_mp4s
 
-        blob = encode_mp4s([frames], VideoFormat("h264", 23, "veryfast", meta.get("fps", 12)))[0]
+        blob = encode_mp4s([frames], VideoFormat("h264", 23, "veryfast", fps))[0]
     with open(target, "xb") as fh:  # never over a file that appeared meanwhile
         fh.write(blob)
-    return int(frames.shape[0])
+    return target, int(frames.shape[0])

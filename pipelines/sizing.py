@@ -33,7 +33,7 @@ def gpu_worker_bytes(cfg: Config, batch: int) -> int:
     rendered frames (1 byte) of this batch and of the previous one, whose clips are still being
     composed while this one renders (composed clips, colour ones too, go to the host one at a
     time). The 7 bytes a pixel err high of what a device run measured (docs/gpu.md)."""
-    pixels = batch * cfg.frames_max * cfg.resolution**2
+    pixels = batch * cfg.frame_range[1] * cfg.resolution**2
     return GPU_WORKER_BASE + pixels * 7
 
 
@@ -42,7 +42,7 @@ def cpu_worker_bytes(cfg: Config, batch: int | None = None) -> int:
     frames (its rendered frames, the counts of a pass, the compose stage's copies), fitted to
     peak RSS measured at 256 to 2048 px."""
     clips = -(-(batch or DEFAULT_BATCH) // 8) * 8  # whole blocks of background donors
-    return CPU_WORKER_BASE + 4 * clips * cfg.frames_max * cfg.resolution**2
+    return CPU_WORKER_BASE + 4 * clips * cfg.frame_range[1] * cfg.resolution**2
 
 
 def host_memory(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/cgroup")) -> int:

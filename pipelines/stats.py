@@ -61,7 +61,8 @@ def dataset_stats(clips: pa.Table, generator: str | None = None) -> dict:
     escaped = clips.column("escaped").to_numpy(zero_copy_only=False) \
         if "escaped" in clips.column_names else None
     screened = spec.screened
-    degenerate = is_degenerate(coverage, motion)
+    degenerate = is_degenerate(coverage, motion,
+                               clips.column("frames").to_numpy(zero_copy_only=False) == 1)
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
     redrawn = int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
     fallback = int((clips.column("instance_attempt").to_numpy(zero_copy_only=False) < 0).sum())

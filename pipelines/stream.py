@@ -236,7 +236,9 @@ class ClipStream:
             rng = random.Random(f"{self.cfg.seed}:{epoch}:{made.spec.key}") if self.shuffle \
                 else None
             frames = made.frames
-            if self.frames:
+            if self.cfg.still:  # a still image: [H, W(, 3)], as the reader gives it
+                frames = frames[0]
+            elif self.frames:
                 idx = sample_window(frames.shape[0], self.frames, self.stride, rng)
                 frames = frames[array_module(frames).asarray(idx)]
             self._at[1] += 1

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .codec import MEDIA, decode_clip
+from .codec import IMAGES, MEDIA, decode_clip
 from .samples import count_samples
 from .slots import whole_number
 from .sources import shard_entries
@@ -40,6 +40,8 @@ def clip_decoder(color: bool = False, threads: int = 1, frames: int | None = Non
         if ext is None:
             return None
         clip = decode_clip(ext, data, color, threads)
+        if ext in IMAGES:  # a still image: [H, W(, 3)]
+            return clip[0]
         return clip if frames is None else clip[sample_window(len(clip), frames, stride, None)]
 
     return handler

@@ -6,6 +6,11 @@
 - ``raw``: ``KEY.npy.zst``, the uint8 frames as a standard ``.npy`` file in one zstd frame:
   ``zstd -d KEY.npy.zst`` then ``numpy.load`` opens it; lossless, so it holds exactly the
   frames the MP4 path would encode.
+- ``png`` / ``jpeg`` / ``webp`` (stills, ``media=image``): ``KEY.png``, ``KEY.jpg`` or
+  ``KEY.webp``, one image (PNG written by png.py, JPEG and WebP by Pillow; all read by
+  Pillow), so webdataset's and Hugging Face's own image decoders read them too. A still
+  decodes here to one frame, [1, H, W(, 3)], like a raw still; the readers hand it on as
+  [H, W(, 3)].
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from functools import lru_cache
 
 import numpy as np
 
-MEMBER = {"h264": "mp4", "h265": "mp4", "raw": "npy.zst"}  # codec -> member extension
-MEDIA = ("mp4", "npy.zst")  # member extensions that hold a clip's frames
+MEMBER = {"h264": "mp4", "h265": "mp4", "raw": "npy.zst",  # codec -> member extension
+          "png": "png", "jpeg": "jpg", "webp": "webp"}
+VIDEO_CODECS = ("h264", "h265", "raw")
+IMAGE_CODECS = ("png", "jpeg", "webp", "raw")
+IMAGES = ("png", "jpg", "webp")  # member extensions of a still image file
+MEDIA = ("mp4", "npy.zst", *IMAGES)  # member extensions that hold a sample's frames
 RAW_LEVEL = 1  # zstd level: the reading speed is the same at 3, for 10% less disk
 # What a raw member may unpack to when no json says its shape: far above any clip (a 64-frame
 # 1024 px RGB clip is 200 MB), far below a damaged header's claim of terabytes.
@@ -33,6 +42,11 @@ def media_of(sample: dict) -> str:
         if ext in sample:
             return ext
     raise KeyError("mp4")
+
+
+def is_still(ext: str, meta: dict | None) -> bool:
+    """Whether a sample is a still image: an image member, or a record that says so."""
+    return ext in IMAGES or (isinstance(meta, dict) and meta.get("media") == "image")
 
 
 def recorded_shape(meta: dict | None) -> tuple[int, ...] | None:
@@ -134,6 +148,49 @@ def decode_raw(data: bytes, color: bool | None = None, shape: tuple[int, ...] | 
     return frames
 
 
+# -- stills: png, jpeg, webp ---------------------------------------------------------------
+
+
+def encode_image(frames: np.ndarray, codec: str, quality: int = 90) -> bytes:
+    """One frame [1, H, W] or [1, H, W, 3] uint8 (or [H, W(, 3)]) -> PNG, JPEG or WebP bytes.
+    The same frame gives the same bytes (fixed settings, no timestamps)."""
+    from PIL import Image
+
+    frame = frames[0] if frames.ndim in (3, 4) and frames.shape[0] == 1 and \
+        (frames.ndim == 4 or frames.shape[-1] != 3) else frames
+    if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
+        raise ValueError(f"a still must be uint8 [1, H, W(, 3)], got {frames.dtype} "
+                         f"{frames.shape}")
+    if codec == "png":
+        from .png import encode_png
+
+        return encode_png(frame, fast=True)
+    image = Image.fromarray(np.ascontiguousarray(frame))
+    buf = io.BytesIO()
+    if codec == "jpeg":
+        image.save(buf, "JPEG", quality=quality)
+    elif codec == "webp":
+        image.save(buf, "WEBP", quality=quality, method=0)
+    else:
+        raise ValueError(f"no image codec {codec!r} (known: png, jpeg, webp)")
+    return buf.getvalue()
+
+
+def decode_image(data: bytes, color: bool | None = None) -> np.ndarray:
+    """PNG, JPEG or WebP bytes -> one frame [1, H, W] or [1, H, W, 3] uint8 (as stored;
+    ``color`` True / False converts). ValueError when the bytes do not decode."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            stored = "L" if image.mode in ("L", "1") else "RGB"
+            mode = "RGB" if color else "L" if color is False else stored
+            frame = np.asarray(image.convert(mode) if image.mode != mode else image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"cannot decode image: {exc}") from None
+    return frame[None]
+
+
 # -- MP4, in process ------------------------------------------------------------------------
 
 
@@ -188,6 +245,8 @@ def decode_clip(ext: str, data: bytes, color: bool | None = None, threads: int =
             frames = decode_raw(data, color, shape)
         elif ext == "mp4":
             frames = decode_mp4(data, color=bool(color), threads=threads)
+        elif ext in IMAGES:
+            frames = decode_image(data, color)
         else:
             raise ValueError(f"no decoder for .{ext} members (known: {', '.join(MEDIA)})")
     except MemoryError:
@@ -196,9 +255,12 @@ def decode_clip(ext: str, data: bytes, color: bool | None = None, threads: int =
 
 
 def encode_clips(clips: list[np.ndarray], fmt, tmpdir: str | None = None) -> list[bytes]:
-    """Clips -> their member bytes in ``fmt.codec`` (raw: here; h264/h265: one ffmpeg)."""
+    """Clips -> their member bytes in ``fmt.codec`` (raw and stills: here; h264/h265: one
+    ffmpeg)."""
     if fmt.codec == "raw":
         return [encode_raw(c) for c in clips]
+    if fmt.codec in ("png", "jpeg", "webp"):
+        return [encode_image(c, fmt.codec, fmt.quality) for c in clips]
     from .encode import encode_mp4s
 
     return encode_mp4s(clips, fmt, tmpdir)

@@ -46,12 +46,14 @@ def ffmpeg_exe() -> str:
 
 @dataclass(frozen=True)
 class VideoFormat:
-    """How clips are encoded: codec (h264 | h265), CRF, x264/x265 preset, frames per second."""
+    """How clips are encoded: codec (h264 | h265 | raw, or a still's png | jpeg | webp), CRF,
+    x264/x265 preset, frames per second, JPEG / WebP quality."""
 
     codec: str = "h264"
     crf: int = 23
     preset: str = "veryfast"
     fps: int = 12
+    quality: int = 90
 
 
 ENCODE_GROUP = 8  # clips per ffmpeg process: the CPU saved per clip levels off from 8

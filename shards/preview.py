@@ -93,12 +93,18 @@ def preview_grid(out: Store | str, rows: int = 10, cols: int = 6, gap: int = 2) 
     """Frames of one clip per class of the data set in ``out`` (a store, a folder or a URL),
     ``cols`` frames spread over the clip, for up to ``rows`` classes:
     [rows * (H + gap) - gap, cols * (W + gap) - gap(, 3)] uint8 (RGB for color clips), the
-    tiles apart by a gap of a colour no clip has at its edges (not black)."""
+    tiles apart by a gap of a colour no clip has at its edges (not black). Stills: ``cols``
+    images of each class (or ``cols`` images a row, unlabeled)."""
     store = open_store(out)
     picked = [rows_[0] for rows_ in _pick(store, rows, 1)]
+    first = _read(store, picked[0])
+    if first.shape[0] == 1:  # stills: a row of images per class
+        groups = _pick(store, rows, cols)
+        tiles = [[_read(store, r)[0] for r in group] for group in groups]
+        return _tile(tiles, picked[0]["channels"] == 3, gap, _labels([g[0] for g in groups]))
     tiles = []
     for r in picked:
-        frames = _read(store, r)
+        frames = first if r is picked[0] else _read(store, r)
         idx = np.linspace(0, frames.shape[0] - 1, cols).round().astype(int)
         tiles.append(list(frames[idx]))
     return _tile(tiles, picked[0]["channels"] == 3, gap, _labels(picked))

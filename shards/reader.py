@@ -30,7 +30,7 @@ from .adapters import (
     torch_dataset,
     wids_index,
 )
-from .codec import decode_clip, differs_from_record, media_of, recorded_shape
+from .codec import decode_clip, differs_from_record, is_still, media_of, recorded_shape
 from .samples import ClipError, count_samples, iter_samples, read_clip, read_member
 from .slots import EpochCounters, rank_and_world, whole_number, worker_slot
 from .sources import shard_entries, shard_urls
@@ -69,12 +69,16 @@ class ClipReader:
     Errors: a damaged shard or clip raises ClipError naming the shard and the key
     (``handler="raise"``); ``"warn"`` warns and skips it, ``"skip"`` skips it silently, a
     callable is called with the ClipError (it may raise) and the clip skipped; ``skipped``
-    counts them over all processes. ``check`` (the default) compares each MP4 clip's bytes
-    with the sha256 its json records, so a damaged clip is never read silently (an MP4 with a
-    flipped byte often still decodes, to wrong frames); a raw clip's zstd frame carries its
-    own checksum, which zstd checks as it unpacks. ``check=False`` skips the sha256. Clips
-    decode in this process (MP4 by PyAV, raw by zstd) on ``threads`` threads, one by default
-    so DataLoader workers do not oversubscribe the cores.
+    counts them over all processes. ``check`` (the default) compares each MP4 clip's (and
+    image's) bytes with the sha256 its json records, so a damaged clip is never read
+    silently (an MP4 or a JPEG with a flipped byte often still decodes, to wrong frames); a
+    raw clip's zstd frame carries its own checksum, which zstd checks as it unpacks.
+    ``check=False`` skips the sha256. Clips decode in this process (MP4 by PyAV, raw by zstd,
+    images by Pillow) on ``threads`` threads, one by default so DataLoader workers do not
+    oversubscribe the cores.
+
+    Stills (``media=image`` data sets): frames is one image, [H, W] or [H, W, 3] uint8, and
+    ``frames`` / ``stride`` do not apply.
 
     ``state_dict()`` / ``load_state_dict()``: resume a pass mid-epoch (torchdata's
     StatefulDataLoader calls them in each worker).
@@ -203,7 +207,8 @@ class ClipReader:
             meta = json.loads(sample["json"])
             ext = media_of(sample)
             data = sample[ext]
-            if self.check and ext == "mp4" and differs_from_record(data, meta.get("sha256")):
+            if self.check and ext not in ("npy.zst",) and \
+                    differs_from_record(data, meta.get("sha256")):
                 raise ValueError("its bytes differ from the sha256 in its json (damaged)")
             color = meta.get("channels", 1) == 3 if self.color is None else self.color
             clip = decode_clip(ext, data, color, self.threads, recorded_shape(meta))
@@ -211,6 +216,8 @@ class ClipReader:
         except (KeyError, ValueError, TypeError) as exc:
             missing = f"no {exc.args[0]} member" if isinstance(exc, KeyError) else str(exc)
             raise ClipError(url, key, missing) from exc
+        if is_still(ext, meta):  # a still image: [H, W(, 3)], no window
+            return clip[0], label, meta
         rng = random.Random(f"{self.seed}:{epoch}:{meta.get('key', key)}") if self.shuffle \
             else None
         if self.frames is None:

@@ -157,11 +157,14 @@ def test_every_key_round_trips_through_set_as_keys_shows_it(cli):
     for line in cli("keys", "--generator", "fractal").output.splitlines():
         key, value = line.split()[:2]
         shown[key] = value
-    # to_dict leaves out the generator and the keys added later (LATER) at their defaults
-    assert set(shown) == set(Config().to_dict()) | {"generator", "compose_strength"}
+    # to_dict leaves out the generator, the media and the keys added later (LATER) at their
+    # defaults
+    assert set(shown) == set(Config().to_dict()) | {"generator", "media", "compose_strength"}
     assert build_config("tiny", shown) == Config()
     every = {line.split()[0] for line in cli("keys").output.splitlines()}
     assert every == set(KEYS_BY_NAME)
+    stills = {line.split()[0] for line in cli("keys", "--media", "image").output.splitlines()}
+    assert "image_codec" in stills and "fps" not in stills and "image_codec" not in shown
 
 
 def test_a_disk_too_small_is_named_before_work_and_not_after(cli, tmp_path, monkeypatch):

@@ -267,6 +267,22 @@ def test_the_gpu_makes_the_cpu_data_set_byte_for_byte(tmp_path, augment, codec):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("codec", ["png", "raw"])
+def test_the_gpu_makes_the_cpu_image_set_byte_for_byte(tmp_path, codec):
+    """A still is a one-frame job of the kernel: the same images and tables as the CPU's
+    (texture, hue, several fractals, blur; on a device, composed there: the arithmetic of
+    that path is held to the CPU kernels' in test_images.py)."""
+    from outputs import digests, generate, small_args
+
+    args = ["--preset", "images", *small_args(classes=2, train_per_class=4, val_per_class=1,
+                                              shard_size=4, resolution=64, objects="1,3",
+                                              image_codec=codec)]
+    cpu = generate(tmp_path / "cpu", [*args, "--backend", "cpu"])
+    gpu = generate(tmp_path / "gpu", [*args, "--backend", "gpu"])
+    assert digests(gpu) == digests(cpu)
+
+
+@pytest.mark.gpu
 def test_batching_does_not_change_a_gpu_render():
     """A clip renders the same alone and in a batch with clips of more maps (padding)."""
     from fractalvid.gen.render_gpu import GpuRenderer

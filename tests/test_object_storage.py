@@ -245,3 +245,16 @@ def test_a_store_holding_another_data_set_is_refused_in_one_line(cli, s3_env, lo
         assert all(w in lines[0] for w in words), lines[0]
     fs.invalidate_cache()
     assert [p.rsplit("/", 1)[1] for p in fs.ls(root, detail=False)] == ["config.json"]
+
+
+def test_an_image_set_in_s3_has_the_bytes_of_a_local_run(cli, s3_env, tmp_path):
+    images = ["--preset", "images", *small_args(classes=2, train_per_class=4, val_per_class=1,
+                                                shard_size=4, resolution=32)]
+    here = generate(tmp_path / "here", images)
+    url = "s3://bkt/images"
+    result = cli("generate", "--out", url, *images, "--quiet", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert objects(url) == local_files(here)
+    assert cli("verify", url, "--deep", "--quiet").exit_code == 0
+    got = {m["key"]: f for f, _, m in ClipReader(url, split="train")}
+    assert len(got) == 8 and all(f.shape == (32, 32, 3) for f in got.values())

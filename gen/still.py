@@ -1,0 +1,371 @@
+"""The compose operations of stills (``media=image``), after Anderson & Farrell's images:
+more fractals on one image, a diamond-square textured background, hue colouring and blur.
+
+Each is a sampler (the clip's keyed stream -> its record, or None) and an apply on the
+layers of the compose stage (gen/compose.py holds their rows of ``OPS``); a video never
+fires them, so video clips keep their draws and bytes. Arrays are float32 in [0, 1]:
+[1, H, W] grey or [1, H, W, 3] RGB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from .warp import rotate, scale, translate, warp_frames
+
+PASTE = 4.0  # a fractal pixel this many times brighter than black hides the background
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def sample_objects(d: Any) -> dict | None:
+    """Further fractals on the image, each another render of the donor block, at a scale of
+    ``objects_scale`` of the image, rotated and perhaps flipped anywhere on it."""
+    lo, hi = d.s.objects
+    if not d.still or hi <= 1 or not d.donors:
+        return None
+    n = int(d.rng.integers(lo, hi + 1)) - 1
+    if n < 1:
+        return None
+    items = []
+    for _ in range(n):
+        key, _frames = d.donors[int(d.rng.integers(len(d.donors)))]
+        s = _r(d.rng.uniform(*d.s.objects_scale))
+        half = s * d.size / 2
+        items.append({"donor": key, "scale": s,
+                      "cx": _r(d.rng.uniform(half, d.size - half)),
+                      "cy": _r(d.rng.uniform(half, d.size - half)),
+                      "rotation": _r(d.rng.uniform(-180.0, 180.0)),
+                      "flip": bool(d.rng.random() < 0.5)})
+    return {"items": items}
+
+
+def apply_objects(layers: Any, p: dict) -> None:
+    xp, size = layers.xp, layers.shape[1]
+    c = size / 2
+    for item in p["items"]:
+        src = layers.donors[item["donor"]][:1].astype(xp.float32) / 255.0
+        m = translate(item["cx"], item["cy"]) @ rotate(item["rotation"]) @ \
+            (scale(-1.0, 1.0) if item["flip"] else np.eye(3)) @ \
+            scale(item["scale"], item["scale"]) @ translate(-c, -c)
+        moved = warp_frames(src, m[None], (size, size), xp)
+        if moved.ndim != layers.fg.ndim:  # an RGB generator's donors on a grey image
+            moved = moved.mean(axis=-1) if moved.ndim > layers.fg.ndim else moved[..., None]
+        layers.fg = xp.maximum(layers.fg, moved)
+
+
+def sample_texture(d: Any) -> dict | None:
+    """A diamond-square texture of roughness ``texture_roughness`` behind the fractal,
+    coloured with a random hue (saturation 0.3-1, value 0.5-1)."""
+    if not d.still or d.rng.random() >= d.s.texture_p:
+        return None
+    return {"seed": int(d.rng.integers(2**31)), "roughness": _r(d.rng.uniform(
+        *d.s.texture_roughness)), "hue": _r(d.rng.random()), "sat": _r(d.rng.uniform(0.3, 1)),
+        "value": _r(d.rng.uniform(0.5, 1))}
+
+
+def apply_texture(layers: Any, p: dict) -> None:
+    """The texture replaces any background, and the fractal is pasted over it:
+    fg + (1 - min(PASTE x fg, 1)) x texture (RGB: by the brightest channel of fg)."""
+    xp, (t, size) = layers.xp, layers.shape
+    tex = texture(p["seed"], size, p["roughness"])
+    rgb = layers.fg.ndim == 4
+    table = hue_table(p["hue"], 0.25, p["sat"], p["value"]) if rgb else \
+        (p["value"] * np.linspace(0, 1, STEPS, dtype=np.float32))[:, None]
+    if xp is np:  # one pass over the pixels
+        fg = np.ascontiguousarray(layers.fg, dtype=np.float32)
+        out = np.empty_like(fg)
+        channels = 3 if rgb else 1
+        _paste(fg.reshape(t, size * size, channels), tex.reshape(-1), table,
+               out.reshape(t, size * size, channels))
+    else:
+        bg = _lookup_xp(xp.asarray(tex)[None], table, xp)
+        bg = bg if rgb else bg[..., 0]
+        fg = layers.fg
+        cover = xp.minimum((fg.max(axis=-1, keepdims=True) if rgb else fg) * PASTE, 1.0)
+        out = fg + (1.0 - cover) * bg
+    layers.fg, layers.bg = out, None
+
+
+def sample_hue(d: Any) -> dict | None:
+    """Anderson & Farrell's colouring of a still: the grey level shifted by a random hue,
+    with saturation U(0.3, 1) and value U(0.5, 1)."""
+    if not d.still:
+        return None
+    return {"hue": _r(d.rng.random()), "sat": _r(d.rng.uniform(0.3, 1.0)),
+            "value": _r(d.rng.uniform(0.5, 1.0))}
+
+
+def apply_hue(layers: Any, p: dict) -> None:
+    """Grey g -> HSV (hue + g, sat, value x g), by a table of STEPS grey levels; a background
+    from other renders gets the opposite hue."""
+    xp = layers.xp
+    layers.fg = _lookup_xp(layers.fg, hue_table(p["hue"], 1.0, p["sat"], p["value"]), xp)
+    if layers.bg is not None:
+        b = layers.bg if layers.bg.ndim == 3 else layers.bg.mean(axis=-1)
+        layers.bg = _lookup_xp(b, hue_table(p["hue"] + 0.5, 1.0, p["sat"], p["value"]), xp)
+
+
+def sample_blur(d: Any) -> dict | None:
+    """A Gaussian blur of sigma ``blur_sigma`` pixels, with probability ``blur_p``."""
+    if not d.still or d.rng.random() >= d.s.blur_p:
+        return None
+    return {"sigma": _r(d.rng.uniform(*d.s.blur_sigma))}
+
+
+def blur_weights(sigma: float) -> np.ndarray:
+    """[2r + 1] float32 Gaussian taps, r = ceil(3 sigma), summing to 1."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    x = np.arange(-radius, radius + 1)
+    weights = np.exp(-0.5 * (x / sigma) ** 2)
+    return (weights / weights.sum()).astype(np.float32)
+
+
+def blur(frames: Any, sigma: float, xp: Any = np) -> Any:
+    """Separable Gaussian blur of [T, H, W(, 3)] float32 over H and W (edges reflected)."""
+    weights = blur_weights(sigma)
+    radius = (len(weights) - 1) // 2
+    if xp is np and min(frames.shape[1:3]) > radius:
+        x = np.ascontiguousarray(frames, np.float32)
+        t, h, w = x.shape[:3]
+        channels = x.shape[3] if x.ndim == 4 else 1
+        out = np.empty_like(x)
+        n = w * channels
+        _blur(x.reshape(t, h, n), weights, channels, np.empty(n + 2 * radius * channels,
+                                                              np.float32),
+              np.empty((h + 2 * radius, n), np.float32), np.empty(n, np.float32),
+              out.reshape(t, h, n))
+        return out
+    for axis in (2, 1):  # W then H, as the kernel: the same sums in the same order
+        pad = [(0, 0)] * frames.ndim
+        pad[axis] = (radius, radius)
+        padded = xp.pad(frames, pad, mode="reflect")
+        n = frames.shape[axis]
+        out = xp.zeros_like(frames)
+        for k, w in enumerate(weights):  # a few taps, each a whole-array step
+            out += float(w) * xp.take(padded, xp.arange(k, k + n), axis=axis)
+        frames = out
+    return frames
+
+
+STEPS = 1024  # grey levels of a colour table
+
+
+def hue_table(hue: float, span: float, sat: float, value: float) -> np.ndarray:
+    """[STEPS, 3] float32: grey level g in [0, 1] -> RGB of HSV (hue + span x g, sat,
+    value x g)."""
+    out = np.empty((STEPS, 3), np.float32)
+    _table(float(hue), float(span), float(sat), float(value), out)
+    return out
+
+
+def hsv_to_rgb(h: Any, s: float, v: Any, xp: Any = np) -> Any:
+    """HSV -> RGB: hue ``h`` (any real, taken mod 1) and value ``v`` arrays of one shape,
+    saturation a number -> [..., 3] float32."""
+    h = (h % 1.0) * 6.0
+    i = xp.floor(h)
+    f = h - i
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    i = i.astype(xp.int8) % 6
+    r = xp.choose(i, [v, q, p, p, t, v])
+    g = xp.choose(i, [t, v, v, q, p, p])
+    b = xp.choose(i, [p, p, t, v, v, q])
+    return xp.stack([r, g, b], axis=-1).astype(xp.float32)
+
+
+def _lookup_xp(g: Any, table: np.ndarray, xp: Any) -> Any:
+    """Grey [...] float32 in [0, 1] -> table[round(g x (STEPS - 1))], [..., C] float32."""
+    if xp is np:
+        g = np.ascontiguousarray(g, np.float32)
+        out = np.empty(g.shape + (table.shape[1],), np.float32)
+        _lookup(g.reshape(-1), table, out.reshape(-1, table.shape[1]))
+        return out
+    # the kernel's rounding, in float64 as there: floor(g x (STEPS - 1) + 0.5)
+    idx = xp.clip(xp.floor(g.astype(xp.float64) * (STEPS - 1) + 0.5), 0, STEPS - 1)
+    idx = idx.astype(xp.int32)
+    return xp.asarray(table)[idx]
+
+
+@nb.njit(cache=True)
+def _table(hue, span, sat, value, out):  # pragma: no cover (numba)
+    for i in range(out.shape[0]):
+        g = i / (out.shape[0] - 1)
+        out[i, 0], out[i, 1], out[i, 2] = _hsv(hue + span * g, sat, value * g)
+
+
+@nb.njit(cache=True, inline="always")
+def _hsv(h, s, v):  # pragma: no cover (numba)
+    # as hsv_to_rgb, one value
+    h = (h % 1.0) * 6.0
+    i = np.floor(h)
+    f = h - i
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    k = int(i) % 6
+    if k == 0:
+        return v, t, p
+    if k == 1:
+        return q, v, p
+    if k == 2:
+        return p, v, t
+    if k == 3:
+        return p, q, v
+    if k == 4:
+        return t, p, v
+    return v, p, q
+
+
+@nb.njit(cache=True, inline="always")
+def _level(g):  # pragma: no cover (numba)
+    i = int(np.floor(np.float64(g) * (STEPS - 1) + 0.5))
+    return 0 if i < 0 else STEPS - 1 if i > STEPS - 1 else i
+
+
+@nb.njit(cache=True)
+def _lookup(g, table, out):  # pragma: no cover (numba)
+    for i in range(g.shape[0]):
+        row = table[_level(g[i])]
+        for c in range(table.shape[1]):
+            out[i, c] = row[c]
+
+
+@nb.njit(cache=True)
+def _paste(fg, tex, table, out):  # pragma: no cover (numba)
+    # fg, out [T, P, C] (C 1 or 3); tex [P]; table [STEPS, C]: fg + (1 - cover) x table[tex]
+    for t in range(fg.shape[0]):
+        for i in range(fg.shape[1]):
+            grey = fg[t, i, 0]
+            for c in range(1, fg.shape[2]):
+                grey = max(grey, fg[t, i, c])
+            keep = np.float32(1.0) - min(grey * np.float32(PASTE), np.float32(1.0))
+            row = table[_level(tex[i])]
+            for c in range(fg.shape[2]):
+                out[t, i, c] = fg[t, i, c] + keep * row[c]
+
+
+@nb.njit(cache=True, inline="always")
+def _taps(src, w, acc, n, stride):  # pragma: no cover (numba)
+    # acc[i] = sum_k w[k] src[i + k stride]: offsets the compiler sees are >= 0 (stride a
+    # constant at each call), so it vectorizes the sums
+    for i in range(n):
+        acc[i] = w[0] * src[i]
+    for k in range(1, w.shape[0]):
+        wk, shift = w[k], k * stride
+        for i in range(n):
+            acc[i] += wk * src[i + shift]
+
+
+@nb.njit(cache=True)
+def _pad_row(src, r, channels, width, padded):  # pragma: no cover (numba)
+    # a function of its own: its index arithmetic would keep the sums from vectorizing
+    padded[r * channels: r * channels + src.shape[0]] = src
+    for px in range(r):  # reflected: -1 - px -> px + 1, width + px -> width - 2 - px
+        for c in range(channels):
+            padded[(r - 1 - px) * channels + c] = src[(px + 1) * channels + c]
+            padded[(r + width + px) * channels + c] = src[(width - 2 - px) * channels + c]
+
+
+@nb.njit(cache=True)
+def _pad_rows(rows, r, h):  # pragma: no cover (numba)
+    for y in range(r):
+        rows[r - 1 - y] = rows[r + 1 + y]
+        rows[r + h + y] = rows[r + h - 2 - y]
+
+
+@nb.njit(cache=True)
+def _blur(x, w, channels, padded, rows, acc, out):  # pragma: no cover (numba)
+    # x, out [T, H, W x C] (C 1 or 3): rows along W (taps C apart), then along H; edges
+    # reflected, from padded copies: padded [W x C + 2 r C], rows [H + 2 r, W x C] and acc
+    # [W x C] float32 scratch (passed in: the compiler then vectorizes reads of them)
+    t_, h_, n = x.shape
+    r = (w.shape[0] - 1) // 2
+    width = n // channels
+    for t in range(t_):
+        for y in range(h_):
+            _pad_row(x[t, y], r, channels, width, padded)
+            if channels == 3:
+                _taps(padded, w, acc, n, 3)
+            else:
+                _taps(padded, w, acc, n, 1)
+            rows[y + r] = acc
+        _pad_rows(rows, r, h_)
+        for y in range(h_):
+            dst = out[t, y]
+            first = rows[y]
+            for i in range(n):
+                dst[i] = w[0] * first[i]
+            for k in range(1, w.shape[0]):
+                wk, row = w[k], rows[y + k]
+                for i in range(n):
+                    dst[i] += wk * row[i]
+
+
+def texture(seed: int, size: int, roughness: float) -> np.ndarray:
+    """A diamond-square (plasma) texture: [size, size] float32 in [0, 1], a pure function of
+    its arguments. ``roughness`` in (0, 1]: how much each finer level's noise keeps."""
+    n = 1
+    while n + 1 < size:
+        n *= 2
+    grid = np.zeros((n + 1, n + 1), np.float32)
+    out = np.empty((size, size), np.float32)
+    _diamond_square(grid, np.uint64(seed), np.float32(roughness), out)
+    return out
+
+
+@nb.njit(cache=True, inline="always")
+def _noise(seed, y, x, n):  # pragma: no cover (numba)
+    """U(-0.5, 0.5) float32 of grid point (y, x): splitmix64 of (seed, index), so the texture
+    is exact integer arithmetic on any machine."""
+    z = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(y * (n + 1) + x + 1)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.float32(z >> np.uint64(40)) * np.float32(1.0 / (1 << 24)) - np.float32(0.5)
+
+
+@nb.njit(cache=True)
+def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
+    # g [n + 1, n + 1] zeros -> the texture; out [size, size]: its corner, scaled to [0, 1]
+    n = g.shape[0] - 1
+    for y in (0, n):
+        for x in (0, n):
+            g[y, x] = _noise(seed, y, x, n)
+    step, amp = n, np.float32(1.0)
+    while step > 1:
+        half = step // 2
+        amp *= roughness
+        for y in range(half, n, step):  # diamond: centres of squares
+            for x in range(half, n, step):
+                g[y, x] = np.float32(0.25) * (
+                    g[y - half, x - half] + g[y - half, x + half] + g[y + half, x - half] +
+                    g[y + half, x + half]) + amp * _noise(seed, y, x, n)
+        for y in range(0, n + 1, half):  # square: midpoints of edges
+            for x in range((y + half) % step, n + 1, step):
+                total, count = np.float32(0.0), 0
+                if y >= half:
+                    total += g[y - half, x]
+                    count += 1
+                if y + half <= n:
+                    total += g[y + half, x]
+                    count += 1
+                if x >= half:
+                    total += g[y, x - half]
+                    count += 1
+                if x + half <= n:
+                    total += g[y, x + half]
+                    count += 1
+                g[y, x] = total / np.float32(count) + amp * _noise(seed, y, x, n)
+        step = half
+    size = out.shape[0]
+    lo, hi = g[0, 0], g[0, 0]
+    for y in range(size):
+        for x in range(size):
+            lo, hi = min(lo, g[y, x]), max(hi, g[y, x])
+    scale = np.float32(1.0) / (hi - lo) if hi > lo else np.float32(1.0)
+    for y in range(size):
+        for x in range(size):
+            out[y, x] = (g[y, x] - lo) * scale
