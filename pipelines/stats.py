@@ -61,8 +61,8 @@ def dataset_stats(clips: pa.Table, generator: str | None = None) -> dict:
     escaped = clips.column("escaped").to_numpy(zero_copy_only=False) \
         if "escaped" in clips.column_names else None
     screened = spec.screened
-    degenerate = is_degenerate(coverage, motion,
-                               clips.column("frames").to_numpy(zero_copy_only=False) == 1)
+    still = clips.column("frames").to_numpy(zero_copy_only=False) == 1
+    degenerate = is_degenerate(coverage, motion, still)
     ops = Counter(op for row in clips.column("ops").to_pylist() for op in row or [])
     redrawn = int((clips.column("class_attempt").to_numpy(zero_copy_only=False) > 0).sum())
     fallback = int((clips.column("instance_attempt").to_numpy(zero_copy_only=False) < 0).sum())
@@ -74,6 +74,7 @@ def dataset_stats(clips: pa.Table, generator: str | None = None) -> dict:
     return {
         "generator": generator,
         "clips": n,
+        "stills": bool(n and still.all()),  # a media=image set: no motion to report
         "splits": dict(Counter(clips.column("split").to_pylist())),
         "coverage": pct(coverage),
         "motion": pct(motion),
@@ -94,21 +95,23 @@ def dataset_stats(clips: pa.Table, generator: str | None = None) -> dict:
 def format_stats(s: dict) -> str:
     """The figures of ``dataset_stats`` as a plain-text table."""
     n = max(s["clips"], 1)
+    still = s.get("stills", False)
+    unit = "images" if still else "clips"
     head = "percentile".ljust(22) + "".join(f"p{p}".rjust(9) for p in PERCENTILES)
     lines = [
         f"generator: {s['generator']}",
-        f"clips: {s['clips']}  " + "  ".join(f"{k}: {v}" for k, v in s["splits"].items()),
+        f"{unit}: {s['clips']}  " + "  ".join(f"{k}: {v}" for k, v in s["splits"].items()),
         "",
         head,
         "coverage".ljust(22) + "".join(f"{v:9.4f}" for v in s["coverage"]),
-        "motion".ljust(22) + "".join(f"{v:9.4f}" for v in s["motion"]),
+        *([] if still else ["motion".ljust(22) + "".join(f"{v:9.4f}" for v in s["motion"])]),
     ]
     if s["escaped"] is not None:
         lines.append("escaped steps".ljust(22) + "".join(f"{v:9.4f}" for v in s["escaped"]))
     lines.append("")
     if s["degenerate"] is not None:
-        lines.append(f"degenerate clips: {s['degenerate']} ({s['degenerate_rate']:.2%}); "
-                     "coverage < 2% or > 90%, or motion < 0.002")
+        lines.append(f"degenerate {unit}: {s['degenerate']} ({s['degenerate_rate']:.2%}); "
+                     "coverage < 2% or > 90%" + ("" if still else ", or motion < 0.002"))
     if s["escaped_over_1pct"] is not None:
         lines.append(f"clips escaping > 1% of steps: {s['escaped_over_1pct']}")
     lines += [

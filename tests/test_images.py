@@ -288,3 +288,12 @@ def test_show_writes_a_still_as_the_png_the_reader_gives(cli, images, tmp_path):
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.asarray(Image.open(target)), frames)
     assert cli("show", out, meta["key"], "--png", target).exit_code == 2  # never over a file
+
+
+def test_stats_and_plan_speak_of_images(cli, fractaldb):
+    cfg, out = fractaldb
+    shown = cli("stats", out).output
+    assert f"images: {cfg.train_clips}" in shown and "motion" not in shown
+    planned = cli("plan", "--preset", "fractaldb-1k").output
+    assert "images       train 1000000, val 0 (still, 362x362)" in planned
+    assert "with image_codec=raw" in planned
