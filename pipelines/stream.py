@@ -126,6 +126,7 @@ class ClipStream:
         self.shuffle, self.even, self.threads, self.prefetch = shuffle, even, threads, prefetch
         self.curriculum = curriculum
         self._at, self._resume = [0, 0], None
+        self._ordered: tuple[int, list[list[ClipSpec]]] | None = None  # the last epoch's order
         self.batch = batch or (8 if self.backend == "cpu" else 128)
         self.rank, self.world_size = rank_and_world(rank, world_size)
         self._total = sum(len(b) for b in epoch_blocks(self.cfg, split))
@@ -137,6 +138,10 @@ class ClipStream:
         self._shards = {s.key: sh.name for sh in plan_shards(self.cfg) if sh.split == split
                         for s in clip_specs(self.cfg, sh)}
         self._counters = EpochCounters()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a DataLoader worker makes its own epoch order: do not ship this process's
+        return {**self.__dict__, "_ordered": None}
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch ``epoch``, in this process and in DataLoader workers."""
@@ -156,10 +161,14 @@ class ClipStream:
         return hi - lo
 
     def _order(self, epoch: int) -> list[list[ClipSpec]]:
-        """The donor blocks of ``epoch`` in the order the epoch deals them."""
+        """The donor blocks of ``epoch`` in the order the epoch deals them (made once an
+        epoch: the plan and the curriculum both ask; callers only read it)."""
+        if self._ordered is not None and self._ordered[0] == epoch:
+            return self._ordered[1]
         blocks = epoch_blocks(self.cfg, self.split, epoch if self.infinite else 0)
         if self.shuffle:
             random.Random(f"{self.cfg.seed}:stream:{epoch}").shuffle(blocks)
+        self._ordered = (epoch, blocks)
         return blocks
 
     def strengths(self, epoch: int) -> dict[str, float]:

@@ -95,3 +95,18 @@ def test_the_ramp_is_that_of_the_config_strength_and_of_the_baselines(tmp_path):
 def test_a_curriculum_that_is_not_a_count_of_epochs_is_named(bad):
     with pytest.raises(ValueError, match="curriculum"):
         ClipStream(SMALL, curriculum=bad)
+
+
+def test_an_epoch_on_the_ramp_deals_its_blocks_once(monkeypatch):
+    """The plan and the ramp of an epoch share one shuffled block order."""
+    from fractalvid.pipelines import stream as module
+
+    calls = []
+    real = module.epoch_blocks
+    monkeypatch.setattr(module, "epoch_blocks", lambda *a, **k: calls.append(a) or real(*a, **k))
+    s = ClipStream(build_config("tiny", SMALL), shuffle=True, infinite=True, curriculum=3)
+    calls.clear()
+    first = [m["key"] for _, _, m in s]
+    assert len(calls) == 1
+    ramp = s.strengths(0)  # the same epoch again: no new order
+    assert len(calls) == 1 and sorted(ramp) == sorted(first)
