@@ -164,20 +164,6 @@ def hue_table(hue: float, span: float, sat: float, value: float) -> np.ndarray:
     return out
 
 
-def hsv_to_rgb(h: Any, s: float, v: Any, xp: Any = np) -> Any:
-    """HSV -> RGB: hue ``h`` (any real, taken mod 1) and value ``v`` arrays of one shape,
-    saturation a number -> [..., 3] float32."""
-    h = (h % 1.0) * 6.0
-    i = xp.floor(h)
-    f = h - i
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    i = i.astype(xp.int8) % 6
-    r = xp.choose(i, [v, q, p, p, t, v])
-    g = xp.choose(i, [t, v, v, q, p, p])
-    b = xp.choose(i, [p, p, t, v, v, q])
-    return xp.stack([r, g, b], axis=-1).astype(xp.float32)
-
-
 def _lookup_xp(g: Any, table: np.ndarray, xp: Any) -> Any:
     """Grey [...] float32 in [0, 1] -> table[round(g x (STEPS - 1))], [..., C] float32."""
     if xp is np:
@@ -200,7 +186,7 @@ def _table(hue, span, sat, value, out):  # pragma: no cover (numba)
 
 @nb.njit(cache=True, inline="always")
 def _hsv(h, s, v):  # pragma: no cover (numba)
-    # as hsv_to_rgb, one value
+    # HSV -> RGB of one value, hue taken mod 1 (colorsys's formula)
     h = (h % 1.0) * 6.0
     i = np.floor(h)
     f = h - i

@@ -297,3 +297,18 @@ def test_stats_and_plan_speak_of_images(cli, fractaldb):
     planned = cli("plan", "--preset", "fractaldb-1k").output
     assert "images       train 1000000, val 0 (still, 362x362)" in planned
     assert "with image_codec=raw" in planned
+
+
+@settings(max_examples=50, deadline=None)
+@given(hue=st.floats(0, 1), span=st.sampled_from([0.25, 1.0]), sat=st.floats(0.3, 1),
+       value=st.floats(0.5, 1))
+def test_the_hue_table_is_hsv_of_the_grey_level(hue, span, sat, value):
+    import colorsys
+
+    from fractalvid.gen.still import STEPS, hue_table
+
+    table = hue_table(hue, span, sat, value)
+    for i in (0, 1, STEPS // 3, STEPS // 2, STEPS - 1):
+        g = i / (STEPS - 1)
+        want = colorsys.hsv_to_rgb((hue + span * g) % 1.0, sat, value * g)
+        np.testing.assert_allclose(table[i], want, atol=1e-6)
