@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
-from .ifs import IFSClass, class_coefficients, sample_class
+from .ifs import IFSClass, class_coefficients, sample_class, sample_fractaldb_class
 from .instance import fractaldb_instance, sample_perturbation, svd_instance
 from .keys import UNIT, at_least, in_range, key, settings_of
 from .quality import Thresholds, defect, screen_many
@@ -57,6 +57,9 @@ KEYS = (
         "(static)", "screen", UNIT),
     key("reject_max_escaped", 0.05, "screen: reject above this fraction of escaping "
         "chaos-game steps", "screen", UNIT),
+    key("image_class", "svd", "media=image: a class as the method draws it (svd: 3-8 maps by "
+        "their singular values) or as FractalDB does (fractaldb: 2-7 maps, coefficients "
+        "U(-1, 1))", "classes", ((lambda v: v in ("svd", "fractaldb")), "svd or fractaldb")),
     key("image_instance", "svd", "media=image: an instance perturbs its class as Anderson & "
         "Farrell do (svd: one map's parameter in SVD space) or as FractalDB does (fractaldb: "
         "one coefficient of every map scaled, and a flip)", "classes",
@@ -67,7 +70,7 @@ KEYS = (
         "factors 1 + k x weight, k in -2..2", "classes", ((lambda v: 0 <= v < 0.5),
                                                           "in [0, 0.5)")),
 )
-STILL_KEYS = ("image_instance", "svd_jitter", "fractaldb_weight")  # media=image only
+STILL_KEYS = ("image_class", "image_instance", "svd_jitter", "fractaldb_weight")  # stills only
 
 # Rules between the keys: (holds, message).
 RULES: list[Callable[[Any], str | None]] = [
@@ -81,6 +84,9 @@ RULES: list[Callable[[Any], str | None]] = [
     lambda c: None if c.reject_min_coverage <= c.reject_max_coverage else
     f"reject_min_coverage={c.reject_min_coverage}, reject_max_coverage="
     f"{c.reject_max_coverage}: need min <= max",
+    # its maps need not contract, which the SVD perturbation (and its clipping) assumes
+    lambda c: None if c.image_class != "fractaldb" or c.image_instance == "fractaldb" else
+    "image_class=fractaldb: needs image_instance=fractaldb",
 ]
 
 
@@ -129,6 +135,9 @@ def _screen_draws(cfg: Any, draws: list[_Draw], renderer: Renderer | None = None
 
 
 def _class_maker(cfg: Any):
+    if getattr(cfg, "still", False) and cfg.image_class == "fractaldb":
+        return sample_fractaldb_class
+
     def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
         cls = sample_class(
             rng, frames=cfg.frame_range, variations=cfg.variations,

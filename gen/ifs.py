@@ -140,3 +140,24 @@ def map_probabilities(coefs: np.ndarray) -> np.ndarray:
     total = det.sum(axis=-1, keepdims=True)
     uniform = np.full_like(det, 1.0 / det.shape[-1])
     return np.where(total > 1e-300, det / np.where(total > 0, total, 1.0), uniform)
+
+
+def sample_fractaldb_class(rng: np.random.Generator, maps: tuple[int, int] = (2, 7)
+                           ) -> tuple[IFSClass, np.ndarray]:
+    """A FractalDB category (Kataoka et al. 2020): 2-7 affine maps, every coefficient
+    U(-1, 1), not forced to contract. Returns (the class, its coefficients [1, N, 6]
+    float64): the class holds each map's SVD in this module's parametrisation (theta, phi,
+    singular values, flips: A = R(theta) D1 diag(s) R(phi) D2), for classes.parquet, and the
+    coefficients are the drawn ones (class_coefficients would clip singular values above 1)."""
+    n = int(rng.integers(maps[0], maps[1] + 1))
+    coefs = rng.uniform(-1.0, 1.0, (1, n, 6))
+    a = coefs[0][:, [0, 1, 3, 4]].reshape(n, 2, 2)
+    u, s, vt = np.linalg.svd(a)
+    d1, d2 = np.linalg.det(u), np.linalg.det(vt)  # +-1: the reflections
+    theta = np.arctan2(u[:, 1, 0], u[:, 0, 0])  # u = R(theta) diag(1, d1)
+    phi = np.arctan2(vt[:, 1, 0], vt[:, 0, 0])  # vt = R(phi) diag(1, d2)
+    flips = np.stack([np.ones(n), np.sign(d1), np.ones(n), np.sign(d2)], axis=1)
+    shift = coefs[0][:, [2, 5]]
+    cls = IFSClass(0, np.stack([theta, theta]), np.stack([phi, phi]), np.stack([s, s]),
+                   np.stack([shift, shift]), flips, np.zeros((1, n)), ("linear",) * n, True)
+    return cls, coefs

@@ -243,12 +243,13 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
         clone_p=0.0, perspective_p=0.0, image_instance="svd", shard_size=1000,
     ),
     # FractalDB-1k (Kataoka et al., ACCV 2020): 1,000 classes x 1,000 instances, grey on
-    # black at 362 px, 200k points, one coefficient scaled per instance (and a flip), classes
-    # kept when they fill at least 20% of the canvas.
+    # black at 362 px, 200k points, classes of 2-7 maps with coefficients U(-1, 1) kept when
+    # they fill at least 20% of the canvas, one coefficient scaled per instance (and a flip).
     "fractaldb-1k": dict(
         media="image", classes=1000, train_per_class=1000, val_per_class=0, resolution=362,
         chains=32, iterations=6350, burn_in=100, augment=False, linear_fraction=1.0,
-        image_instance="fractaldb", reject_min_coverage=0.2, shard_size=1000,
+        image_class="fractaldb", image_instance="fractaldb", reject_min_coverage=0.2,
+        shard_size=1000,
     ),
 }
 

@@ -312,3 +312,27 @@ def test_the_hue_table_is_hsv_of_the_grey_level(hue, span, sat, value):
         g = i / (STEPS - 1)
         want = colorsys.hsv_to_rgb((hue + span * g) % 1.0, sat, value * g)
         np.testing.assert_allclose(table[i], want, atol=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_fractaldb_class_is_uniform_coefficients_and_its_svd_rebuilds_them(seed):
+    from fractalvid.gen.ifs import sample_fractaldb_class
+
+    cls, coefs = sample_fractaldb_class(np.random.default_rng(seed))
+    n = cls.n_maps
+    assert 2 <= n <= 7 and coefs.shape == (1, n, 6) and np.abs(coefs).max() <= 1
+    for k in range(n):  # A = R(theta) D1 diag(s) R(phi) D2, as classes.parquet records it
+        def rot(a):
+            return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+        d1, d2 = np.diag([1.0, cls.flips[k, 1]]), np.diag([1.0, cls.flips[k, 3]])
+        a = rot(cls.theta[0, k]) @ d1 @ np.diag(cls.sv[0, k]) @ rot(cls.phi[0, k]) @ d2
+        np.testing.assert_allclose(a.ravel(), coefs[0, k, [0, 1, 3, 4]], atol=1e-12)
+        assert cls.sv[0, k, 0] >= cls.sv[0, k, 1] >= 0
+
+
+def test_fractaldb_classes_want_fractaldb_instances(cli, tmp_path):
+    result = cli("generate", "--out", tmp_path / "x", "--set", "media=image",
+                 "--set", "image_class=fractaldb")
+    assert result.exit_code == 2 and "needs image_instance=fractaldb" in result.output
