@@ -90,6 +90,11 @@ RULES: list[Callable[[Any], str | None]] = [
 ]
 
 
+def _still(cfg: Any) -> bool:
+    """Whether ``cfg`` makes still images (a config without the key makes video)."""
+    return getattr(cfg, "still", False)
+
+
 @dataclass(frozen=True)
 class _Draw:
     """A draw to screen: ``make(rng) -> (IFSClass, coefs [T, N, 6])`` on the stream of
@@ -110,7 +115,7 @@ def _screen_draws(cfg: Any, draws: list[_Draw], renderer: Renderer | None = None
     open_ = list(range(len(draws)))
     attempt = 0
     thresholds = settings_of(cfg, Thresholds)
-    if getattr(cfg, "still", False):  # a still has no motion to screen
+    if _still(cfg):  # a still has no motion to screen
         thresholds = replace(thresholds, reject_min_motion=0.0)
     while open_:
         made = [draws[i].make(stream(cfg.seed, draws[i].purpose, draws[i].key, attempt))
@@ -135,7 +140,7 @@ def _screen_draws(cfg: Any, draws: list[_Draw], renderer: Renderer | None = None
 
 
 def _class_maker(cfg: Any):
-    if getattr(cfg, "still", False) and cfg.image_class == "fractaldb":
+    if _still(cfg) and cfg.image_class == "fractaldb":
         return sample_fractaldb_class
 
     def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
@@ -168,9 +173,9 @@ def draw_instances(cfg: Any, specs: list, renderer: Renderer | None = None) -> l
         cls, coefs = base.params
 
         def make(rng: np.random.Generator) -> tuple[IFSClass, np.ndarray]:
-            if getattr(cfg, "still", False) and cfg.image_instance == "fractaldb":
+            if _still(cfg) and cfg.image_instance == "fractaldb":
                 return cls, fractaldb_instance(coefs, rng, cfg.fractaldb_weight)
-            if getattr(cfg, "still", False):
+            if _still(cfg):
                 moved = svd_instance(cls, rng, cfg.svd_jitter)
                 return moved, class_coefficients(moved)
             pert = sample_perturbation(cls.frames, cls.n_maps, rng, cfg.instance_scale,

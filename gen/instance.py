@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,8 +64,6 @@ def svd_instance(cls, rng: np.random.Generator, jitter: float):
     """Anderson & Farrell's instance: one parameter of one map jittered in SVD space (a
     rotation angle by up to ``jitter`` x pi, a singular value or a shift by up to
     ``jitter``); the class with it changed (an IFSClass)."""
-    from dataclasses import replace
-
     k, which = int(rng.integers(cls.n_maps)), int(rng.integers(6))
     d = float(rng.uniform(-jitter, jitter))
     theta, phi, sv, shift = cls.theta.copy(), cls.phi.copy(), cls.sv.copy(), cls.shift.copy()

@@ -533,9 +533,6 @@ def show(out, key, gif, mp4, png):
     if sum(bool(x) for x in (gif, mp4, png)) > 1:
         raise UsageFailure("give one of --gif, --mp4 and --png")
     given = mp4 or gif or png
-    if given and Path(given).exists():
-        raise UsageFailure(f"{given}: exists; fractalvid writes only new files (choose "
-                           "another name)")
     kind = "mp4" if mp4 else "gif" if gif else "png" if png else None
     target = Path(given) if given else Path(key)
     try:

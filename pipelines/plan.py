@@ -77,8 +77,8 @@ CLIP_OVERHEAD = 8000
 # a disk check should): H.264/H.265 at CRF 23 (see estimates), raw zstd-1 at 256 px: 0.27 for
 # plain renders and 0.17 composed. Colour: H.264 adds about half; raw is counted at 3x.
 PER_PIXEL = {"mp4": (0.05, 0.04, 1.5), "npy.zst": (0.3, 0.2, 3.0),  # plain, composed, colour
-             # stills, at 224 px: PNG level 1 (grey renders are mostly black), JPEG and WebP
-             # at quality 90
+             # stills, at 224 px: PNG as png.py writes it (grey renders are mostly black),
+             # JPEG and WebP at quality 90
              "png": (0.35, 0.6, 2.5), "jpg": (0.3, 0.5, 1.5), "webp": (0.2, 0.35, 1.5)}
 
 
@@ -104,7 +104,7 @@ def estimates(cfg: Config) -> tuple[float, float]:
     render = frames * cfg.generator_spec.seconds_per_frame(cfg)
     compose = pixels * (0.025 / (19 * 256**2)) if cfg.augment else 0.0
     encode = pixels * 1.2e-9 if cfg.member_codec == "raw" else pixels * 4e-8 if cfg.still \
-        else pixels / (550 * 256**2)  # zstd-1; Pillow (PNG level 1, the slowest); x264
+        else pixels / (550 * 256**2)  # zstd-1; an image codec (PNG, the slowest); x264
     return disk_estimate(cfg), render + encode + compose
 
 

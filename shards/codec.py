@@ -24,7 +24,6 @@ import numpy as np
 
 MEMBER = {"h264": "mp4", "h265": "mp4", "raw": "npy.zst",  # codec -> member extension
           "png": "png", "jpeg": "jpg", "webp": "webp"}
-VIDEO_CODECS = ("h264", "h265", "raw")
 IMAGE_CODECS = ("png", "jpeg", "webp", "raw")
 IMAGES = ("png", "jpg", "webp")  # member extensions of a still image file
 MEDIA = ("mp4", "npy.zst", *IMAGES)  # member extensions that hold a sample's frames
@@ -152,15 +151,14 @@ def decode_raw(data: bytes, color: bool | None = None, shape: tuple[int, ...] | 
 
 
 def encode_image(frames: np.ndarray, codec: str, quality: int = 90) -> bytes:
-    """One frame [1, H, W] or [1, H, W, 3] uint8 (or [H, W(, 3)]) -> PNG, JPEG or WebP bytes.
-    The same frame gives the same bytes (fixed settings, no timestamps)."""
+    """One frame [1, H, W] or [1, H, W, 3] uint8 -> PNG, JPEG or WebP bytes. The same frame
+    gives the same bytes (fixed settings, no timestamps)."""
     from PIL import Image
 
-    frame = frames[0] if frames.ndim in (3, 4) and frames.shape[0] == 1 and \
-        (frames.ndim == 4 or frames.shape[-1] != 3) else frames
-    if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
+    if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or frames.shape[0] != 1:
         raise ValueError(f"a still must be uint8 [1, H, W(, 3)], got {frames.dtype} "
                          f"{frames.shape}")
+    frame = frames[0]
     if codec == "png":
         from .png import encode_png
 
@@ -259,7 +257,7 @@ def encode_clips(clips: list[np.ndarray], fmt, tmpdir: str | None = None) -> lis
     ffmpeg)."""
     if fmt.codec == "raw":
         return [encode_raw(c) for c in clips]
-    if fmt.codec in ("png", "jpeg", "webp"):
+    if fmt.codec in IMAGE_CODECS:  # raw is done above
         return [encode_image(c, fmt.codec, fmt.quality) for c in clips]
     from .encode import encode_mp4s
 
