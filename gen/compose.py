@@ -32,6 +32,7 @@ from .still import (
     apply_objects,
     apply_texture,
     blur,
+    quantize,
     sample_blur,
     sample_hue,
     sample_objects,
@@ -489,7 +490,7 @@ def apply_ops(ops: list[dict], frames: Any, donors: dict[str, Any], xp: Any = np
         out = warp_frames(out, camera, (size, size), xp)
     if "blur" in layers.ops:
         out = blur(out, layers.ops["blur"]["sigma"], xp)
-    return xp.clip(xp.rint(out * 255.0), 0, 255).astype(xp.uint8)
+    return quantize(out, xp)
 
 
 def _apply_scale(layers: Layers, p: dict) -> None:

@@ -111,6 +111,24 @@ def apply_hue(layers: Any, p: dict) -> None:
         layers.bg = _lookup_xp(b, hue_table(p["hue"] + 0.5, 1.0, p["sat"], p["value"]), xp)
 
 
+def quantize(x: Any, xp: Any = np) -> Any:
+    """[...] float32 in [0, 1] -> [...] uint8: clip(rint(x x 255), 0, 255), in one pass on
+    the host."""
+    if xp is not np or x.dtype != np.float32:
+        return xp.clip(xp.rint(x * 255.0), 0, 255).astype(xp.uint8)
+    x = np.ascontiguousarray(x)
+    out = np.empty(x.shape, np.uint8)
+    _quantize(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _quantize(x, out):  # pragma: no cover (numba)
+    for i in range(x.shape[0]):
+        r = np.rint(x[i] * np.float32(255.0))
+        out[i] = 0 if r < 0 else 255 if r > 255 else r
+
+
 def sample_blur(d: Any) -> dict | None:
     """A Gaussian blur of sigma ``blur_sigma`` pixels, with probability ``blur_p``."""
     if not d.still or d.rng.random() >= d.s.blur_p:

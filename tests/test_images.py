@@ -336,3 +336,14 @@ def test_fractaldb_classes_want_fractaldb_instances(cli, tmp_path):
     result = cli("generate", "--out", tmp_path / "x", "--set", "media=image",
                  "--set", "image_class=fractaldb")
     assert result.exit_code == 2 and "needs image_instance=fractaldb" in result.output
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-0.5, 1.5, width=32) | st.sampled_from([0.5 / 255, 254.5 / 255]),
+                min_size=1, max_size=300))
+def test_quantize_rounds_and_clips_as_numpy_does(values):
+    from fractalvid.gen.still import quantize
+
+    x = np.array(values, np.float32)
+    np.testing.assert_array_equal(quantize(x), np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8))
