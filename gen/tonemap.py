@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import numba as nb
 import numpy as np
 
 # float32 puts a pixel within 1e-4 of its exact place on the 0-255 scale; pixels closer than
@@ -46,6 +47,9 @@ def tone_map(counts, xp=np):
     out = xp.zeros(counts.shape, xp.uint8)
     if peak <= 0:
         return out
+    if peak <= LUT_PEAK and xp is np:  # (numpy's fancy indexing: several times slower)
+        _look_up(counts.reshape(-1), level_table(peak), out.reshape(-1))
+        return out
     if peak <= LUT_PEAK:  # the level of every count 0..peak, looked up: exact, and cheap
         lut = xp.asarray(level_table(peak))
 
@@ -61,6 +65,13 @@ def tone_map(counts, xp=np):
     for at in range(0, counts.shape[0], step):
         out[at : at + step] = levels(counts[at : at + step])
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _look_up(counts, lut, out):  # pragma: no cover (numba)
+    # counts [P] int32 in 0..len(lut) - 1 -> out [P] uint8 = lut[counts]
+    for i in range(counts.shape[0]):
+        out[i] = lut[counts[i]]
 
 
 def _levels(counts, scale, thresholds, xp):
