@@ -231,24 +231,39 @@ def _level(g):  # pragma: no cover (numba)
 
 @nb.njit(cache=True)
 def _lookup(g, table, out):  # pragma: no cover (numba)
+    levels = np.empty(g.shape[0], np.int64)  # (each step its own loop: they vectorize)
     for i in range(g.shape[0]):
-        row = table[_level(g[i])]
-        for c in range(table.shape[1]):
-            out[i, c] = row[c]
+        levels[i] = _level(g[i])
+    if table.shape[1] == 3:
+        for i in range(g.shape[0]):
+            k = levels[i]
+            out[i, 0], out[i, 1], out[i, 2] = table[k, 0], table[k, 1], table[k, 2]
+    else:
+        for i in range(g.shape[0]):
+            for c in range(table.shape[1]):
+                out[i, c] = table[levels[i], c]
 
 
 @nb.njit(cache=True)
 def _paste(fg, tex, table, out):  # pragma: no cover (numba)
     # fg, out [T, P, C] (C 1 or 3); tex [P]; table [STEPS, C]: fg + (1 - cover) x table[tex]
+    levels = np.empty(tex.shape[0], np.int64)
+    for i in range(tex.shape[0]):
+        levels[i] = _level(tex[i])
+    one, paste = np.float32(1.0), np.float32(PASTE)
     for t in range(fg.shape[0]):
-        for i in range(fg.shape[1]):
-            grey = fg[t, i, 0]
-            for c in range(1, fg.shape[2]):
-                grey = max(grey, fg[t, i, c])
-            keep = np.float32(1.0) - min(grey * np.float32(PASTE), np.float32(1.0))
-            row = table[_level(tex[i])]
-            for c in range(fg.shape[2]):
-                out[t, i, c] = fg[t, i, c] + keep * row[c]
+        if fg.shape[2] == 3:  # (channels the compiler knows: the loop vectorizes)
+            for i in range(fg.shape[1]):
+                r, g, b = fg[t, i, 0], fg[t, i, 1], fg[t, i, 2]
+                keep = one - min(max(max(r, g), b) * paste, one)
+                k = levels[i]
+                out[t, i, 0] = r + keep * table[k, 0]
+                out[t, i, 1] = g + keep * table[k, 1]
+                out[t, i, 2] = b + keep * table[k, 2]
+        else:
+            for i in range(fg.shape[1]):
+                v = fg[t, i, 0]
+                out[t, i, 0] = v + (one - min(v * paste, one)) * table[levels[i], 0]
 
 
 @nb.njit(cache=True, inline="always")
@@ -321,23 +336,49 @@ def texture(seed: int, size: int, roughness: float) -> np.ndarray:
 
 
 @nb.njit(cache=True, inline="always")
-def _noise(seed, y, x, n):  # pragma: no cover (numba)
-    """U(-0.5, 0.5) float32 of grid point (y, x): splitmix64 of (seed, index), so the texture
-    is exact integer arithmetic on any machine."""
-    z = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(y * (n + 1) + x + 1)
+def _noise(seed, i):  # pragma: no cover (numba)
+    """U(-0.5, 0.5) float32 of grid point i (row-major): splitmix64 of (seed, i + 1), so the
+    texture is exact integer arithmetic on any machine."""
+    z = seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(i + 1)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
     return np.float32(z >> np.uint64(40)) * np.float32(1.0 / (1 << 24)) - np.float32(0.5)
 
 
+@nb.njit(cache=True, inline="always")
+def _edge(g, y, x, half, shake):  # pragma: no cover (numba)
+    # a square step's point at the grid's edge: the mean of the neighbours it has
+    n = g.shape[0] - 1
+    total, count = np.float32(0.0), 0
+    if y >= half:
+        total += g[y - half, x]
+        count += 1
+    if y + half <= n:
+        total += g[y + half, x]
+        count += 1
+    if x >= half:
+        total += g[y, x - half]
+        count += 1
+    if x + half <= n:
+        total += g[y, x + half]
+        count += 1
+    g[y, x] = total / np.float32(count) + shake
+
+
 @nb.njit(cache=True)
 def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
-    # g [n + 1, n + 1] zeros -> the texture; out [size, size]: its corner, scaled to [0, 1]
+    # g [n + 1, n + 1] zeros -> the texture; out [size, size]: its corner, scaled to [0, 1].
+    # Every point's noise first, in one loop that vectorizes; then each level's diamond and
+    # square steps, the square's inner points without the edge tests.
     n = g.shape[0] - 1
+    m = n + 1
+    noise = np.empty(m * m, np.float32)
+    for i in range(m * m):
+        noise[i] = _noise(seed, i)
     for y in (0, n):
         for x in (0, n):
-            g[y, x] = _noise(seed, y, x, n)
+            g[y, x] = noise[y * m + x]
     step, amp = n, np.float32(1.0)
     while step > 1:
         half = step // 2
@@ -346,23 +387,21 @@ def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
             for x in range(half, n, step):
                 g[y, x] = np.float32(0.25) * (
                     g[y - half, x - half] + g[y - half, x + half] + g[y + half, x - half] +
-                    g[y + half, x + half]) + amp * _noise(seed, y, x, n)
+                    g[y + half, x + half]) + amp * noise[y * m + x]
         for y in range(0, n + 1, half):  # square: midpoints of edges
-            for x in range((y + half) % step, n + 1, step):
-                total, count = np.float32(0.0), 0
-                if y >= half:
-                    total += g[y - half, x]
-                    count += 1
-                if y + half <= n:
-                    total += g[y + half, x]
-                    count += 1
-                if x >= half:
-                    total += g[y, x - half]
-                    count += 1
-                if x + half <= n:
-                    total += g[y, x + half]
-                    count += 1
-                g[y, x] = total / np.float32(count) + amp * _noise(seed, y, x, n)
+            x0 = (y + half) % step
+            if half <= y <= n - half:  # an inner row: only its ends lack a neighbour
+                first = x0 if x0 >= half else x0 + step
+                for x in range(first, n - half + 1, step):
+                    total = g[y - half, x] + g[y + half, x] + g[y, x - half] + g[y, x + half]
+                    g[y, x] = total / np.float32(4.0) + amp * noise[y * m + x]
+                if x0 == 0:
+                    _edge(g, y, 0, half, amp * noise[y * m])
+                if (n - x0) % step == 0:
+                    _edge(g, y, n, half, amp * noise[y * m + n])
+            else:
+                for x in range(x0, n + 1, step):
+                    _edge(g, y, x, half, amp * noise[y * m + x])
         step = half
     size = out.shape[0]
     lo, hi = g[0, 0], g[0, 0]

@@ -220,6 +220,52 @@ def test_the_texture_is_seeded_in_range_and_rougher_with_roughness():
     assert fine(texture(7, 96, 0.9)) > 1.5 * fine(texture(7, 96, 0.3))
 
 
+def _plasma(seed: int, size: int, roughness: float) -> np.ndarray:
+    """Diamond-square as the textbook writes it, one point at a time, in float32 scalars."""
+    f, mask = np.float32, (1 << 64) - 1
+    n = 1
+    while n + 1 < size:
+        n *= 2
+
+    def noise(y, x):  # splitmix64 of (seed, row-major index + 1)
+        z = (seed * 0x9E3779B97F4A7C15 + y * (n + 1) + x + 1) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return f((z ^ (z >> 31)) >> 40) * f(1.0 / (1 << 24)) - f(0.5)
+
+    g = np.zeros((n + 1, n + 1), np.float32)
+    for y in (0, n):
+        for x in (0, n):
+            g[y, x] = noise(y, x)
+    step, amp = n, f(1.0)
+    while step > 1:
+        half, amp = step // 2, amp * f(roughness)
+        for y in range(half, n, step):
+            for x in range(half, n, step):
+                corners = (g[y - half, x - half] + g[y - half, x + half] + g[y + half, x - half]
+                           + g[y + half, x + half])
+                g[y, x] = f(0.25) * corners + amp * noise(y, x)
+        for y in range(0, n + 1, half):
+            for x in range((y + half) % step, n + 1, step):
+                sides = ((-half, 0), (half, 0), (0, -half), (0, half))
+                near = [g[y + dy, x + dx] for dy, dx in sides
+                        if 0 <= y + dy <= n and 0 <= x + dx <= n]
+                total = f(0.0)
+                for v in near:
+                    total += v
+                g[y, x] = total / f(len(near)) + amp * noise(y, x)
+        step = half
+    corner = g[:size, :size]
+    lo, hi = corner.min(), corner.max()
+    return (corner - lo) * (f(1.0) / (hi - lo) if hi > lo else f(1.0))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(2, 40), roughness=st.floats(0.05, 1.0))
+def test_the_texture_kernel_is_the_textbook_diamond_square(seed, size, roughness):
+    np.testing.assert_array_equal(texture(seed, size, roughness), _plasma(seed, size, roughness))
+
+
 def test_blur_keeps_the_mean_and_smooths():
     rng = np.random.default_rng(0)
     x = rng.random((1, 32, 32, 3)).astype(np.float32)
