@@ -236,9 +236,10 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
     ),
     # Anderson & Farrell's images (WACV 2022, their IFSGenerator's defaults): 224 px, 100k
     # points, affine maps only, SVD instances, hue colouring on a diamond-square texture, blur
-    # half the time.
+    # half the time. 128 chains fill the chaos kernel's block of chains: for the same points,
+    # a third less time than 32 longer chains.
     "images": dict(
-        media="image", resolution=224, chains=32, iterations=3225, burn_in=100, color=True,
+        media="image", resolution=224, chains=128, iterations=802, burn_in=20, color=True,
         linear_fraction=1.0, texture_p=1.0, bg_p=0.0, blur_p=0.5, object_scale=(0.5, 1.0),
         clone_p=0.0, perspective_p=0.0, image_instance="svd", shard_size=1000,
     ),
@@ -247,7 +248,7 @@ PRESETS_BY_NAME: dict[str, dict[str, Any]] = {
     # they fill at least 20% of the canvas, one coefficient scaled per instance (and a flip).
     "fractaldb-1k": dict(
         media="image", classes=1000, train_per_class=1000, val_per_class=0, resolution=362,
-        chains=32, iterations=6350, burn_in=100, augment=False, linear_fraction=1.0,
+        chains=128, iterations=1583, burn_in=20, augment=False, linear_fraction=1.0,
         image_class="fractaldb", image_instance="fractaldb", reject_min_coverage=0.2,
         shard_size=1000,
     ),
