@@ -123,9 +123,10 @@ def another_data_set(where: object, theirs: str | None, cfg: Config) -> str:
         return (f"{made_by_older(where, older)}; finish it with that version, or choose another "
                 "--out or pass --overwrite to make it anew (which deletes only fractalvid's "
                 "files there)")
+    resume = "" if "://" in str(where) else f"--config {where}/config.json goes on with it, or "
     return (f"{where} holds a data set made with another config (fingerprint {theirs}, this one "
-            f"{cfg.fingerprint()}); choose another --out or pass --overwrite (which deletes only "
-            "fractalvid's files there)")
+            f"{cfg.fingerprint()}); {resume}choose another --out or pass --overwrite (which "
+            "deletes only fractalvid's files there)")
 
 
 def config_of(out: Store | str | Path) -> Config:

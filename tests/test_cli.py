@@ -111,6 +111,9 @@ def test_another_config_into_the_same_folder_is_refused(cli, tmp_path):
     result = cli("generate", "--out", out, *SMALL, "--set", "seed=5", "--quiet")
     assert result.exit_code == 2
     assert "another config" in result.output and "--overwrite" in result.output
+    hint = f"--config {out}/config.json"  # the way to go on with the set that is there
+    assert hint in result.output
+    assert cli("generate", "--out", out, "--config", out / "config.json", "--quiet").exit_code == 0
     result = cli("generate", "--out", out, *SMALL, "--set", "seed=5", "--overwrite", "--quiet")
     assert result.exit_code == 0
     assert json.loads((out / "dataset.json").read_text())["seed"] == 5
