@@ -61,8 +61,84 @@ def warp_frames(frames: Any, forward: np.ndarray, out_hw: tuple[int, int], xp: A
     src = np.ascontiguousarray(frames, dtype=np.float32)
     src4 = src.reshape(src.shape[:3] + (-1,))
     out = np.empty((src.shape[0], out_hw[0], out_hw[1], src4.shape[3]), np.float32)
-    _warp_kernel(src4, inv, out)
+    if _axis_aligned(inv):
+        _warp_axis_kernel(src4, inv, out)
+    else:
+        _warp_kernel(src4, inv, out)
     return out.reshape(out.shape[:3] + frames.shape[3:])
+
+
+def _axis_aligned(inv: np.ndarray) -> bool:
+    """Whether every transform of inv [T, 3, 3] float32 only scales and moves each axis:
+    then x maps to u alone and y to v alone, and the denominator is 1."""
+    return bool(np.all(inv[:, 0, 1] == 0) and np.all(inv[:, 1, 0] == 0) and
+                np.all(inv[:, 2, :2] == 0) and np.all(inv[:, 2, 2] == 1))
+
+
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _warp_axis_kernel(src, inv, out):
+    """``_warp_kernel`` for transforms that ``_axis_aligned`` accepts, with its bytes: each
+    column's taps and weights once a frame and each row's once, where the general kernel
+    finds every pixel's (its sums have the same terms in the same order: a zero coefficient
+    adds a signed zero, which changes nothing, and the denominator is exactly 1)."""
+    t_n, h, w, c_n = src.shape
+    oh, ow = out.shape[1], out.shape[2]
+    flat = src.reshape((t_n, h * w * c_n))
+    xa = np.empty((t_n, ow), np.int32)
+    xb = np.empty((t_n, ow), np.int32)
+    fxs = np.empty((t_n, ow), np.float32)
+    ok = np.empty((t_n, 3, ow), np.bool_)  # inside, left tap in, right tap in
+    for t in range(t_n):
+        m = inv[t]
+        for j in range(ow):
+            x = np.float32(j) + _HALF
+            u = m[0, 0] * x + m[0, 2] - _HALF
+            inside = u > _MINUS_ONE and u < np.float32(w)
+            u = u if inside else _ZERO
+            fu = np.floor(u)
+            x0 = np.int32(fu)
+            fxs[t, j] = u - fu
+            xa[t, j], xb[t, j] = max(x0, 0), min(x0 + 1, w - 1)
+            ok[t, 0, j], ok[t, 1, j], ok[t, 2, j] = inside, x0 >= 0, x0 + 1 < w
+    for job in nb.prange(t_n * oh):
+        t = job // oh
+        row = job % oh
+        m = inv[t]
+        v = m[1, 1] * (np.float32(row) + _HALF) + m[1, 2] - _HALF
+        inside = v > _MINUS_ONE and v < np.float32(h)
+        v = v if inside else _ZERO
+        fv = np.floor(v)
+        y0 = np.int32(fv)
+        fy = v - fv
+        top, bottom = max(y0, 0) * w, min(y0 + 1, h - 1) * w
+        up_in, down_in = y0 >= 0, y0 + 1 < h
+        weights = np.empty((4, ow), np.float32)
+        for x_i in range(ow):  # (arithmetic and selects only: vectorizes)
+            fx = fxs[t, x_i]
+            left, right = ok[t, 1, x_i], ok[t, 2, x_i]
+            weights[0, x_i] = (_ONE - fy) * (_ONE - fx) if up_in and left else _ZERO
+            weights[1, x_i] = (_ONE - fy) * fx if up_in and right else _ZERO
+            weights[2, x_i] = fy * (_ONE - fx) if down_in and left else _ZERO
+            weights[3, x_i] = fy * fx if down_in and right else _ZERO
+        source = flat[t]
+        target = out[t, row]
+        if c_n == 1:
+            for x_i in range(ow):
+                a, b = xa[t, x_i], xb[t, x_i]
+                acc = source[top + a] * weights[0, x_i]
+                acc += source[top + b] * weights[1, x_i]
+                acc += source[bottom + a] * weights[2, x_i]
+                acc += source[bottom + b] * weights[3, x_i]
+                target[x_i, 0] = acc if inside and ok[t, 0, x_i] else _ZERO
+        else:
+            for x_i in range(ow):
+                a, b = xa[t, x_i], xb[t, x_i]
+                for ch in range(c_n):
+                    acc = source[(top + a) * c_n + ch] * weights[0, x_i]
+                    acc += source[(top + b) * c_n + ch] * weights[1, x_i]
+                    acc += source[(bottom + a) * c_n + ch] * weights[2, x_i]
+                    acc += source[(bottom + b) * c_n + ch] * weights[3, x_i]
+                    target[x_i, ch] = acc if inside and ok[t, 0, x_i] else _ZERO
 
 
 @nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")

@@ -352,3 +352,29 @@ def test_the_array_module_path_matches_the_cpu_path():
         np.testing.assert_array_equal(apply_ops(ops, frames, donors),
                                       apply_ops(ops, frames, donors, xp=xp))
     assert "power" in blends
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), channels=st.sampled_from([None, 1, 3]),
+       sizes=st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 24),
+                       st.integers(1, 24)),
+       flips=st.tuples(st.booleans(), st.booleans()))
+def test_the_axis_aligned_warp_gives_the_general_warps_bytes(seed, channels, sizes, flips):
+    from fractalvid.gen.warp import _axis_aligned, _warp_axis_kernel, _warp_kernel, scale
+
+    h, w, oh, ow = sizes
+    rng = np.random.default_rng(seed)
+    t = int(rng.integers(1, 4))
+    src = rng.random((t, h, w, channels or 1)).astype(np.float32)
+    forward = np.stack([
+        translate(*rng.uniform(-8, 24, 2)) @
+        scale(*(rng.uniform(0.2, 3, 2) * np.where(flips, -1, 1))) for _ in range(t)])
+    inv = np.linalg.inv(forward).astype(np.float32)
+    assert _axis_aligned(inv)
+    general, aligned = (np.empty((t, oh, ow, channels or 1), np.float32) for _ in range(2))
+    _warp_kernel(src, inv, general)
+    _warp_axis_kernel(src, inv, aligned)
+    np.testing.assert_array_equal(aligned, general)
+    assert not _axis_aligned(np.linalg.inv(homography(
+        np.array([[0, 0], [1, 0], [1, 1], [0, 1]]), np.array([[0, 0], [1, 0.1], [1, 1], [0, 1]])
+    ))[None].astype(np.float32))
