@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def trim_box(occ, keep):
     """Smallest box keeping >= ``keep`` of the occupied pixels, trimming edges greedily.
 

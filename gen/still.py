@@ -195,7 +195,7 @@ def _lookup_xp(g: Any, table: np.ndarray, xp: Any) -> Any:
     return xp.asarray(table)[idx]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _table(hue, span, sat, value, out):  # pragma: no cover (numba)
     for i in range(out.shape[0]):
         g = i / (out.shape[0] - 1)
@@ -229,7 +229,7 @@ def _level(g):  # pragma: no cover (numba)
     return 0 if i < 0 else STEPS - 1 if i > STEPS - 1 else i
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _lookup(g, table, out):  # pragma: no cover (numba)
     levels = np.empty(g.shape[0], np.int64)  # (each step its own loop: they vectorize)
     for i in range(g.shape[0]):
@@ -244,7 +244,7 @@ def _lookup(g, table, out):  # pragma: no cover (numba)
                 out[i, c] = table[levels[i], c]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _paste(fg, tex, table, out):  # pragma: no cover (numba)
     # fg, out [T, P, C] (C 1 or 3); tex [P]; table [STEPS, C]: fg + (1 - cover) x table[tex]
     levels = np.empty(tex.shape[0], np.int64)
@@ -278,7 +278,7 @@ def _taps(src, w, acc, n, stride):  # pragma: no cover (numba)
             acc[i] += wk * src[i + shift]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _pad_row(src, r, channels, width, padded):  # pragma: no cover (numba)
     # a function of its own: its index arithmetic would keep the sums from vectorizing
     padded[r * channels: r * channels + src.shape[0]] = src
@@ -288,14 +288,14 @@ def _pad_row(src, r, channels, width, padded):  # pragma: no cover (numba)
             padded[(r + width + px) * channels + c] = src[(width - 2 - px) * channels + c]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _pad_rows(rows, r, h):  # pragma: no cover (numba)
     for y in range(r):
         rows[r - 1 - y] = rows[r + 1 + y]
         rows[r + h + y] = rows[r + h - 2 - y]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _blur(x, w, channels, padded, rows, acc, out):  # pragma: no cover (numba)
     # x, out [T, H, W x C] (C 1 or 3): rows along W (taps C apart), then along H; edges
     # reflected, from padded copies: padded [W x C + 2 r C], rows [H + 2 r, W x C] and acc
@@ -366,7 +366,7 @@ def _edge(g, y, x, half, shake):  # pragma: no cover (numba)
     g[y, x] = total / np.float32(count) + shake
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
     # g [n + 1, n + 1] zeros -> the texture; out [size, size]: its corner, scaled to [0, 1].
     # Every point's noise first, in one loop that vectorizes; then each level's diamond and

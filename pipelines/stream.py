@@ -196,14 +196,15 @@ class ClipStream:
             at += len(block)
         return plan
 
-    def _clips(self, plan: list[tuple[list[ClipSpec], list[ClipSpec]]], epoch: int
-               ) -> Iterator[Any]:
+    def _clips(self, plan: list[tuple[list[ClipSpec], list[ClipSpec]]], epoch: int,
+               ahead: int = 0) -> Iterator[Any]:
         host = self.backend == "cpu"
         wanted = {s.key for _, keep in plan for s in keep}
         ramp, full = self.strengths(epoch), self.cfg.compose_strength
         made = make_clips(self.cfg, [block for block, _ in plan], self.renderer, self.batch,
                           shard=self._shards, host=host, figures=False,
-                          strength=(lambda s: ramp.get(s.key, full)) if ramp else None)
+                          strength=(lambda s: ramp.get(s.key, full)) if ramp else None,
+                          ahead=ahead)
         return (m for m in made if m.spec.key in wanted)
 
     def state_dict(self) -> dict[str, int]:
@@ -233,12 +234,16 @@ class ClipStream:
 
             threads = self.threads or 1  # a DataLoader worker: one core's worth
             numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        yield from self._yield(epoch, skip, _chunk_threads() if self.backend == "cpu" else 0)
+
+    def _yield(self, epoch: int, skip: int, ahead: int
+               ) -> Iterator[tuple[Any, int | None, dict]]:
         plan = self.my_blocks(epoch)
         if skip:  # the clips yielded before the state was taken are not made again
             done = {s.key for s in [s for _, keep in plan for s in keep][:skip]}
             plan = [(block, kept) for block, keep in plan
                     if (kept := [s for s in keep if s.key not in done])]
-        clips = self._clips(plan, epoch)
+        clips = self._clips(plan, epoch, ahead)
         if self.backend == "gpu" and self.prefetch:
             clips = _ahead(clips, self.prefetch * self.batch)
         for made in clips:
@@ -252,6 +257,21 @@ class ClipStream:
                 frames = frames[array_module(frames).asarray(idx)]
             self._at[1] += 1
             yield _hand_over(frames), made.spec.class_id, made.record
+
+
+def _chunk_threads() -> int:
+    """With two or more numba threads here, the numba threads of each of the two threads that
+    make chunks side by side (produce.make_clips' ``ahead``): half each; 0 with one, or under
+    numba's workqueue layer, which two threads may not enter at once."""
+    import numba
+
+    n = numba.get_num_threads()
+    if n < 2:
+        return 0
+    from ..gen.warp import warp_frames  # any parallel kernel: numba picks its layer then
+
+    warp_frames(np.zeros((1, 1, 1), np.float32), np.eye(3)[None], (1, 1))
+    return n // 2 if numba.threading_layer() in ("omp", "tbb") else 0
 
 
 _rendered_in: list[int] = []  # the process ids that have rendered with numba's threads

@@ -31,7 +31,7 @@ def zlib_huffman(data: np.ndarray) -> bytes:
     return b"\x78\x01" + out[:size].tobytes() + zlib.adler32(data).to_bytes(4, "big")
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _code_lengths(freq, limit, lengths):  # pragma: no cover (numba)
     # Huffman code lengths of the symbols with freq > 0 (at least two), none above limit:
     # frequencies are halved (kept above zero) until the tree is shallow enough
@@ -70,7 +70,7 @@ def _code_lengths(freq, limit, lengths):  # pragma: no cover (numba)
                 f[i] = (f[i] + 1) // 2
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _codes(lengths, codes):  # pragma: no cover (numba)
     # canonical codes (RFC 1951, 3.2.2), bit-reversed: deflate sends a code's top bit first
     # into a stream packed from each byte's low bit
@@ -94,7 +94,7 @@ def _codes(lengths, codes):  # pragma: no cover (numba)
             codes[i] = r
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _run_lengths(seq, syms, extra):  # pragma: no cover (numba)
     # seq of code lengths -> code-length symbols (0-15 as is, 16 repeat the last 3-6 times,
     # 17 zeros 3-10 times, 18 zeros 11-138 times) and their extra bits' values; returns count
@@ -120,7 +120,7 @@ def _run_lengths(seq, syms, extra):  # pragma: no cover (numba)
     return k
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _deflate(data, cl_order, out):  # pragma: no cover (numba)
     # data [N] uint8 -> deflate blocks in out [..] uint8; returns the bytes written
     acc, nbits, pos = np.uint64(0), 0, 0
@@ -203,7 +203,7 @@ def _flush(acc, nbits, pos, out):  # pragma: no cover (numba)
     return acc, nbits, pos
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _literals(chunk, codes, lengths, acc, nbits, pos, out):  # pragma: no cover (numba)
     # the hot loop: two codes (30 bits at most) join the accumulator (under 32 bits) before
     # four whole bytes leave it
@@ -231,7 +231,7 @@ def _literals(chunk, codes, lengths, acc, nbits, pos, out):  # pragma: no cover 
     return acc, left, pos
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _histogram(chunk):  # pragma: no cover (numba)
     # [END + 1] int64 counts of the bytes; four tallies, so that runs of one value do not
     # wait on the same counter

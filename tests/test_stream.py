@@ -118,3 +118,27 @@ def test_the_pretraining_example_trains_from_the_stream(tmp_path):
     assert proc.stdout.count("(20 clips at") == 2
     assert "val top-1" in proc.stdout and "on 8 clips (chance 25.0%)" in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.json"]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "images"])
+def test_two_threads_make_chunks_side_by_side_and_the_same_clips(preset, monkeypatch):
+    import numba
+
+    import fractalvid.pipelines.produce as produce
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one numba thread on this machine")
+    cfg = build_config(preset, {"classes": 3, "train_per_class": 6, "val_per_class": 0,
+                                "resolution": 32, "iterations": 300})
+    used = []
+    side_by_side = produce._side_by_side
+    monkeypatch.setattr(produce, "_side_by_side",
+                        lambda *a: used.append(a[2]) or side_by_side(*a))
+    two = [(f.copy(), c, m["key"]) for f, c, m in ClipStream(cfg, threads=2)]
+    assert used == [1]  # two threads, one numba thread each
+    one = [(f, c, m["key"]) for f, c, m in ClipStream(cfg, threads=1)]
+    assert used == [1]  # one thread: chunk after chunk
+    assert [k for *_, k in two] == [k for *_, k in one] and len(one) == 18
+    for (a, ca, _), (b, cb, _) in zip(two, one):
+        assert ca == cb
+        np.testing.assert_array_equal(a, b)
