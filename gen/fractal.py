@@ -128,7 +128,7 @@ def _screen_draws(cfg: Any, draws: list[_Draw], renderer: Renderer | None = None
                                                        attempt))
                 for i, (cls, coefs) in zip(open_, made)]
         still = []
-        for i, pair, figures in zip(open_, made, screen_many(jobs, renderer)):
+        for i, pair, figures in zip(open_, made, screen_many(jobs, renderer, _still(cfg))):
             why = defect(figures, thresholds)
             if why is None or attempt == cfg.reject_retries:
                 results[i] = Drawn(pair, attempt, why)

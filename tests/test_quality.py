@@ -139,7 +139,7 @@ def test_degenerate_instances_fall_back_to_their_class(monkeypatch):
     cfg = build_config("tiny", {"reject_retries": "2", "classes": "3"})
     class_seeds = {seed64(cfg.seed, "class", c, a) for c in range(3) for a in range(3)}
 
-    def fake_screen(jobs, renderer=None):  # classes pass, every perturbation is static
+    def fake_screen(jobs, renderer=None, still=False):  # classes pass, every perturbation is static
         return [{"coverage": 0.3, "motion": 0.05 if j.seed in class_seeds else 0.0,
                  "escaped": 0.0} for j in jobs]
 
@@ -219,3 +219,19 @@ def test_the_float32_chaos_game_keeps_the_float64_quality(tmp_path):
     now = is_degenerate(np.array([r["coverage"] for r in rows]),
                         np.array([r["motion"] for r in rows]))
     assert not (now & ~was).any()
+
+
+def test_a_stills_screen_measures_what_the_video_screen_measures():
+    from fractalvid.gen.ifs import class_coefficients, sample_class
+    from fractalvid.gen.quality import screen_many
+    from fractalvid.gen.render import RenderJob
+    from fractalvid.gen.rng import stream
+
+    jobs = []
+    for c in range(24):  # stills' systems: affine, one frame
+        cls = sample_class(stream(1, "class", c), (1, 1), linear_fraction=1.0)
+        jobs.append(RenderJob(class_coefficients(cls), cls.variation, seed64(1, "class", c)))
+    video, still = screen_many(jobs), screen_many(jobs, still=True)
+    gaps = [abs(v["coverage"] - s["coverage"]) for v, s in zip(video, still)]
+    assert max(gaps) < 0.03 and np.mean(gaps) < 0.01
+    assert [v["coverage"] for v in video] != [s["coverage"] for s in still]  # other points
