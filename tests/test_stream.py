@@ -120,16 +120,19 @@ def test_the_pretraining_example_trains_from_the_stream(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.json"]
 
 
-@pytest.mark.parametrize("preset", ["tiny", "images"])
-def test_two_threads_make_chunks_side_by_side_and_the_same_clips(preset, monkeypatch):
+@pytest.mark.parametrize("preset,generator", [("tiny", "fractal"), ("images", "fractal"),
+                                              ("tiny", "perlin"), ("tiny", "dead_leaves"),
+                                              ("tiny", "octopus")])
+def test_two_threads_make_chunks_side_by_side_and_the_same_clips(preset, generator, monkeypatch):
     import numba
 
     import fractalvid.pipelines.produce as produce
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("one numba thread on this machine")
-    cfg = build_config(preset, {"classes": 3, "train_per_class": 6, "val_per_class": 0,
-                                "resolution": 32, "iterations": 300})
+    fractal = {"iterations": 300} if generator == "fractal" else {}
+    cfg = build_config(preset, {"generator": generator, "classes": 3, "train_per_class": 6,
+                                "val_per_class": 0, "resolution": 32, **fractal})
     used = []
     side_by_side = produce._side_by_side
     monkeypatch.setattr(produce, "_side_by_side",
