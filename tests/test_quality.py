@@ -5,6 +5,9 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from fractalvid.gen import fractal as clips_mod
 from fractalvid.gen.fractal import class_for, draw_class
@@ -235,3 +238,15 @@ def test_a_stills_screen_measures_what_the_video_screen_measures():
     gaps = [abs(v["coverage"] - s["coverage"]) for v, s in zip(video, still)]
     assert max(gaps) < 0.03 and np.mean(gaps) < 0.01
     assert [v["coverage"] for v in video] != [s["coverage"] for s in still]  # other points
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 9))
+              | st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 9), st.just(3)),
+              elements=st.sampled_from([0, 24, 25, 26, 255]) | st.integers(0, 255)))
+def test_quality_figures_are_numpys_means(frames):
+    grey = frames.max(axis=3) if frames.ndim == 4 else frames  # both figures of the brightest
+    coverage = float((grey > 25).mean())
+    motion = float(np.abs(np.diff(grey.astype(np.int16), axis=0)).mean() / 255.0) \
+        if frames.shape[0] > 1 else 0.0
+    assert quality(frames) == {"coverage": round(coverage, 6), "motion": round(motion, 6)}
