@@ -19,7 +19,7 @@ import numpy as np
 from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
 from .keys import UNIT, key
 from .motion import sample_weights
-from .paint import paint_shapes
+from .paint import bounds, paint_shapes
 from .rng import stream
 from .spline import random_factor
 
@@ -98,7 +98,8 @@ def _mutate(cfg: Any, paths: np.ndarray, rng: np.random.Generator
     eps = cfg.dead_leaves_perturbation
     factors = np.stack([random_factor(rng, t, eps) for _ in range(2 * keep.size)], axis=1)
     p *= factors.reshape(t, keep.size, 2)
-    extent = p.max(axis=(0, 1)) - p.min(axis=(0, 1))
+    lo, hi = bounds(p)
+    extent = hi - lo
     p += rng.uniform(-1.0, 1.0, (keep.size, 2)) * extent * OFFSET
     return p, keep
 
@@ -107,7 +108,7 @@ def _leaves(cfg: Any, paths: np.ndarray, motion: tuple[str, ...], rng: np.random
             ) -> Leaves:
     """Paths fitted to the canvas (all shapes and frames together), and fresh looks."""
     size = cfg.resolution
-    lo, hi = paths.min(axis=(0, 1)), paths.max(axis=(0, 1))
+    lo, hi = bounds(paths)
     span = np.where(hi > lo, hi - lo, 1.0)
     centers = (paths - lo) / span * (size - 1) + 0.5
     s = paths.shape[1]

@@ -22,7 +22,7 @@ import numpy as np
 from .generator import HEAD, SCREEN, SIZE, TAIL, Drawn, Made
 from .keys import UNIT, key
 from .motion import sample_weights
-from .paint import blur, box_radii, outline, paint_shapes
+from .paint import blur, bounds, box_radii, outline, paint_shapes
 from .rng import stream
 from .spline import random_factor, spline_at
 
@@ -115,7 +115,7 @@ def _pose(c: Limbs, rng: np.random.Generator, eps: float | None) -> np.ndarray:
 def _pixels(pose: np.ndarray, size: int) -> np.ndarray:
     """[T, P, 2] float64 -> int64 pixel positions: every frame and point fitted to the canvas
     together, with a 1% margin."""
-    lo, hi = pose.min(axis=(0, 1)), pose.max(axis=(0, 1))
+    lo, hi = bounds(pose)
     lo, hi = lo - 0.01 * np.abs(lo), hi + 0.01 * np.abs(hi)
     span = np.where(hi > lo, hi - lo, 1.0)
     return np.clip(((pose - lo) * (size / span)).astype(np.int64), 0, size - 1)

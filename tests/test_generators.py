@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fractalvid import ClipStream, build_config
 from fractalvid.gen.generators import GENERATORS
-from fractalvid.gen.paint import blur, outline, paint_shapes
+from fractalvid.gen.paint import blur, bounds, outline, paint_shapes
 from fractalvid.gen.perlin import perlin_frames
 from fractalvid.pipelines.config import ConfigError
 
@@ -272,6 +272,49 @@ def test_blur_keeps_the_mass_and_spreads_it_like_a_gaussian():
     var_x, var_y = (f[0] * xs**2).sum(), (f[0] * ys**2).sum()
     assert var_x == pytest.approx(3 * (9**2 - 1) / 12, rel=1e-3)  # three boxes of width 9
     assert var_y == pytest.approx(3 * (5**2 - 1) / 12, rel=1e-3)
+
+
+def _box_down(a: np.ndarray, r: int) -> np.ndarray:
+    """Textbook running box mean down the columns of a [H, W] float32, zero outside."""
+    acc = np.zeros(a.shape[1], np.float32)
+    for y in range(min(r, a.shape[0])):
+        acc += a[y]
+    out = np.empty_like(a)
+    for y in range(a.shape[0]):
+        if y + r < a.shape[0]:
+            acc += a[y + r]
+        if y - r - 1 >= 0:
+            acc -= a[y - r - 1]
+        out[y] = acc * np.float32(1.0 / (2 * r + 1))
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(t=st.integers(1, 5), h=st.integers(3, 40), w=st.integers(3, 40),
+       rx=st.integers(1, 9), ry=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_blur_is_three_box_means_along_rows_then_columns(t, h, w, rx, ry, seed):
+    frames = np.random.default_rng(seed).random((t, h, w), dtype=np.float32) * 255
+    want = frames.copy()
+    for k in range(t):
+        a = want[k].T.copy()
+        for _ in range(3):
+            a = _box_down(a, rx)
+        a = a.T.copy()
+        for _ in range(3):
+            a = _box_down(a, ry)
+        want[k] = a
+    blur(frames, rx, ry)
+    np.testing.assert_array_equal(frames, want)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.tuples(st.integers(1, 6), st.integers(1, 30), st.integers(1, 3)),
+       seed=st.integers(0, 2**16))
+def test_bounds_are_the_least_and_greatest_of_each_coordinate(shape, seed):
+    points = np.random.default_rng(seed).normal(size=shape) * 100
+    lo, hi = bounds(points)
+    np.testing.assert_array_equal(lo, points.min(axis=(0, 1)))
+    np.testing.assert_array_equal(hi, points.max(axis=(0, 1)))
 
 
 def test_outline_is_dilation_minus_erosion():
