@@ -19,6 +19,72 @@ def bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.array([flat[:, k].max() for k in range(d)]))
 
 
+@nb.njit(cache=True, nogil=True)
+def _inside(x, dy, cx, r, n, nx, ny, apothem):
+    """Whether pixel column x's centre, dy below the shape's centre, lies in the shape."""
+    dx = x + 0.5 - cx
+    if n < 3:
+        return dx * dx + dy * dy <= r * r
+    for e in range(nx.size):
+        if dx * nx[e] + dy * ny[e] > apothem:
+            return False
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _row_span(x0, x1, dy, cx, r, n, nx, ny, apothem):
+    """(a, b): the columns a..b of x0..x1 whose centres ``_inside`` holds for (a > b: none).
+
+    For a fixed row each test is monotone in x (a rounded difference, times a constant, plus a
+    constant), so the columns inside form one run. The run is estimated from the edges'
+    equations, then its ends are moved until ``_inside`` itself agrees: the same pixels as
+    testing every one. Where the estimate finds no pixel inside, the row is tested whole."""
+    lo, hi = -1e300, 1e300
+    if n < 3:
+        q = r * r - dy * dy
+        if q >= 0.0:
+            lo, hi = -np.sqrt(q), np.sqrt(q)
+        else:
+            lo, hi = 1.0, -1.0
+    else:
+        for e in range(nx.size):
+            c = apothem - dy * ny[e]
+            if nx[e] > 1e-9:
+                hi = min(hi, c / nx[e])
+            elif nx[e] < -1e-9:
+                lo = max(lo, c / nx[e])
+            elif c < 0.0:
+                lo, hi = 1.0, -1.0
+    p = -1
+    if lo <= hi:
+        mid = 0.5 * (lo + hi) + cx - 0.5
+        p = int(min(max(np.floor(mid + 0.5), x0), x1))
+        if not _inside(p, dy, cx, r, n, nx, ny, apothem):
+            p = -1
+    if p < 0:  # no pixel found inside from the estimate: test the row
+        for x in range(x0, x1 + 1):
+            if _inside(x, dy, cx, r, n, nx, ny, apothem):
+                p = x
+                break
+        if p < 0:
+            return 1, 0
+    a = p
+    guess = int(min(max(np.ceil(lo + cx - 0.5), x0), p))
+    if _inside(guess, dy, cx, r, n, nx, ny, apothem):
+        a = guess
+    while a > x0 and _inside(a - 1, dy, cx, r, n, nx, ny, apothem):
+        a -= 1
+    while not _inside(a, dy, cx, r, n, nx, ny, apothem):  # guess was outside: step in
+        a += 1
+    b = p
+    guess = int(max(min(np.floor(hi + cx - 0.5), x1), p))
+    if _inside(guess, dy, cx, r, n, nx, ny, apothem):
+        b = guess
+    while b < x1 and _inside(b + 1, dy, cx, r, n, nx, ny, apothem):
+        b += 1
+    return a, b
+
+
 @nb.njit(parallel=True, cache=True, nogil=True)
 def paint_shapes(out, centers, radius, sides, rotation, colors, only_on):
     """Paint shapes in order (later ones cover earlier ones) into ``out`` [T, H, W, 3] uint8.
@@ -26,7 +92,8 @@ def paint_shapes(out, centers, radius, sides, rotation, colors, only_on):
     centers [T, S, 2] float64 (x, y) in pixels; radius [S] float64 pixels; sides [S] int64
     (below 3: a circle; else a regular polygon with a vertex at angle ``rotation``);
     rotation [S] float64 radians; colors [S, 3] uint8. ``only_on``: paint only pixels that are
-    not black already (recolouring a stroke). A pixel is inside when its centre is.
+    not black already (recolouring a stroke). A pixel is inside when its centre is; a row of a
+    shape is painted as one run of columns (``_row_span``).
     """
     t_n, h, w = out.shape[0], out.shape[1], out.shape[2]
     s_n = centers.shape[1]
@@ -35,32 +102,25 @@ def paint_shapes(out, centers, radius, sides, rotation, colors, only_on):
             cx, cy, r = centers[t, s, 0], centers[t, s, 1], radius[s]
             x0, x1 = max(0, int(np.floor(cx - r))), min(w - 1, int(np.ceil(cx + r)))
             y0, y1 = max(0, int(np.floor(cy - r))), min(h - 1, int(np.ceil(cy + r)))
+            if x0 > x1:
+                continue
             n = sides[s]
             # a regular polygon is the intersection of n half-planes at the apothem's distance
-            k = n if n >= 3 else 1
+            k = n if n >= 3 else 0
             nx = np.empty(k)
             ny = np.empty(k)
             for e in range(k):
                 a = rotation[s] + (2 * e + 1) * np.pi / max(n, 3)
                 nx[e], ny[e] = np.cos(a), np.sin(a)
             apothem = r * np.cos(np.pi / max(n, 3))
+            c0, c1, c2 = colors[s, 0], colors[s, 1], colors[s, 2]
             for y in range(y0, y1 + 1):
-                dy = y + 0.5 - cy
-                for x in range(x0, x1 + 1):
-                    dx = x + 0.5 - cx
-                    if n < 3:
-                        inside = dx * dx + dy * dy <= r * r
-                    else:
-                        inside = True
-                        for e in range(k):
-                            if dx * nx[e] + dy * ny[e] > apothem:
-                                inside = False
-                    if inside and only_on:
-                        inside = (out[t, y, x, 0] | out[t, y, x, 1] | out[t, y, x, 2]) > 0
-                    if inside:
-                        out[t, y, x, 0] = colors[s, 0]
-                        out[t, y, x, 1] = colors[s, 1]
-                        out[t, y, x, 2] = colors[s, 2]
+                a, b = _row_span(x0, x1, y + 0.5 - cy, cx, r, n, nx, ny, apothem)
+                for x in range(a, b + 1):
+                    if not only_on or (out[t, y, x, 0] | out[t, y, x, 1] | out[t, y, x, 2]) > 0:
+                        out[t, y, x, 0] = c0
+                        out[t, y, x, 1] = c1
+                        out[t, y, x, 2] = c2
 
 
 @nb.njit(cache=True, nogil=True)
