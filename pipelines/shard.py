@@ -127,7 +127,16 @@ def _write_tar(cfg: Config, shard: ShardSpec, tar_path: Path, renderer: Renderer
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports kB)."""
+    """Peak resident memory of this process so far, in MB. Linux's VmHWM, where there is
+    one: ``ru_maxrss`` of a worker started by fork and exec (loky's) begins at its parent's
+    size at the fork, so it would report the main process's peak as the worker's."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

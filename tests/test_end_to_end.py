@@ -351,3 +351,24 @@ def test_cached_kernels_are_kept_per_cpu_so_a_shared_cache_serves_mixed_nodes(tm
     assert hits_misses() == "0 1"  # compiled for this CPU
     assert hits_misses(**haswell) == "0 1"  # not this CPU's code: compiled anew
     assert hits_misses() == "1 0" and hits_misses(**haswell) == "1 0"
+
+
+def test_a_worker_reports_its_own_peak_memory_not_its_parents():
+    # loky starts a worker by fork and exec: the worker's ru_maxrss starts at the parent's
+    # size, so a large main process made every worker look as large in the run's log.
+    script = """
+import numpy as np
+from joblib import Parallel, delayed
+from fractalvid.pipelines.shard import peak_rss_mb
+held = np.ones(800 * 2**20 // 8)  # 800 MB, touched
+peaks = Parallel(n_jobs=2, backend="loky")(delayed(peak_rss_mb)() for _ in range(2))
+print(peak_rss_mb(), max(peaks))
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    parent, worker = map(float, out)
+    assert parent > 800
+    assert worker < 400, f"a worker said {worker:.0f} MB, its parent {parent:.0f} MB"
