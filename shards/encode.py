@@ -2,7 +2,8 @@
 Readers decode in process (codec.py); ``decode_mp4_ffmpeg`` spawns ffmpeg, as a reference for
 tests and the read benchmark.
 
-Identical frames give identical bytes: one encoder thread, bit-exact flags, no metadata.
+Identical frames give identical bytes: one encoder thread, bit-exact flags, no metadata, and
+x264 kept off its AVX-512 code at widths where that code's bytes hang on the heap (``x264_asm``).
 
 Several clips go through one ffmpeg process (``encode_mp4s``): one input and one output per
 clip, each output with an encoder of its own, so a clip's bytes are those of a process of its
@@ -73,10 +74,49 @@ def _check_frames(frames: np.ndarray) -> None:
         raise ValueError(f"H.264/H.265 yuv420p needs even width and height, got {w}x{h}")
 
 
-def _codec_options(fmt: VideoFormat) -> list[str]:
+# Linux's name of each x86 feature (/proc/cpuinfo) and x264's, short of AVX-512. x264 core 165's
+# AVX-512 code reads memory it never wrote when a frame's width is not a multiple of 128 px
+# (every such width from 64 to 448 px, gray and RGB; none of 128, 256, 384, 512): its bytes then
+# hang on what the heap held before, so on the clips an ffmpeg process encoded before, and
+# glibc's MALLOC_PERTURB_ changes them. Its AVX2 code depends on the frames alone and is as
+# fast. At multiples of 128 the AVX-512 code stays, since its bytes are stable there and are
+# those of every data set made so far.
+_X264_FEATURES = (("sse", "MMX2,SSE"), ("sse2", "SSE2"), ("pni", "SSE3"), ("ssse3", "SSSE3"),
+                  ("sse4_1", "SSE4.1"), ("sse4_2", "SSE4.2"), ("abm", "LZCNT"), ("avx", "AVX"),
+                  ("xop", "XOP"), ("fma4", "FMA4"), ("fma", "FMA3"), ("bmi1", "BMI1"),
+                  ("bmi2", "BMI2"), ("avx2", "AVX2"))
+
+
+def x264_asm_for(flags: set[str]) -> str:
+    """x264's ``asm`` value (its comma-separated feature names) for a CPU with the Linux
+    feature ``flags``, AVX-512 left out; "" for a CPU with none of them."""
+    return ",".join(name for flag, name in _X264_FEATURES if flag in flags)
+
+
+@lru_cache(maxsize=1)
+def x264_asm() -> str:
+    """``x264_asm_for`` this machine's CPU, or "" (x264 picks its own code) where the CPU is
+    not x86 or /proc/cpuinfo cannot be read."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "i386"):
+        return ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            line = next((x for x in f if x.startswith("flags")), "")
+    except OSError:
+        return ""
+    return x264_asm_for(set(line.partition(":")[2].split()))
+
+
+X264_STABLE_WIDTH = 128  # widths x264's AVX-512 code encodes from the frames alone
+
+
+def _codec_options(fmt: VideoFormat, width: int) -> list[str]:
     opts = ["-c:v", CODECS[fmt.codec], "-preset", fmt.preset, "-crf", str(fmt.crf)]
     if fmt.codec == "h264":
-        return opts + ["-threads", "1"]
+        asm = x264_asm() if width % X264_STABLE_WIDTH else ""
+        return opts + ["-threads", "1"] + (["-x264-params", f"asm={asm}"] if asm else [])
     return opts + ["-x265-params", "pools=none:frame-threads=1:log-level=error"]  # x265's own
 
 
@@ -103,8 +143,8 @@ def encode_mp4s(clips: list[np.ndarray], fmt: VideoFormat, tmpdir: str | None = 
             pix = "gray" if frames.ndim == 3 else "rgb24"
             cmd += ["-f", "rawvideo", "-pix_fmt", pix, "-s", f"{w}x{h}", "-r", str(fmt.fps),
                     "-i", f"pipe:{read}"]
-        for i, path in enumerate(outputs):
-            cmd += ["-map", f"{i}:v", *_codec_options(fmt), "-pix_fmt", "yuv420p",
+        for i, (path, frames) in enumerate(zip(outputs, clips)):
+            cmd += ["-map", f"{i}:v", *_codec_options(fmt, frames.shape[2]), "-pix_fmt", "yuv420p",
                     "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
                     "-f", "mp4", path]
         try:

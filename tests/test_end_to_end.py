@@ -179,6 +179,34 @@ def test_a_group_encodes_each_clip_as_it_would_alone(shapes, codec, seed):
     assert encode_mp4s(clips, fmt) == [encode_mp4(c, fmt) for c in clips]
 
 
+@pytest.mark.parametrize("width", [96, 224])
+def test_h264_bytes_hang_on_the_frames_not_on_what_the_heap_held(width, monkeypatch):
+    """x264's AVX-512 code once read memory it never wrote at widths short of a multiple of 128:
+    glibc's MALLOC_PERTURB_ (fill freed and new memory with a byte) then changed the bytes."""
+    rng = np.random.default_rng(width)
+    blocks = rng.integers(0, 256, (8, width // 8, width // 8, 3), dtype=np.uint8)
+    frames = np.repeat(np.repeat(blocks, 8, 1), 8, 2)
+    clean = encode_mp4(frames, VideoFormat())
+    for fill in ("85", "170"):
+        monkeypatch.setenv("MALLOC_PERTURB_", fill)
+        assert encode_mp4(frames, VideoFormat()) == clean, f"MALLOC_PERTURB_={fill}"
+
+
+def test_x264_is_kept_off_avx512_only_where_its_bytes_are_unstable():
+    from fractalvid.shards.encode import _codec_options, x264_asm, x264_asm_for
+
+    zen4 = {"sse", "sse2", "pni", "ssse3", "sse4_1", "sse4_2", "abm", "avx", "fma", "bmi1",
+            "bmi2", "avx2", "avx512f", "avx512bw", "avx512vl"}
+    asm = x264_asm_for(zen4)
+    assert asm.split(",") == ["MMX2", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4.1", "SSE4.2", "LZCNT",
+                              "AVX", "FMA3", "BMI1", "BMI2", "AVX2"]
+    assert x264_asm_for({"sse", "sse2"}) == "MMX2,SSE,SSE2" and x264_asm_for(set()) == ""
+    for width, pinned in ((96, True), (224, True), (128, False), (256, False)):
+        opts = " ".join(_codec_options(VideoFormat(), width))
+        assert ("asm=" in opts) == (pinned and x264_asm() != ""), (width, opts)
+    assert "asm=" not in " ".join(_codec_options(VideoFormat(codec="h265"), 96))
+
+
 def test_a_bad_clip_stops_the_group_before_ffmpeg_and_leaves_no_files(tmp_path):
     import os
 
