@@ -75,12 +75,12 @@ def _check_frames(frames: np.ndarray) -> None:
 
 
 # Linux's name of each x86 feature (/proc/cpuinfo) and x264's, short of AVX-512. x264 core 165's
-# AVX-512 code reads memory it never wrote when a frame's width is not a multiple of 128 px
-# (every such width from 64 to 448 px, gray and RGB; none of 128, 256, 384, 512): its bytes then
-# hang on what the heap held before, so on the clips an ffmpeg process encoded before, and
-# glibc's MALLOC_PERTURB_ changes them. Its AVX2 code depends on the frames alone and is as
-# fast. At multiples of 128 the AVX-512 code stays, since its bytes are stable there and are
-# those of every data set made so far.
+# AVX-512 code reads memory it never wrote when a frame's width is not a multiple of 128 px (seen
+# at 64, 96, 160, 192, 224, 320 and 448 px, RGB, and gray at 96 and 224; not at 128, 256, 384
+# or 512): its bytes then hang on what the heap held before, so on the clips an ffmpeg process
+# encoded before, and glibc's MALLOC_PERTURB_ changes them. Its AVX2 code depends on the frames
+# alone and is as fast. At multiples of 128 the AVX-512 code stays, since its bytes are stable
+# there and are those of every data set made so far.
 _X264_FEATURES = (("sse", "MMX2,SSE"), ("sse2", "SSE2"), ("pni", "SSE3"), ("ssse3", "SSSE3"),
                   ("sse4_1", "SSE4.1"), ("sse4_2", "SSE4.2"), ("abm", "LZCNT"), ("avx", "AVX"),
                   ("xop", "XOP"), ("fma4", "FMA4"), ("fma", "FMA3"), ("bmi1", "BMI1"),
