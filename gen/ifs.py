@@ -101,33 +101,33 @@ def sample_class(
     return IFSClass(vid, theta, phi, sv, np.stack([shift0, shift1]), flips, u, kinds, constant)
 
 
-def _rotation(angle: np.ndarray) -> np.ndarray:
-    """[..., 2, 2] rotation matrices for angles [...]."""
-    c, s = np.cos(angle), np.sin(angle)
-    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
-
-
 def class_coefficients(cls: IFSClass) -> np.ndarray:
     """Per-frame affine coefficients of a class: [T, N, 6] float64 (a, b, c, d, e, f).
 
     ``A = R(theta) D1 diag(s1, s2) R(phi) D2``, every parameter interpolated with ``u``.
+    Written out entry by entry (a 2x2 product is two terms), which costs a still's draw a
+    third of the array calls; each entry is summed as ``(0 + p0) + p1``, the bits of the
+    contraction it replaces (tests/test_sampling.py holds it to them).
     """
     u = cls.u  # [T, N]
+    w = 1.0 - u
 
-    def lerp(p: np.ndarray) -> np.ndarray:  # p: [2, N, ...] -> [T, N, ...]
-        w = u.reshape(u.shape + (1,) * (p.ndim - 2))
-        return (1.0 - w) * p[0][None] + w * p[1][None]
+    def lerp(p: np.ndarray) -> np.ndarray:  # p: [2, N] -> [T, N]
+        return w * p[0] + u * p[1]
 
     theta, phi = lerp(cls.theta), lerp(cls.phi)
-    sv = np.clip(lerp(cls.sv), 0.0, 1.0)  # oscillating curves may step slightly outside
-    shift = lerp(cls.shift)
-    d1 = cls.flips[:, 0:2][None, :, None, :]  # right-multiplying by a diagonal scales columns
-    d2 = cls.flips[:, 2:4][None, :, None, :]
-    middle = (_rotation(theta) * d1) * sv[..., None, :]  # R(theta) D1 diag(s)
-    a = np.einsum("tnij,tnjk->tnik", middle, _rotation(phi)) * d2
+    s1 = np.clip(lerp(cls.sv[..., 0]), 0.0, 1.0)  # oscillating curves may step slightly outside
+    s2 = np.clip(lerp(cls.sv[..., 1]), 0.0, 1.0)
+    f = cls.flips  # diag(D1) = f[:, 0:2], diag(D2) = f[:, 2:4]
+    ct, st, cp, sp = np.cos(theta), np.sin(theta), np.cos(phi), np.sin(phi)
+    m00, m01 = (ct * f[:, 0]) * s1, (-st * f[:, 1]) * s2  # R(theta) D1 diag(s)
+    m10, m11 = (st * f[:, 0]) * s1, (ct * f[:, 1]) * s2
     out = np.empty(u.shape + (6,))
-    out[..., 0], out[..., 1], out[..., 2] = a[..., 0, 0], a[..., 0, 1], shift[..., 0]
-    out[..., 3], out[..., 4], out[..., 5] = a[..., 1, 0], a[..., 1, 1], shift[..., 1]
+    out[..., 0] = ((0.0 + m00 * cp) + m01 * sp) * f[:, 2]  # times R(phi) D2
+    out[..., 1] = ((0.0 + m00 * -sp) + m01 * cp) * f[:, 3]
+    out[..., 3] = ((0.0 + m10 * cp) + m11 * sp) * f[:, 2]
+    out[..., 4] = ((0.0 + m10 * -sp) + m11 * cp) * f[:, 3]
+    out[..., 2], out[..., 5] = lerp(cls.shift[..., 0]), lerp(cls.shift[..., 1])
     return out
 
 

@@ -1,5 +1,7 @@
 """IFS class sampling, motion curves and instance perturbations (docs/method.md)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -38,6 +40,37 @@ def test_class_coefficients_have_the_svd_singular_values(seed):
     # the translation is the interpolated shift
     shift = (1 - w) * cls.shift[0][None] + w * cls.shift[1][None]
     np.testing.assert_allclose(coefs[..., [2, 5]], shift, atol=1e-12)
+
+
+def _matrix_coefficients(cls):
+    """The coefficients as matrices: A = R(theta) D1 diag(s) R(phi) D2, one einsum."""
+    w = cls.u
+
+    def lerp(p):
+        ww = w.reshape(w.shape + (1,) * (p.ndim - 2))
+        return (1.0 - ww) * p[0][None] + ww * p[1][None]
+
+    def rot(a):
+        c, s = np.cos(a), np.sin(a)
+        return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+
+    sv, shift = np.clip(lerp(cls.sv), 0.0, 1.0), lerp(cls.shift)
+    middle = (rot(lerp(cls.theta)) * cls.flips[:, 0:2][None, :, None, :]) * sv[..., None, :]
+    a = np.einsum("tnij,tnjk->tnik", middle, rot(lerp(cls.phi)))
+    a = a * cls.flips[:, 2:4][None, :, None, :]
+    return np.stack([a[..., 0, 0], a[..., 0, 1], shift[..., 0],
+                     a[..., 1, 0], a[..., 1, 1], shift[..., 1]], -1)
+
+
+@given(seed=st.integers(0, 2**32 - 1), still=st.booleans(), zero=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_class_coefficients_are_the_matrix_product_bit_for_bit(seed, still, zero):
+    cls = ifs.sample_class(np.random.default_rng(seed), frames=(1, 1) if still else (18, 20))
+    if zero:  # singular values clipped to 0 give zero products, whose signs must match too
+        sv = cls.sv.copy()
+        sv[:, 0, 1], sv[1, -1] = 0.0, -0.25
+        cls = dataclasses.replace(cls, sv=sv)
+    assert ifs.class_coefficients(cls).tobytes() == _matrix_coefficients(cls).tobytes()
 
 
 @given(seed=st.integers(0, 2**32 - 1))
