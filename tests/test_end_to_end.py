@@ -400,3 +400,36 @@ print(peak_rss_mb(), max(peaks))
     parent, worker = map(float, out)
     assert parent > 800
     assert worker < 400, f"a worker said {worker:.0f} MB, its parent {parent:.0f} MB"
+
+
+@given(samples=st.lists(st.dictionaries(st.sampled_from(["cls", "json", "png", "mp4"]),
+                                        st.binary(max_size=1500), min_size=1),
+                        max_size=12),
+       stem=st.text(st.sampled_from("abz09-_é"), min_size=1, max_size=96))
+@settings(max_examples=60, deadline=None)
+def test_a_shard_is_byte_for_byte_the_tar_tarfile_writes(tmp_path_factory, samples, stem):
+    import io
+
+    from fractalvid.shards.tarwriter import MODE, MTIME, TarShardWriter
+
+    path = tmp_path_factory.mktemp("tar") / "s.tar"
+    keys = [f"{stem}{i:03d}" for i in range(len(samples))]
+    writer = TarShardWriter(path)
+    expected = io.BytesIO()
+    with tarfile.open(fileobj=expected, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, members in zip(keys, samples):
+            try:
+                writer.add(key, members)
+            except ValueError:  # a name USTAR cannot hold: tarfile refuses it too
+                with pytest.raises(ValueError):
+                    tarfile.TarInfo(f"{key}.json").tobuf(tarfile.USTAR_FORMAT)
+                writer.abort()
+                return
+            for ext in sorted(members):
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size, info.mtime, info.mode = len(members[ext]), MTIME, MODE
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(members[ext]))
+    writer.commit()
+    assert path.read_bytes() == expected.getvalue()
