@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -44,15 +45,21 @@ def compose_clip(
     (default: the config's ``compose_strength``).
     """
     strength = cfg.compose_strength if strength is None else strength
-    settings = ramped(cfg.compose_settings, strength)
     ops = sample_ops(
-        stream(cfg.seed, "compose", spec.index),
-        still_settings(settings) if cfg.still else settings, frames.shape[0],
+        stream(cfg.seed, "compose", spec.index), _settings(cfg, strength), frames.shape[0],
         frames.shape[1], [(d.key, donors[d.key].shape[0]) for d in donor_specs],
         augment=cfg.augment, color=cfg.color, still=cfg.still,
     )
     clip = apply_ops(ops, frames, donors, array_module(frames))
     return (to_host(clip) if host else clip), ops
+
+
+@lru_cache(maxsize=64)
+def _settings(cfg: Config, strength: float) -> Any:
+    """The compose settings of ``cfg``'s clips at ``strength`` (made once: a shard's clips
+    share them, and making them costs a still a noticeable part of its compose stage)."""
+    settings = ramped(cfg.compose_settings, strength)
+    return still_settings(settings) if cfg.still else settings
 
 
 def clip_record(
