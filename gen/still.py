@@ -379,31 +379,36 @@ def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
     for y in (0, n):
         for x in (0, n):
             g[y, x] = noise[y * m + x]
+    size = out.shape[0]
     step, amp = n, np.float32(1.0)
     while step > 1:
         half = step // 2
         amp *= roughness
-        for y in range(half, n, step):  # diamond: centres of squares
-            for x in range(half, n, step):
+        # only the points the output's corner reads: the finest level's up to size - 1; a
+        # level's square points read its diamond points half further and coarser points twice
+        # half further, so level ``half`` needs rows and columns up to size - 3 + 2 half
+        lim = min(n, size - 3 + 2 * half)
+        dlim = min(n - 1, lim + half)
+        for y in range(half, dlim + 1, step):  # diamond: centres of squares
+            for x in range(half, dlim + 1, step):
                 g[y, x] = np.float32(0.25) * (
                     g[y - half, x - half] + g[y - half, x + half] + g[y + half, x - half] +
                     g[y + half, x + half]) + amp * noise[y * m + x]
-        for y in range(0, n + 1, half):  # square: midpoints of edges
+        for y in range(0, lim + 1, half):  # square: midpoints of edges
             x0 = (y + half) % step
             if half <= y <= n - half:  # an inner row: only its ends lack a neighbour
                 first = x0 if x0 >= half else x0 + step
-                for x in range(first, n - half + 1, step):
+                for x in range(first, min(n - half, lim) + 1, step):
                     total = g[y - half, x] + g[y + half, x] + g[y, x - half] + g[y, x + half]
                     g[y, x] = total / np.float32(4.0) + amp * noise[y * m + x]
                 if x0 == 0:
                     _edge(g, y, 0, half, amp * noise[y * m])
-                if (n - x0) % step == 0:
+                if (n - x0) % step == 0 and n <= lim:
                     _edge(g, y, n, half, amp * noise[y * m + n])
             else:
-                for x in range(x0, n + 1, step):
+                for x in range(x0, lim + 1, step):
                     _edge(g, y, x, half, amp * noise[y * m + x])
         step = half
-    size = out.shape[0]
     lo, hi = g[0, 0], g[0, 0]
     for y in range(size):
         for x in range(size):
