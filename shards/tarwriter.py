@@ -36,7 +36,7 @@ def header(name: str, size: int) -> bytes:
     ``tarfile`` writes for it with this module's mtime, mode and owner (tested). Made from
     a template: tarfile's own takes most of the time a still's sample costs the tar."""
     raw = name.encode("utf-8", "surrogateescape")
-    if len(raw) >= 100 or size >= _MAX_SIZE or not name.isascii():
+    if len(raw) >= 100 or size >= _MAX_SIZE:
         return _tarfile_header(name, size)  # a prefix field, or an error: tarfile's rules
     head = bytearray(_TEMPLATE)
     head[0:len(raw)] = raw
@@ -56,7 +56,6 @@ class TarShardWriter:
         self.final = Path(final)
         self.tmp = temp_path(self.final)
         self._fh = open(self.tmp, "wb")
-        self._offset = 0
         self._closed = False
         self._last_key: str | None = None
         self.count = 0
@@ -71,21 +70,17 @@ class TarShardWriter:
         for ext in sorted(members):
             data = members[ext]
             parts += [header(f"{key}.{ext}", len(data)), data, _NUL[: -len(data) % BLOCK]]
-        self._write(b"".join(parts))
+        self._fh.write(b"".join(parts))
         self._last_key = key
         self.count += 1
-
-    def _write(self, data: bytes) -> None:
-        self._fh.write(data)
-        self._offset += len(data)
 
     def _close(self) -> None:
         # the end of the archive as tarfile writes it: two zero blocks, then zeros up to a
         # whole record
         if not self._closed:
             self._closed = True
-            self._write(bytes(2 * BLOCK))
-            self._write(bytes(-self._offset % RECORD))
+            end = self._fh.tell() + 2 * BLOCK
+            self._fh.write(bytes(2 * BLOCK + -end % RECORD))
         self._fh.close()
 
     def commit(self) -> None:
