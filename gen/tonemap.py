@@ -13,24 +13,46 @@ import numpy as np
 _DOUBT = 1e-3
 CHUNK_PIXELS = 4 * 2**20  # pixels mapped at a time: 16 MB per float32 temporary
 LUT_PEAK = 1 << 22  # up to this peak count, a table of every count's level (4 MB at most)
+_NEAR_INTEGER = 1e-12  # relative: far above the few ulps two expm1s may differ by
 
 
 @lru_cache(maxsize=4096)  # a pure function of the peak, asked for once a frame of stills
 def level_thresholds(peak: int) -> np.ndarray:
     """[255] int64 (read-only): the smallest count of each level 1..255 for a clip whose
     largest count is ``peak`` (level L from log1p(count) * 255 / log1p(peak) >= L - 0.5),
-    computed in float64 by the host's math library, so every backend uses the same ones."""
+    ceil(expm1((L - 0.5) log1p(peak) / 255)) in float64 by the host's math library, so every
+    backend uses the same ones. numpy's expm1 (whose last bits may differ: SIMD builds) gives
+    all but those within _NEAR_INTEGER of an integer, where the ceiling could differ; the
+    math library gives those."""
     scale = math.log1p(peak) / 255.0
-    out = np.array([math.ceil(math.expm1((level - 0.5) * scale)) for level in range(1, 256)],
-                   np.int64)
+    x = (np.arange(1, 256) - 0.5) * scale  # the same float64 products as one at a time
+    v = np.expm1(x)
+    out = np.ceil(v).astype(np.int64)
+    for i in np.flatnonzero(np.abs(v - np.rint(v)) <= _NEAR_INTEGER * np.maximum(v, 1.0)):
+        out[i] = math.ceil(math.expm1(x[i]))
     out.flags.writeable = False
     return out
 
 
 def level_table(peak: int) -> np.ndarray:
-    """[peak + 1] uint8: the level of each count 0..peak, by ``level_thresholds``."""
-    thresholds = level_thresholds(peak)
-    return np.searchsorted(thresholds, np.arange(peak + 1), side="right").astype(np.uint8)
+    """[peak + 1] uint8: the level of each count 0..peak, by ``level_thresholds`` (the
+    number of thresholds at or below the count)."""
+    out = np.empty(peak + 1, np.uint8)
+    _fill_levels(level_thresholds(peak), out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_levels(thresholds, out):  # pragma: no cover (numba)
+    # thresholds [255] int64 ascending -> out[c] = #{L: thresholds[L] <= c}, c in 0..len - 1:
+    # level L fills the counts from its threshold up to the next one's
+    n = out.shape[0]
+    at = 0
+    for level in range(thresholds.shape[0]):
+        stop = min(max(thresholds[level], at), n)
+        out[at:stop] = level
+        at = stop
+    out[at:] = thresholds.shape[0]
 
 
 def tone_map(counts, xp=np):

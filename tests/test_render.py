@@ -223,6 +223,27 @@ def test_tone_map_levels_are_the_exact_integer_thresholds(peak, seed):
     assert out.ravel()[-1] == 255
 
 
+@settings(max_examples=80, deadline=None)
+@given(peak=st.one_of(st.integers(1, 400), st.integers(2, 3000).map(lambda k: k * k - 1),
+                      st.integers(1, 2**40)))
+def test_level_thresholds_are_the_math_library_ceilings(peak):
+    """The thresholds are ceil(expm1((L - 0.5) log1p(peak) / 255)) by the math library, one
+    level at a time, whatever numpy's expm1 rounds to: at peak k^2 - 1 the middle level's
+    value is the integer k - 1, which numpy's expm1 may put one ulp above (peak 8: 3, not 2).
+    """
+    import math
+
+    from fractalvid.gen.tonemap import level_table, level_thresholds
+
+    scale = math.log1p(peak) / 255.0
+    want = [math.ceil(math.expm1((level - 0.5) * scale)) for level in range(1, 256)]
+    got = level_thresholds.__wrapped__(peak)  # not a cached copy
+    assert got.dtype == np.int64 and got.tolist() == want
+    if peak <= 100_000:  # the table: each count's number of thresholds at or below it
+        np.testing.assert_array_equal(
+            level_table(peak), np.searchsorted(want, np.arange(peak + 1), side="right"))
+
+
 def test_render_is_deterministic_and_seeded():
     a = _render(SIERPINSKI, seed=1).frames
     b = _render(SIERPINSKI, seed=1).frames
