@@ -154,10 +154,14 @@ def blur(frames: Any, sigma: float, xp: Any = np) -> Any:
         channels = x.shape[3] if x.ndim == 4 else 1
         out = np.empty_like(x)
         n = w * channels
-        _blur(x.reshape(t, h, n), weights, channels, np.empty(n + 2 * radius * channels,
-                                                              np.float32),
-              np.empty((h + 2 * radius, n), np.float32), np.empty(n, np.float32),
-              out.reshape(t, h, n))
+        padded = np.empty(n + 2 * radius * channels, np.float32)
+        rows = np.empty((h + 2 * radius, n), np.float32)
+        if len(weights) in (5, 7):
+            _blur_short(x.reshape(t, h, n), weights, channels, padded, rows,
+                        out.reshape(t, h, n))
+        else:
+            _blur(x.reshape(t, h, n), weights, channels, padded, rows,
+                  np.empty(n, np.float32), out.reshape(t, h, n))
         return out
     for axis in (2, 1):  # W then H, as the kernel: the same sums in the same order
         pad = [(0, 0)] * frames.ndim
@@ -295,6 +299,30 @@ def _pad_rows(rows, r, h):  # pragma: no cover (numba)
         rows[r + h + y] = rows[r + h - 2 - y]
 
 
+@nb.njit(cache=True, inline="always")
+def _sum5(w, a, b, c, d, e):  # pragma: no cover (numba)
+    return w[0] * a + w[1] * b + w[2] * c + w[3] * d + w[4] * e
+
+
+@nb.njit(cache=True, inline="always")
+def _sum7(w, a, b, c, d, e, f, g):  # pragma: no cover (numba)
+    return w[0] * a + w[1] * b + w[2] * c + w[3] * d + w[4] * e + w[5] * f + w[6] * g
+
+
+@nb.njit(cache=True, inline="always")
+def _row_taps(src, w, dst, n, s):  # pragma: no cover (numba)
+    # dst[i] = sum_k w[k] src[i + k s] for 5 or 7 taps in one pass, s a constant at each call
+    # (the same products added in the same order as _taps: the same bits)
+    if w.shape[0] == 5:
+        for i in range(n):
+            dst[i] = _sum5(w, src[i], src[i + s], src[i + 2 * s], src[i + 3 * s],
+                           src[i + 4 * s])
+    else:
+        for i in range(n):
+            dst[i] = _sum7(w, src[i], src[i + s], src[i + 2 * s], src[i + 3 * s],
+                           src[i + 4 * s], src[i + 5 * s], src[i + 6 * s])
+
+
 @nb.njit(cache=True, nogil=True)
 def _blur(x, w, channels, padded, rows, acc, out):  # pragma: no cover (numba)
     # x, out [T, H, W x C] (C 1 or 3): rows along W (taps C apart), then along H; edges
@@ -321,6 +349,35 @@ def _blur(x, w, channels, padded, rows, acc, out):  # pragma: no cover (numba)
                 wk, row = w[k], rows[y + k]
                 for i in range(n):
                     dst[i] += wk * row[i]
+
+
+@nb.njit(cache=True, nogil=True)
+def _blur_short(x, w, channels, padded, rows, out):  # pragma: no cover (numba)
+    # _blur for 5 or 7 taps (sigma 1/3 to 1): each output summed in one pass, the same
+    # products added in the same order (the same bits); a kernel of its own, as a branch
+    # to these loops keeps the compiler from vectorizing _blur's
+    t_, h_, n = x.shape
+    r = (w.shape[0] - 1) // 2
+    width = n // channels
+    for t in range(t_):
+        for y in range(h_):
+            _pad_row(x[t, y], r, channels, width, padded)
+            if channels == 3:
+                _row_taps(padded, w, rows[y + r], n, 3)
+            else:
+                _row_taps(padded, w, rows[y + r], n, 1)
+        _pad_rows(rows, r, h_)
+        for y in range(h_):
+            dst = out[t, y]
+            if w.shape[0] == 5:
+                a, b, c, d, e = rows[y], rows[y + 1], rows[y + 2], rows[y + 3], rows[y + 4]
+                for i in range(n):
+                    dst[i] = _sum5(w, a[i], b[i], c[i], d[i], e[i])
+            else:
+                a, b, c, d, e = rows[y], rows[y + 1], rows[y + 2], rows[y + 3], rows[y + 4]
+                f, g = rows[y + 5], rows[y + 6]
+                for i in range(n):
+                    dst[i] = _sum7(w, a[i], b[i], c[i], d[i], e[i], f[i], g[i])
 
 
 def texture(seed: int, size: int, roughness: float) -> np.ndarray:

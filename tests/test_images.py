@@ -275,6 +275,17 @@ def test_blur_keeps_the_mean_and_smooths():
     assert np.abs(np.diff(y, axis=2)).mean() < 0.5 * np.abs(np.diff(x, axis=2)).mean()
 
 
+@settings(max_examples=40, deadline=None)
+@given(sigma=st.floats(0.2, 2.5), t=st.integers(1, 2), h=st.integers(8, 40),
+       w=st.integers(8, 40), rgb=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_the_blur_kernels_give_the_whole_array_sums_bit_for_bit(sigma, t, h, w, rgb, seed):
+    """3 to 15 taps: the one-pass kernel of 5 and 7 taps and the tap-by-tap kernel of the
+    others add the same products in the same order as the device's whole-array path."""
+    shape = (t, h, w, 3) if rgb else (t, h, w)
+    x = np.random.default_rng(seed).random(shape).astype(np.float32)
+    np.testing.assert_array_equal(blur(x, sigma), blur(x, sigma, _array_module_like_numpy()))
+
+
 def test_encoded_images_open_in_pillow_at_the_configured_size(images):
     from PIL import Image
 
