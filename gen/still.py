@@ -423,6 +423,22 @@ def _edge(g, y, x, half, shake):  # pragma: no cover (numba)
     g[y, x] = total / np.float32(count) + shake
 
 
+@nb.njit(cache=True, inline="always")
+def _diamond_row(up, down, row, noise, amp, first, stop, step, half):  # pragma: no cover
+    # a diamond step's points of one row: the mean of the four corners, plus noise
+    for x in range(first, stop, step):
+        row[x] = np.float32(0.25) * (up[x - half] + up[x + half] + down[x - half] +
+                                     down[x + half]) + amp * noise[x]
+
+
+@nb.njit(cache=True, inline="always")
+def _square_row(up, down, row, noise, amp, first, stop, step, half):  # pragma: no cover
+    # a square step's inner points of one row: the mean of the four neighbours, plus noise
+    for x in range(first, stop, step):
+        total = up[x] + down[x] + row[x - half] + row[x + half]
+        row[x] = total / np.float32(4.0) + amp * noise[x]
+
+
 @nb.njit(cache=True, nogil=True)
 def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
     # g [n + 1, n + 1] zeros -> the texture; out [size, size]: its corner, scaled to [0, 1].
@@ -447,17 +463,23 @@ def _diamond_square(g, seed, roughness, out):  # pragma: no cover (numba)
         lim = min(n, size - 3 + 2 * half)
         dlim = min(n - 1, lim + half)
         for y in range(half, dlim + 1, step):  # diamond: centres of squares
-            for x in range(half, dlim + 1, step):
-                g[y, x] = np.float32(0.25) * (
-                    g[y - half, x - half] + g[y - half, x + half] + g[y + half, x - half] +
-                    g[y + half, x + half]) + amp * noise[y * m + x]
+            row_noise = noise[y * m: (y + 1) * m]
+            if half == 1:  # the finest level, most of the points: a stride the compiler sees
+                _diamond_row(g[y - 1], g[y + 1], g[y], row_noise, amp, 1, dlim + 1, 2, 1)
+            else:
+                _diamond_row(g[y - half], g[y + half], g[y], row_noise, amp, half, dlim + 1,
+                             step, half)
         for y in range(0, lim + 1, half):  # square: midpoints of edges
             x0 = (y + half) % step
             if half <= y <= n - half:  # an inner row: only its ends lack a neighbour
                 first = x0 if x0 >= half else x0 + step
-                for x in range(first, min(n - half, lim) + 1, step):
-                    total = g[y - half, x] + g[y + half, x] + g[y, x - half] + g[y, x + half]
-                    g[y, x] = total / np.float32(4.0) + amp * noise[y * m + x]
+                row_noise = noise[y * m: (y + 1) * m]
+                stop = min(n - half, lim) + 1
+                if half == 1:
+                    _square_row(g[y - 1], g[y + 1], g[y], row_noise, amp, first, stop, 2, 1)
+                else:
+                    _square_row(g[y - half], g[y + half], g[y], row_noise, amp, first, stop,
+                                step, half)
                 if x0 == 0:
                     _edge(g, y, 0, half, amp * noise[y * m])
                 if (n - x0) % step == 0 and n <= lim:

@@ -266,6 +266,13 @@ def test_the_texture_kernel_is_the_textbook_diamond_square(seed, size, roughness
     np.testing.assert_array_equal(texture(seed, size, roughness), _plasma(seed, size, roughness))
 
 
+@pytest.mark.parametrize("size, seed", [(130, 3), (224, 11)])
+def test_the_texture_kernel_is_the_textbook_diamond_square_at_image_sizes(size, seed):
+    """Past the property test's sizes: grids of 257 points a side, at the edge of one (130)
+    and at the images preset's 224 px, where the finest level takes its own loops."""
+    np.testing.assert_array_equal(texture(seed, size, 0.55), _plasma(seed, size, 0.55))
+
+
 def test_blur_keeps_the_mean_and_smooths():
     rng = np.random.default_rng(0)
     x = rng.random((1, 32, 32, 3)).astype(np.float32)
