@@ -351,32 +351,36 @@ def _blur(x, w, channels, padded, rows, acc, out):  # pragma: no cover (numba)
                     dst[i] += wk * row[i]
 
 
+@nb.njit(cache=True, inline="always")
+def _short_rows(x, w, channels, padded, rows):  # pragma: no cover (numba)
+    # one frame x [H, W x C] along W into rows[r:H + r], then the rows' reflected edges
+    h_, n = x.shape
+    r = (w.shape[0] - 1) // 2
+    for y in range(h_):
+        _pad_row(x[y], r, channels, n // channels, padded)
+        if channels == 3:
+            _row_taps(padded, w, rows[y + r], n, 3)
+        else:
+            _row_taps(padded, w, rows[y + r], n, 1)
+    _pad_rows(rows, r, h_)
+
+
 @nb.njit(cache=True, nogil=True)
 def _blur_short(x, w, channels, padded, rows, out):  # pragma: no cover (numba)
     # _blur for 5 or 7 taps (sigma 1/3 to 1): each output summed in one pass, the same
     # products added in the same order (the same bits); a kernel of its own, as a branch
     # to these loops keeps the compiler from vectorizing _blur's
-    t_, h_, n = x.shape
-    r = (w.shape[0] - 1) // 2
-    width = n // channels
-    for t in range(t_):
-        for y in range(h_):
-            _pad_row(x[t, y], r, channels, width, padded)
-            if channels == 3:
-                _row_taps(padded, w, rows[y + r], n, 3)
-            else:
-                _row_taps(padded, w, rows[y + r], n, 1)
-        _pad_rows(rows, r, h_)
-        for y in range(h_):
+    for t in range(x.shape[0]):
+        _short_rows(x[t], w, channels, padded, rows)
+        for y in range(x.shape[1]):
             dst = out[t, y]
+            a, b, c, d, e = rows[y], rows[y + 1], rows[y + 2], rows[y + 3], rows[y + 4]
             if w.shape[0] == 5:
-                a, b, c, d, e = rows[y], rows[y + 1], rows[y + 2], rows[y + 3], rows[y + 4]
-                for i in range(n):
+                for i in range(x.shape[2]):
                     dst[i] = _sum5(w, a[i], b[i], c[i], d[i], e[i])
             else:
-                a, b, c, d, e = rows[y], rows[y + 1], rows[y + 2], rows[y + 3], rows[y + 4]
                 f, g = rows[y + 5], rows[y + 6]
-                for i in range(n):
+                for i in range(x.shape[2]):
                     dst[i] = _sum7(w, a[i], b[i], c[i], d[i], e[i], f[i], g[i])
 
 
