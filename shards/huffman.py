@@ -8,10 +8,10 @@ zlib a machine has. Any inflater reads them (RFC 1950 and 1951).
 
 from __future__ import annotations
 
-import zlib
-
 import numba as nb
 import numpy as np
+
+from .checksum import adler32
 
 BLOCK = 1 << 15  # input bytes a deflate block: each has its own tables
 MAX_BITS = 15  # longest literal code deflate allows
@@ -28,7 +28,7 @@ def zlib_huffman(data: np.ndarray) -> bytes:
     data = np.ascontiguousarray(data, np.uint8).reshape(-1)
     out = np.empty(2 * data.shape[0] + 1024 * (data.shape[0] // BLOCK + 1), np.uint8)
     size = _deflate(data, CL_ORDER, out)
-    return b"\x78\x01" + out[:size].tobytes() + zlib.adler32(data).to_bytes(4, "big")
+    return b"".join([b"\x78\x01", out[:size], adler32(data).to_bytes(4, "big")])
 
 
 @nb.njit(cache=True, nogil=True)

@@ -7,11 +7,12 @@ import zlib
 
 import numpy as np
 
+from .checksum import crc32
 from .huffman import zlib_huffman
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def _chunk(kind: bytes, data: bytes) -> list[bytes]:
+    return [struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc32(data, crc32(kind)))]
 
 
 def encode_png(image: np.ndarray, fast: bool = False) -> bytes:
@@ -34,9 +35,5 @@ def encode_png(image: np.ndarray, fast: bool = False) -> bytes:
         raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter 0
         data = zlib.compress(raw, 6)
     header = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", data)
-        + _chunk(b"IEND", b"")
-    )
+    return b"".join([b"\x89PNG\r\n\x1a\n", *_chunk(b"IHDR", header), *_chunk(b"IDAT", data),
+                     *_chunk(b"IEND", b"")])

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from fractalvid.shards.checksum import adler32, crc32
 from fractalvid.shards.huffman import BLOCK, MAX_BITS, _code_lengths, zlib_huffman
 from fractalvid.shards.png import encode_png
 
@@ -30,6 +31,20 @@ def test_skewed_bytes_inflate_back_and_shrink(alphabet, size, seed):
     assert zlib.decompress(packed) == data.tobytes()
     if size > 4096:
         assert len(packed) < 0.75 * size
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=70_000), st.integers(0, 2**32 - 1), st.integers(0, 65520),
+       st.integers(0, 65520))
+def test_the_checksums_are_zlibs(data, start, low, high):
+    # zlib-ng's SIMD code where installed: the values PNG and zlib readers check, also
+    # carried on from an earlier value (an Adler-32 state is two sums modulo 65521)
+    assert crc32(data) == zlib.crc32(data)
+    assert adler32(data) == zlib.adler32(data)
+    assert crc32(data, start) == zlib.crc32(data, start)
+    assert adler32(data, high << 16 | low) == zlib.adler32(data, high << 16 | low)
+    buf = np.frombuffer(data, np.uint8)
+    assert (crc32(buf), adler32(buf)) == (zlib.crc32(data), zlib.adler32(data))
 
 
 def test_a_deep_tree_is_cut_to_fifteen_bits_and_still_inflates():
