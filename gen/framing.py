@@ -16,53 +16,64 @@ import numpy as np
 def trim_box(occ, keep):
     """Smallest box keeping >= ``keep`` of the occupied pixels, trimming edges greedily.
 
-    occ [h, w] bool. The edge row/column with the fewest occupied pixels goes first.
-    Returns (r0, r1, c0, c1), half-open; (0, h, 0, w) for an empty image.
+    occ [h, w] bool. The edge row/column with the fewest occupied pixels goes first (ties:
+    top, bottom, left, right). Returns (r0, r1, c0, c1), half-open; (0, h, 0, w) for an empty
+    image.
     """
     h, w = occ.shape
-    total = 0
+    # each row's occupied pixels within the columns kept, and each column's within the rows
+    # kept: an edge's count is then a lookup, and trimming an edge updates the other sums
+    # only where it held a pixel (most trimmed edges are empty)
+    rows = np.zeros(h, np.int64)
+    cols32 = np.zeros(w, np.int32)
     for r in range(h):
+        n = np.int32(0)
         for c in range(w):
-            total += occ[r, c]
+            v = np.int32(occ[r, c])
+            n += v
+            cols32[c] += v
+        rows[r] = n
+    cols = cols32.astype(np.int64)
+    total = rows.sum()
     r0, r1, c0, c1 = 0, h, 0, w
     if total == 0:
         return r0, r1, c0, c1
     inside = total
     need = keep * total
     while r1 - r0 > 1 or c1 - c0 > 1:
-        top = 0
-        bottom = 0
-        for c in range(c0, c1):
-            top += occ[r0, c]
-            bottom += occ[r1 - 1, c]
-        left = 0
-        right = 0
-        for r in range(r0, r1):
-            left += occ[r, c0]
-            right += occ[r, c1 - 1]
         best = -1
         fewest = total + 1
         if r1 - r0 > 1:
-            if top < fewest:
-                best, fewest = 0, top
-            if bottom < fewest:
-                best, fewest = 1, bottom
+            if rows[r0] < fewest:
+                best, fewest = 0, rows[r0]
+            if rows[r1 - 1] < fewest:
+                best, fewest = 1, rows[r1 - 1]
         if c1 - c0 > 1:
-            if left < fewest:
-                best, fewest = 2, left
-            if right < fewest:
-                best, fewest = 3, right
+            if cols[c0] < fewest:
+                best, fewest = 2, cols[c0]
+            if cols[c1 - 1] < fewest:
+                best, fewest = 3, cols[c1 - 1]
         if inside - fewest < need:
             break
         inside -= fewest
-        if best == 0:
-            r0 += 1
-        elif best == 1:
-            r1 -= 1
-        elif best == 2:
-            c0 += 1
+        if best <= 1:
+            r = r0 if best == 0 else r1 - 1
+            if fewest:
+                for c in range(c0, c1):
+                    cols[c] -= occ[r, c]
+            if best == 0:
+                r0 += 1
+            else:
+                r1 -= 1
         else:
-            c1 -= 1
+            c = c0 if best == 2 else c1 - 1
+            if fewest:
+                for r in range(r0, r1):
+                    rows[r] -= occ[r, c]
+            if best == 2:
+                c0 += 1
+            else:
+                c1 -= 1
     return r0, r1, c0, c1
 
 

@@ -188,6 +188,39 @@ def test_trim_box_keeps_the_requested_share():
     assert trim_box(np.zeros((8, 8), bool), 0.9) == (0, 8, 0, 8)
 
 
+def _greedy_trim(occ, keep):
+    # the rule spelt out: count the four edges afresh, drop the emptiest (ties: top,
+    # bottom, left, right) while what stays keeps ``keep`` of the pixels
+    r0, r1, c0, c1 = 0, occ.shape[0], 0, occ.shape[1]
+    total = int(occ.sum())
+    if total == 0:
+        return r0, r1, c0, c1
+    inside = total
+    while r1 - r0 > 1 or c1 - c0 > 1:
+        edges = []
+        if r1 - r0 > 1:
+            edges += [(int(occ[r0, c0:c1].sum()), 0), (int(occ[r1 - 1, c0:c1].sum()), 1)]
+        if c1 - c0 > 1:
+            edges += [(int(occ[r0:r1, c0].sum()), 2), (int(occ[r0:r1, c1 - 1].sum()), 3)]
+        fewest, best = min(edges)
+        if inside - fewest < keep * total:
+            break
+        inside -= fewest
+        r0, r1, c0, c1 = (r0 + (best == 0), r1 - (best == 1), c0 + (best == 2),
+                          c1 - (best == 3))
+    return r0, r1, c0, c1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.floats(0, 1), st.integers(0, 2**32 - 1),
+       st.sampled_from([0.0, 0.5, 0.9, 1.0, None]))
+def test_trim_box_is_the_greedy_rule(h, w, density, seed, keep):
+    rng = np.random.default_rng(seed)
+    occ = rng.random((h, w)) < density ** 2
+    keep = rng.random() if keep is None else keep
+    assert trim_box(occ, keep) == _greedy_trim(occ, keep)
+
+
 def test_clip_window_is_the_padded_union_of_the_frames():
     occ = np.zeros((2, 12, 12), bool)
     occ[0, 2:4, 2:4] = True  # top-left in frame 0
