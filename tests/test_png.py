@@ -47,6 +47,22 @@ def test_the_checksums_are_zlibs(data, start, low, high):
     assert (crc32(buf), adler32(buf)) == (zlib.crc32(data), zlib.adler32(data))
 
 
+def test_without_zlib_ng_the_checksums_are_the_standard_librarys(monkeypatch):
+    import importlib
+    import sys
+
+    import fractalvid.shards.checksum as checksum
+
+    monkeypatch.setitem(sys.modules, "zlib_ng", None)  # as where it has no wheel
+    monkeypatch.setitem(sys.modules, "zlib_ng.zlib_ng", None)
+    try:
+        fallback = importlib.reload(checksum)
+        assert (fallback.crc32, fallback.adler32) == (zlib.crc32, zlib.adler32)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(checksum)
+
+
 def test_a_deep_tree_is_cut_to_fifteen_bits_and_still_inflates():
     # frequencies growing like Fibonacci's make a Huffman tree 29 levels deep
     counts = [1, 1]
