@@ -56,25 +56,20 @@ def trim_box(occ, keep):
         if inside - fewest < need:
             break
         inside -= fewest
-        if best <= 1:
-            r = r0 if best == 0 else r1 - 1
-            if fewest:
-                for c in range(c0, c1):
-                    cols[c] -= occ[r, c]
-            if best == 0:
-                r0 += 1
-            else:
-                r1 -= 1
-        else:
-            c = c0 if best == 2 else c1 - 1
-            if fewest:
-                for r in range(r0, r1):
-                    rows[r] -= occ[r, c]
-            if best == 2:
-                c0 += 1
-            else:
-                c1 -= 1
+        if fewest and best <= 1:
+            _take_out(occ[r0 if best == 0 else r1 - 1], c0, c1, cols)
+        elif fewest:
+            _take_out(occ[:, c0 if best == 2 else c1 - 1], r0, r1, rows)
+        r0, r1 = r0 + (best == 0), r1 - (best == 1)
+        c0, c1 = c0 + (best == 2), c1 - (best == 3)
     return r0, r1, c0, c1
+
+
+@nb.njit(cache=True, inline="always")
+def _take_out(edge, first, stop, sums):  # pragma: no cover (numba)
+    # a trimmed edge's pixels leave the counts of the lines that cross it
+    for k in range(first, stop):
+        sums[k] -= edge[k]
 
 
 def clip_window(
