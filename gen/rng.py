@@ -55,10 +55,11 @@ _MIX_L, _MIX_R = np.uint32(0xCA01F9DD), np.uint32(0x4973F715)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _hashmix(v, h):  # pragma: no cover (numba)
-    # every product cast back to 32 bits: numba computes uint32 arithmetic in 64
+def _hashmix(v, h, mult):  # pragma: no cover (numba)
+    # v hashed with the running constant h, which moves on by mult; every product cast back
+    # to 32 bits: numba computes uint32 arithmetic in 64
     v = np.uint32(v ^ h)
-    h = np.uint32(h * _MULT_A)
+    h = np.uint32(h * mult)
     v = np.uint32(v * h)
     return np.uint32(v ^ (v >> np.uint32(16))), h
 
@@ -75,23 +76,20 @@ def _state(words, n):  # pragma: no cover (numba)
     pool = np.zeros(4, np.uint32)
     h = _INIT_A
     for i in range(4):
-        pool[i], h = _hashmix(words[i] if i < words.shape[0] else np.uint32(0), h)
+        pool[i], h = _hashmix(words[i] if i < words.shape[0] else np.uint32(0), h, _MULT_A)
     for s in range(4):
         for d in range(4):
             if s != d:
-                v, h = _hashmix(pool[s], h)
+                v, h = _hashmix(pool[s], h, _MULT_A)
                 pool[d] = _mix(pool[d], v)
     for s in range(4, words.shape[0]):
         for d in range(4):
-            v, h = _hashmix(words[s], h)
+            v, h = _hashmix(words[s], h, _MULT_A)
             pool[d] = _mix(pool[d], v)
     out = np.empty(n, np.uint32)
     h = _INIT_B
     for i in range(n):
-        v = np.uint32(pool[i % 4] ^ h)
-        h = np.uint32(h * _MULT_B)
-        v = np.uint32(v * h)
-        out[i] = v ^ (v >> np.uint32(16))
+        out[i], h = _hashmix(pool[i % 4], h, _MULT_B)
     return out
 
 
