@@ -25,15 +25,14 @@ def trim_box(occ, keep):
     # kept: an edge's count is then a lookup, and trimming an edge updates the other sums
     # only where it held a pixel (most trimmed edges are empty)
     rows = np.zeros(h, np.int64)
-    cols32 = np.zeros(w, np.int32)
+    cols = np.zeros(w, np.int64)
     for r in range(h):
-        n = np.int32(0)
+        n = 0  # a row's count in a register: a store a pixel into rows[r] is twice as slow
         for c in range(w):
-            v = np.int32(occ[r, c])
+            v = np.int64(occ[r, c])
             n += v
-            cols32[c] += v
+            cols[c] += v
         rows[r] = n
-    cols = cols32.astype(np.int64)
     total = rows.sum()
     r0, r1, c0, c1 = 0, h, 0, w
     if total == 0:
