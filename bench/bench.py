@@ -284,6 +284,9 @@ def stream_rows(clips: int, cores: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+IMAGES_SHARD = PRESETS_BY_NAME["images"]["shard_size"]  # images a shard of the preset
+
+
 def image_offline(images: int, workers: int, codec: str) -> dict:
     """Stills of the images preset (224 px, 100k points, colour, texture, blur half the
     time; 50 a class), made and written in ``codec`` by ``workers`` processes pinned to as
@@ -292,7 +295,7 @@ def image_offline(images: int, workers: int, codec: str) -> dict:
     worker: a shard's fixed costs (its Parquet file, fsyncs, the tar's checksum) weigh on a
     smaller one as they would not on a real set."""
     def run(n: int) -> tuple[float, float]:
-        shard = min(PRESETS_BY_NAME["images"]["shard_size"], -(-n // workers))
+        shard = min(IMAGES_SHARD, -(-n // workers))
         cfg = build_config("images", {"classes": max(1, n // 50), "train_per_class": min(n, 50),
                                       "val_per_class": 0, "image_codec": codec,
                                       "shard_size": shard})
@@ -336,8 +339,8 @@ def image_rows(images: int, cores: int, whole_shards: bool = True
                      f"{rate:.0f} images/s", "target >= 1,000 (10x their IFSGenerator)"))
     for codec in ("png", "jpeg"):
         for workers in sorted({1, cores}):
-            shards = workers * PRESETS_BY_NAME["images"]["shard_size"] if whole_shards else 0
-            r = image_offline(max(images, shards), workers, codec)
+            r = image_offline(max(images, workers * IMAGES_SHARD if whole_shards else 0),
+                              workers, codec)
             rows.append((f"images offline, {codec}, {workers} core(s)",
                          f"{r['rate']:.0f} images/s, {r['rate'] / workers:.0f} a core",
                          f"{r['kb']:.0f} kB an image, {r['rss_mb']:.0f} MB RSS; "

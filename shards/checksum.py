@@ -1,8 +1,8 @@
 """CRC-32 and Adler-32, as zlib computes them, for the PNG writer's chunks and streams.
 
 zlib-ng's SIMD code (the ``zlib-ng`` package) where it is installed, else the standard
-library's zlib: the same values, at 10-30x the speed of a zlib 1.2 build on the sizes of a
-still (docs/images.md).
+library's zlib: the same values, much faster than a zlib 1.2 build (figures in
+docs/images.md).
 """
 
 from __future__ import annotations
